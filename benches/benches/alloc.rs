@@ -1,0 +1,233 @@
+//! Layer 0 benches: false sharing (F1), arena allocation against `Box`, `Vec` and raw bumpalo (A1, A2),
+//! `SyncArena` (A3), `Tracking` overhead (A4) and `ArenaPool` (A5).
+//!
+//! Target ratios are computed by `cargo xtask bench` from the ids below (see `xtask/src/targets.rs`).
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::{
+        RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use flowmem_alloc::{Arena, ArenaPool, CachePadded, SyncArena, Tracking};
+use flowmem_benches::{keep, run_parallel, run_rounds};
+
+/// Allocations between two resets of an arena: 32 KiB of `u64`, so the work stays in cache.
+const ROUND: u64 = 4096;
+
+/// Two threads increment a counter each, the two counters adjacent in memory or each on its own cache line.
+fn false_sharing(c: &mut Criterion) {
+    #[repr(C)]
+    struct Adjacent {
+        a: AtomicU64,
+        b: AtomicU64,
+    }
+    struct Padded {
+        a: CachePadded<AtomicU64>,
+        b: CachePadded<AtomicU64>,
+    }
+    fn hammer(counter: &AtomicU64, iters: u64) {
+        for _ in 0..iters {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    let mut group = c.benchmark_group("false_sharing");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(2));
+    let adjacent = Adjacent {
+        a: AtomicU64::new(0),
+        b: AtomicU64::new(0),
+    };
+    group.bench_function("adjacent", |b| {
+        b.iter_custom(|iters| {
+            run_parallel(2, iters, |t, n| {
+                hammer(if t == 0 { &adjacent.a } else { &adjacent.b }, n)
+            })
+        })
+    });
+    let padded = Padded {
+        a: CachePadded::new(AtomicU64::new(0)),
+        b: CachePadded::new(AtomicU64::new(0)),
+    };
+    group.bench_function("padded", |b| {
+        b.iter_custom(|iters| {
+            run_parallel(2, iters, |t, n| {
+                hammer(if t == 0 { &padded.a } else { &padded.b }, n)
+            })
+        })
+    });
+    group.finish();
+}
+
+/// One `u64` allocated: in an `Arena` (reset every 4096), in raw bumpalo (same), and in a `Box` (freed).
+fn alloc_u64(c: &mut Criterion) {
+    let mut group = c.benchmark_group("alloc_u64");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("arena", |b| {
+        let mut arena = Arena::new();
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(ROUND);
+                for i in 0..n {
+                    keep(arena.alloc(keep(i)));
+                }
+                arena.reset();
+                left -= n;
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("bumpalo", |b| {
+        let mut bump = bumpalo::Bump::new();
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(ROUND);
+                for i in 0..n {
+                    keep(bump.alloc(keep(i)));
+                }
+                bump.reset();
+                left -= n;
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("box", |b| b.iter(|| keep(Box::new(keep(7u64)))));
+    group.finish();
+
+    let mut group = c.benchmark_group("alloc_slice_64b");
+    group.throughput(Throughput::Elements(1));
+    let src = [7u8; 64];
+    group.bench_function("arena", |b| {
+        let mut arena = Arena::new();
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(ROUND / 8);
+                for _ in 0..n {
+                    keep(arena.alloc_slice_copy(keep(&src[..])));
+                }
+                arena.reset();
+                left -= n;
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("vec", |b| b.iter(|| keep(keep(&src[..]).to_vec())));
+    group.finish();
+}
+
+/// `SyncArena` against `Arena` on one thread, and on one and two threads: allocations in rounds of 4096 per
+/// thread with a reset between rounds (coordination included in the time).
+fn sync_arena(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sync_arena");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("arena_1t", |b| {
+        // A mutex makes the (not `Sync`) arena shareable with the harness's one worker thread.
+        let arena = RwLock::new(std::sync::Mutex::new(Arena::new()));
+        b.iter_custom(|iters| {
+            run_rounds(
+                &arena,
+                1,
+                iters,
+                ROUND,
+                |a, n| {
+                    let arena = a.lock().expect("not poisoned");
+                    for i in 0..n {
+                        keep(arena.alloc(keep(i)));
+                    }
+                },
+                |a| a.get_mut().expect("not poisoned").reset(),
+            )
+        })
+    });
+    for threads in [1, 2] {
+        group.throughput(Throughput::Elements(threads as u64));
+        group.bench_function(format!("sync_arena_{threads}t"), |b| {
+            let arena = RwLock::new(SyncArena::new());
+            b.iter_custom(|iters| {
+                run_rounds(
+                    &arena,
+                    threads,
+                    iters,
+                    ROUND,
+                    |a, n| {
+                        for i in 0..n {
+                            keep(a.alloc(keep(i)));
+                        }
+                    },
+                    SyncArena::reset,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A `Box<u64>`-sized allocation and free, through `System` and through `Tracking<System>`.
+fn tracking(c: &mut Criterion) {
+    static TRACKED: Tracking<System> = Tracking::new(System);
+    fn cycle<A: GlobalAlloc>(allocator: &A, iters: u64) {
+        let layout = Layout::new::<u64>();
+        for _ in 0..iters {
+            // SAFETY: `layout` is not zero-sized; the pointer is checked and freed with the same layout.
+            unsafe {
+                let p = allocator.alloc(layout);
+                assert!(!p.is_null());
+                keep(p);
+                allocator.dealloc(p, layout);
+            }
+        }
+    }
+
+    let mut group = c.benchmark_group("tracking");
+    group.sampling_mode(SamplingMode::Flat);
+    for threads in [1usize, 2] {
+        group.throughput(Throughput::Elements(threads as u64));
+        group.bench_function(format!("system_{threads}t"), |b| {
+            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| cycle(&System, n)))
+        });
+        group.bench_function(format!("tracking_{threads}t"), |b| {
+            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| cycle(&TRACKED, n)))
+        });
+    }
+    group.finish();
+}
+
+/// Taking an arena from an `ArenaPool` (and returning it) against creating and dropping a new one; both
+/// allocate once, so both hold a 64 KiB block.
+fn arena_pool(c: &mut Criterion) {
+    let mut group = c.benchmark_group("arena_pool");
+    group.throughput(Throughput::Elements(1));
+    let pool = ArenaPool::new(4);
+    group.bench_function("take_return", |b| {
+        b.iter(|| {
+            let arena = pool.take();
+            keep(arena.alloc(keep(1u64)));
+        })
+    });
+    group.bench_function("new_drop", |b| {
+        b.iter(|| {
+            let arena = Arena::new();
+            keep(arena.alloc(keep(1u64)));
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = flowmem_benches::criterion();
+    targets = false_sharing, alloc_u64, sync_arena, tracking, arena_pool
+}
+criterion_main!(benches);

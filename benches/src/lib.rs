@@ -1,0 +1,141 @@
+//! Shared parts of the flowmem benches: the global allocator of the run, the quick mode, and harnesses that
+//! time work on several threads.
+//!
+//! The benches are run by `cargo xtask bench`, which builds this crate once per allocator (`--features
+//! jemalloc` / `mimalloc`; none for the system allocator) and collects criterion's estimates into
+//! `target/flowmem-bench/report.md`. Benchmark ids are `group/function`; the report's named targets divide
+//! one id by another of the same run.
+
+use std::{
+    hint::black_box,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use criterion::Criterion;
+
+#[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
+compile_error!("choose one global allocator for the benches: feature `jemalloc` or `mimalloc`, not both");
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: flowmem_alloc::Jemalloc = flowmem_alloc::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: flowmem_alloc::MiMalloc = flowmem_alloc::MiMalloc;
+
+/// The global allocator these benches run with: `system`, `jemalloc` or `mimalloc`.
+pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+    "jemalloc"
+} else if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "system"
+};
+
+/// Whether `cargo xtask bench --quick` asked for a short tour (`FLOWMEM_BENCH_QUICK=1`).
+pub fn quick() -> bool {
+    std::env::var_os("FLOWMEM_BENCH_QUICK").is_some_and(|v| v != "0")
+}
+
+/// The criterion configuration of every flowmem bench: shorter in quick mode. Command-line options
+/// (`--measurement-time`, `--sample-size`, a filter) still apply on top.
+pub fn criterion() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(700))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(30)
+    }
+}
+
+/// Runs `work(thread_index, iters)` on `threads` new threads started together, and returns the wall time from
+/// their common start to the last one's end. Spawning is not timed: every thread spins until all are ready.
+pub fn run_parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
+    let ready = AtomicUsize::new(0);
+    let go = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (ready, go, work) = (&ready, &go, &work);
+                s.spawn(move || {
+                    ready.fetch_add(1, Ordering::AcqRel);
+                    while !go.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    work(t, iters);
+                })
+            })
+            .collect();
+        while ready.load(Ordering::Acquire) < threads {
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        go.store(true, Ordering::Release);
+        for h in handles {
+            h.join().expect("bench thread panicked");
+        }
+        start.elapsed()
+    })
+}
+
+/// Runs `iters` calls of `work` per thread on `threads` threads in rounds of at most `round` calls, calling
+/// `between` on the main thread (with `&mut` access to the state) after each round, all of it timed.
+///
+/// For structures that must be reset through `&mut` to stay in cache (arenas): the state sits in a
+/// `RwLock`, which the worker threads read-lock for a round and the main thread write-locks between rounds.
+pub fn run_rounds<S: Send + Sync>(
+    state: &std::sync::RwLock<S>,
+    threads: usize,
+    iters: u64,
+    round: u64,
+    work: impl Fn(&S, u64) + Sync,
+    mut between: impl FnMut(&mut S),
+) -> Duration {
+    let rounds = iters.div_ceil(round).max(1);
+    let started = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let epoch = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (started, finished, epoch, work) = (&started, &finished, &epoch, &work);
+            s.spawn(move || {
+                started.fetch_add(1, Ordering::AcqRel);
+                for r in 1..=rounds as usize {
+                    while epoch.load(Ordering::Acquire) < r {
+                        std::hint::spin_loop();
+                    }
+                    let n = round.min(iters - (r as u64 - 1) * round);
+                    {
+                        let guard = state.read().expect("bench state poisoned");
+                        work(&guard, n);
+                    }
+                    finished.fetch_add(1, Ordering::AcqRel);
+                }
+            });
+        }
+        while started.load(Ordering::Acquire) < threads {
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        for r in 1..=rounds as usize {
+            epoch.store(r, Ordering::Release);
+            while finished.load(Ordering::Acquire) < r * threads {
+                std::hint::spin_loop();
+            }
+            between(&mut state.write().expect("bench state poisoned"));
+        }
+        start.elapsed()
+    })
+}
+
+/// Keeps the optimiser from removing `value` and the work that made it.
+#[inline(always)]
+pub fn keep<T>(value: T) -> T {
+    black_box(value)
+}

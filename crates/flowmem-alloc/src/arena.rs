@@ -1,0 +1,604 @@
+//! [`Arena`]: a bump arena on bumpalo that keeps every block it ever reserved.
+
+use std::{alloc::Layout, cell::UnsafeCell, fmt, mem, ptr::NonNull};
+
+use bumpalo::Bump;
+
+use crate::AllocError;
+
+/// Size of an arena block unless [`Arena::with_block_size`] says otherwise: 64 KiB.
+pub const DEFAULT_BLOCK_SIZE: usize = 64 * 1024;
+
+/// Smallest block size an arena accepts; smaller requests are rounded up to it.
+pub const MIN_BLOCK_SIZE: usize = 512;
+
+/// Bytes of a block taken by bumpalo's chunk footer and the allocator's header (bumpalo's `OVERHEAD`): a
+/// block of `n` bytes asks bumpalo for `n - BLOCK_OVERHEAD` usable bytes, so that the whole allocation is
+/// `n` bytes and not the next page or power of two up.
+const BLOCK_OVERHEAD: usize = 64;
+
+/// A bump arena: allocation is a pointer bump, and everything is freed at once by [`reset`](Arena::reset) or drop.
+///
+/// Built on [`bumpalo::Bump`], with one difference that matters for servers and executors that do the same
+/// work over and over: **a reset keeps every block**. bumpalo's own reset keeps only the last chunk, so the
+/// next cycle allocates again; an `Arena` replays the next cycle in the blocks of the last one, and a cycle of
+/// the same work after a reset makes no call to the global allocator at all.
+///
+/// Memory comes in blocks of [`DEFAULT_BLOCK_SIZE`] (64 KiB) unless set otherwise. An allocation larger than a
+/// quarter of a block gets a block of its own, so that it does not waste the tail of the current one; such
+/// blocks are kept across resets too and reused for allocations that fit them.
+///
+/// An optional byte limit ([`with_limit`](Arena::with_limit)) is checked on every allocation: the `try_*`
+/// methods return [`AllocError::LimitExceeded`] and the others panic with that message. Nothing aborts, and
+/// a refused allocation leaves the arena as it was.
+///
+/// Values are not dropped: the arena frees their memory, but it runs no destructor (use
+/// [`TypedArena`](crate::TypedArena) for values that own resources).
+///
+/// `Arena` is `Send` but not `Sync`; share allocation across threads with [`SyncArena`](crate::SyncArena).
+///
+/// # Example
+///
+/// ```
+/// use flowmem_alloc::Arena;
+///
+/// let mut arena = Arena::new();
+/// for request in 0..3 {
+///     let id = arena.alloc(request as u64);
+///     let name = arena.alloc_str("node-a");
+///     let data = arena.alloc_slice_copy(&[1u32, 2, 3]);
+///     assert_eq!((*id, name, &*data), (request as u64, "node-a", &[1, 2, 3][..]));
+///     arena.reset(); // the block stays for the next request
+/// }
+/// assert_eq!(arena.stats().blocks, 1);
+/// ```
+pub struct Arena {
+    /// The block allocations bump into. Its bumpalo allocation limit equals its capacity, so bumpalo never
+    /// grows it: when it is full, [`Arena::alloc_slow`] moves on to the next block.
+    current: UnsafeCell<Bump>,
+    /// Everything but the current block; touched only on the slow path and by `&mut self` methods.
+    blocks: UnsafeCell<Blocks>,
+    /// Byte limit on [`ArenaStats::bytes_used`], if any.
+    limit: Option<usize>,
+}
+
+/// The arena's blocks other than the current one.
+struct Blocks {
+    /// Size of a new block.
+    block_size: usize,
+    /// Blocks filled during this cycle, in the order they were used.
+    filled: Vec<Bump>,
+    /// Reset blocks waiting to be used, the next one last.
+    spare: Vec<Bump>,
+    /// Blocks holding one large allocation each; `true` when in use this cycle.
+    large: Vec<(Bump, bool)>,
+    /// Bytes used in `filled` blocks.
+    used_filled: usize,
+    /// Bytes left unused at the end of `filled` blocks.
+    wasted: usize,
+    /// Bytes used in `large` blocks.
+    used_large: usize,
+    /// Bytes of all blocks together.
+    reserved: usize,
+}
+
+/// What an arena holds, from [`Arena::stats`] or [`SyncArena::stats`](crate::SyncArena::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    /// Blocks reserved from the global allocator (kept across resets).
+    pub blocks: usize,
+    /// Bytes handed out since the last reset, with alignment padding.
+    pub bytes_used: usize,
+    /// Bytes of all blocks together.
+    pub bytes_reserved: usize,
+    /// Bytes left unused at the end of blocks that the arena has moved past since the last reset.
+    pub wasted: usize,
+}
+
+impl ArenaStats {
+    pub(crate) fn add(&mut self, other: ArenaStats) {
+        self.blocks += other.blocks;
+        self.bytes_used += other.bytes_used;
+        self.bytes_reserved += other.bytes_reserved;
+        self.wasted += other.wasted;
+    }
+}
+
+/// An empty bumpalo arena that refuses to allocate a chunk of its own.
+fn empty_bump() -> Bump {
+    let bump = Bump::new();
+    bump.set_allocation_limit(Some(0));
+    bump
+}
+
+/// A bumpalo arena holding exactly one chunk of at least `capacity` bytes, which it will never grow.
+fn new_block(capacity: usize) -> Result<Bump, AllocError> {
+    let bump = Bump::try_with_capacity(capacity).map_err(|_| AllocError::OutOfMemory {
+        requested: capacity,
+    })?;
+    bump.set_allocation_limit(Some(bump.allocated_bytes()));
+    Ok(bump)
+}
+
+/// Bytes used in a one-chunk bumpalo arena.
+fn used_in(bump: &Bump) -> usize {
+    bump.allocated_bytes() - bump.chunk_capacity()
+}
+
+/// Worst-case bytes an allocation of `layout` takes from a block.
+fn footprint(layout: Layout) -> usize {
+    layout.size().saturating_add(layout.align() - 1)
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Arena::new()
+    }
+}
+
+impl Arena {
+    /// An empty arena with blocks of [`DEFAULT_BLOCK_SIZE`]. Reserves nothing until the first allocation.
+    pub fn new() -> Arena {
+        Arena::with_block_size(DEFAULT_BLOCK_SIZE)
+    }
+
+    /// An empty arena whose blocks are `block_size` bytes (at least [`MIN_BLOCK_SIZE`]), allocator
+    /// bookkeeping included: a 4096-byte block has a little less than 4096 usable bytes.
+    ///
+    /// ```
+    /// let arena = flowmem_alloc::Arena::with_block_size(4096);
+    /// arena.alloc([0u8; 1000]);
+    /// arena.alloc([0u8; 1000]);
+    /// let stats = arena.stats();
+    /// assert_eq!(stats.blocks, 1);
+    /// assert!(stats.bytes_reserved > 3900 && stats.bytes_reserved <= 4096);
+    /// ```
+    pub fn with_block_size(block_size: usize) -> Arena {
+        Arena {
+            current: UnsafeCell::new(empty_bump()),
+            blocks: UnsafeCell::new(Blocks {
+                block_size: block_size.max(MIN_BLOCK_SIZE),
+                filled: Vec::new(),
+                spare: Vec::new(),
+                large: Vec::new(),
+                used_filled: 0,
+                wasted: 0,
+                used_large: 0,
+                reserved: 0,
+            }),
+            limit: None,
+        }
+    }
+
+    /// An arena with default-sized blocks whose first block, of at least `capacity` bytes, is reserved now.
+    ///
+    /// # Panics
+    ///
+    /// If the global allocator cannot provide the block (see [`try_with_capacity`](Arena::try_with_capacity)).
+    pub fn with_capacity(capacity: usize) -> Arena {
+        Arena::try_with_capacity(capacity).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Like [`with_capacity`](Arena::with_capacity), with an error instead of a panic when memory runs out.
+    pub fn try_with_capacity(capacity: usize) -> Result<Arena, AllocError> {
+        let mut arena = Arena::new();
+        let block = new_block(capacity.max(MIN_BLOCK_SIZE - BLOCK_OVERHEAD))?;
+        let blocks = arena.blocks.get_mut();
+        blocks.reserved += block.allocated_bytes();
+        *arena.current.get_mut() = block;
+        Ok(arena)
+    }
+
+    /// Sets a limit on [`ArenaStats::bytes_used`]: an allocation that could take the arena past `limit`
+    /// bytes is refused. The check is made on every allocation and counts the worst-case alignment padding.
+    ///
+    /// ```
+    /// use flowmem_alloc::{AllocError, Arena};
+    ///
+    /// let arena = Arena::new().with_limit(1024);
+    /// assert!(arena.try_alloc_slice_copy(&[0u8; 1000]).is_ok());
+    /// let err = arena.try_alloc_slice_copy(&[0u8; 100]).unwrap_err();
+    /// assert!(matches!(err, AllocError::LimitExceeded { limit: 1024, .. }));
+    /// assert!(arena.try_alloc(1u8).is_ok()); // still usable below the limit
+    /// ```
+    pub fn with_limit(mut self, limit: usize) -> Arena {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Changes or removes the byte limit (see [`with_limit`](Arena::with_limit)).
+    pub fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = limit;
+    }
+
+    /// The byte limit, if one is set.
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// The size of a new block.
+    pub fn block_size(&self) -> usize {
+        // SAFETY: `blocks` is only written by the slow path and `&mut self` methods; neither can run while
+        // this shared borrow, which ends before the function returns, is alive (`Arena` is not `Sync`).
+        unsafe { (*self.blocks.get()).block_size }
+    }
+
+    /// Moves `val` into the arena and returns a mutable reference to it.
+    ///
+    /// # Panics
+    ///
+    /// If a byte limit is set and would be exceeded; aborts through `handle_alloc_error` if the global
+    /// allocator has no memory for a new block, as `Box::new` does.
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn alloc<T>(&self, val: T) -> &mut T {
+        match self.try_alloc(val) {
+            Ok(r) => r,
+            Err(e) => e.raise(),
+        }
+    }
+
+    /// Moves `val` into the arena, or returns an error (dropping `val`) when the limit or memory runs out.
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn try_alloc<T>(&self, val: T) -> Result<&mut T, AllocError> {
+        let ptr = self.try_alloc_layout(Layout::new::<T>())?.cast::<T>();
+        // SAFETY: `ptr` is valid for writes of a `T` and aligned for it (allocated with `T`'s layout), and
+        // nothing else refers to this fresh allocation. The memory stays allocated, and is not handed out
+        // again, until `reset(&mut self)` or drop, neither of which can happen while the returned borrow of
+        // `self` lives.
+        unsafe {
+            ptr.as_ptr().write(val);
+            Ok(&mut *ptr.as_ptr())
+        }
+    }
+
+    /// Copies `src` into the arena.
+    ///
+    /// ```
+    /// let arena = flowmem_alloc::Arena::new();
+    /// let ids = arena.alloc_slice_copy(&[3u32, 1, 2]);
+    /// ids.sort();
+    /// assert_eq!(ids, &[1, 2, 3]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Arena::alloc).
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
+        self.try_alloc_slice_copy(src).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Copies `src` into the arena, or returns an error when the limit or memory runs out.
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], AllocError> {
+        // A slice that exists already fits in `isize`, so its layout is valid.
+        let layout = Layout::for_value(src);
+        let ptr = self.try_alloc_layout(layout)?.cast::<T>();
+        // SAFETY: `ptr` is valid for `src.len()` writes of `T` and aligned (allocated with the slice's layout);
+        // it cannot overlap `src`, which lives outside this fresh allocation. `T: Copy`, so a bitwise copy is a
+        // valid value, and the memory stays ours until `reset(&mut self)` or drop, as in `try_alloc`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), ptr.as_ptr(), src.len());
+            Ok(std::slice::from_raw_parts_mut(ptr.as_ptr(), src.len()))
+        }
+    }
+
+    /// Copies `s` into the arena (one copy, no other allocation) and returns the copy.
+    ///
+    /// ```
+    /// let arena = flowmem_alloc::Arena::new();
+    /// let owned = String::from("extract-features");
+    /// let copy: &str = arena.alloc_str(&owned);
+    /// drop(owned);
+    /// assert_eq!(copy, "extract-features");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Arena::alloc).
+    #[inline]
+    pub fn alloc_str(&self, s: &str) -> &str {
+        self.try_alloc_str(s).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Copies `s` into the arena, or returns an error when the limit or memory runs out.
+    #[inline]
+    pub fn try_alloc_str(&self, s: &str) -> Result<&str, AllocError> {
+        let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
+        // SAFETY: `bytes` is an exact copy of the bytes of a `str`, so it is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    }
+
+    /// Allocates `len` zeroed bytes.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Arena::alloc).
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn alloc_zeroed_bytes(&self, len: usize) -> &mut [u8] {
+        self.try_alloc_zeroed_bytes(len).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Allocates `len` zeroed bytes, or returns an error when the limit or memory runs out, or `len` does
+    /// not fit in `isize`.
+    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    pub fn try_alloc_zeroed_bytes(&self, len: usize) -> Result<&mut [u8], AllocError> {
+        let layout = Layout::array::<u8>(len)
+            .map_err(|_| AllocError::CapacityOverflow { len, elem_size: 1 })?;
+        let ptr = self.try_alloc_layout(layout)?;
+        // SAFETY: `ptr` is valid for `len` byte writes; after `write_bytes` all `len` bytes are initialised,
+        // and the fresh allocation stays ours until `reset(&mut self)` or drop, as in `try_alloc`.
+        unsafe {
+            ptr.as_ptr().write_bytes(0, len);
+            Ok(std::slice::from_raw_parts_mut(ptr.as_ptr(), len))
+        }
+    }
+
+    /// Reserves memory for `layout` and returns a pointer to it (uninitialised), or an error when the limit
+    /// or memory runs out. The memory stays valid until [`reset`](Arena::reset) or drop.
+    #[inline]
+    pub fn try_alloc_layout(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        if let Some(limit) = self.limit {
+            self.check_limit(limit, layout)?;
+        }
+        // SAFETY: the current block is replaced only by `alloc_slow` and `&mut self` methods, never while a
+        // reference to it is alive: this one ends with the fast-path call below, before `alloc_slow` runs,
+        // and `Arena` is not `Sync`, so no other thread holds one.
+        let current = unsafe { &*self.current.get() };
+        match current.try_alloc_layout(layout) {
+            Ok(ptr) => Ok(ptr),
+            Err(_) => self.alloc_slow(layout),
+        }
+    }
+
+    #[cold]
+    fn check_limit(&self, limit: usize, layout: Layout) -> Result<(), AllocError> {
+        let used = self.bytes_used();
+        let requested = footprint(layout);
+        if used.saturating_add(requested) > limit {
+            return Err(AllocError::LimitExceeded {
+                limit,
+                used,
+                requested,
+            });
+        }
+        Ok(())
+    }
+
+    /// The current block is full (or there is none yet): move to the next block, or give a large allocation
+    /// a block of its own.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        // SAFETY: no reference into `blocks` or `current` is alive: the fast path's borrow of `current` has
+        // ended, every other borrow is local to a method that does not call back into the arena, and `Arena`
+        // is not `Sync`. The chunks that earlier allocations point into are not moved or freed here: moving a
+        // `Bump` value moves only its handle.
+        let blocks = unsafe { &mut *self.blocks.get() };
+        // SAFETY: as above.
+        let current = unsafe { &mut *self.current.get() };
+        let need = footprint(layout);
+        if need > blocks.block_size / 4 {
+            return blocks.alloc_large(layout);
+        }
+        let next = match blocks.spare.pop() {
+            Some(block) => block,
+            None => {
+                let block = new_block(blocks.block_size - BLOCK_OVERHEAD)?;
+                blocks.reserved += block.allocated_bytes();
+                block
+            }
+        };
+        let full = mem::replace(current, next);
+        if full.allocated_bytes() > 0 {
+            let used = used_in(&full);
+            blocks.used_filled += used;
+            blocks.wasted += full.allocated_bytes() - used;
+            blocks.filled.push(full);
+        }
+        current.try_alloc_layout(layout).map_err(|_| AllocError::OutOfMemory {
+            requested: layout.size(),
+        })
+    }
+
+    /// Frees everything allocated so far, keeping every block for the allocations to come.
+    ///
+    /// After a reset, the same sequence of allocations is served from the same blocks, with no call to the
+    /// global allocator.
+    pub fn reset(&mut self) {
+        let blocks = self.blocks.get_mut();
+        let current = mem::replace(self.current.get_mut(), empty_bump());
+        // Blocks go back to `spare` so that they are used again in the same order: the first filled block is
+        // popped first, blocks never reached this cycle come after all of them.
+        let mut order = mem::take(&mut blocks.filled);
+        if current.allocated_bytes() > 0 {
+            order.push(current);
+        }
+        let untouched = mem::take(&mut blocks.spare);
+        blocks.spare.reserve(order.len() + untouched.len());
+        blocks.spare.extend(untouched);
+        for mut block in order.into_iter().rev() {
+            block.reset();
+            blocks.spare.push(block);
+        }
+        for (block, in_use) in &mut blocks.large {
+            if *in_use {
+                block.reset();
+                *in_use = false;
+            }
+        }
+        blocks.used_filled = 0;
+        blocks.used_large = 0;
+        blocks.wasted = 0;
+        if let Some(first) = blocks.spare.pop() {
+            *self.current.get_mut() = first;
+        }
+    }
+
+    /// Bytes handed out since the last reset, padding included.
+    pub fn bytes_used(&self) -> usize {
+        // SAFETY: shared reads of state that only the slow path and `&mut self` methods write; neither runs
+        // while these borrows, which end before the function returns, are alive (`Arena` is not `Sync`).
+        let (blocks, current) = unsafe { (&*self.blocks.get(), &*self.current.get()) };
+        blocks.used_filled + blocks.used_large + used_in(current)
+    }
+
+    /// Blocks, bytes used, bytes reserved and bytes wasted.
+    pub fn stats(&self) -> ArenaStats {
+        // SAFETY: as in `bytes_used`.
+        let (blocks, current) = unsafe { (&*self.blocks.get(), &*self.current.get()) };
+        let current_blocks = usize::from(current.allocated_bytes() > 0);
+        ArenaStats {
+            blocks: blocks.filled.len() + blocks.spare.len() + blocks.large.len() + current_blocks,
+            bytes_used: self.bytes_used(),
+            bytes_reserved: blocks.reserved,
+            wasted: blocks.wasted,
+        }
+    }
+}
+
+impl Blocks {
+    /// Serves an allocation too large for a shared block from a block of its own: a free large block that
+    /// fits, or a new one.
+    fn alloc_large(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let need = footprint(layout);
+        let index = match self
+            .large
+            .iter()
+            .position(|(block, in_use)| !*in_use && block.allocated_bytes() >= need)
+        {
+            Some(index) => index,
+            None => {
+                let block = new_block(need)?;
+                self.reserved += block.allocated_bytes();
+                self.large.push((block, false));
+                self.large.len() - 1
+            }
+        };
+        let (block, in_use) = &mut self.large[index];
+        let ptr = block
+            .try_alloc_layout(layout)
+            .map_err(|_| AllocError::OutOfMemory {
+                requested: layout.size(),
+            })?;
+        *in_use = true;
+        self.used_large += used_in(block);
+        Ok(ptr)
+    }
+}
+
+impl fmt::Debug for Arena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arena")
+            .field("block_size", &self.block_size())
+            .field("limit", &self.limit)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_arena_reserves_nothing() {
+        let arena = Arena::new();
+        assert_eq!(arena.stats(), ArenaStats::default());
+    }
+
+    #[test]
+    fn blocks_are_kept_and_reused_in_order_after_reset() {
+        let mut arena = Arena::with_block_size(1024);
+        let fill = |arena: &Arena| {
+            for i in 0..1000u64 {
+                arena.alloc(i);
+            }
+        };
+        fill(&arena);
+        let first = arena.stats();
+        assert!(first.blocks >= 8, "{first:?}");
+        for _ in 0..3 {
+            arena.reset();
+            assert_eq!(arena.bytes_used(), 0);
+            fill(&arena);
+            assert_eq!(arena.stats(), first);
+        }
+    }
+
+    #[test]
+    fn large_allocations_get_their_own_block_and_keep_it() {
+        let mut arena = Arena::with_block_size(1024);
+        let small = arena.alloc(1u8) as *const u8;
+        let big = arena.alloc_zeroed_bytes(10_000);
+        assert!(big.iter().all(|&b| b == 0));
+        let stats = arena.stats();
+        assert_eq!(stats.blocks, 2);
+        // The large allocation did not end the current block.
+        let next_small = arena.alloc(2u8) as *const u8;
+        assert_eq!(small as usize - 1, next_small as usize);
+        arena.reset();
+        arena.alloc(1u8);
+        arena.alloc_zeroed_bytes(9_000);
+        assert_eq!(arena.stats().bytes_reserved, stats.bytes_reserved);
+    }
+
+    #[test]
+    fn limit_refuses_without_changing_anything() {
+        let arena = Arena::with_block_size(4096).with_limit(100);
+        arena.alloc([0u8; 64]);
+        let before = arena.stats();
+        let err = arena.try_alloc([0u8; 64]).unwrap_err();
+        assert_eq!(
+            err,
+            AllocError::LimitExceeded {
+                limit: 100,
+                used: 64,
+                requested: 64
+            }
+        );
+        assert_eq!(arena.stats(), before);
+        assert!(err.to_string().contains("100"));
+    }
+
+    #[test]
+    #[should_panic(expected = "arena byte limit exceeded")]
+    fn alloc_past_limit_panics_with_the_error() {
+        let arena = Arena::new().with_limit(8);
+        arena.alloc([0u64; 2]);
+    }
+
+    #[test]
+    fn zeroed_bytes_of_impossible_length_is_an_error() {
+        let arena = Arena::new();
+        assert!(matches!(
+            arena.try_alloc_zeroed_bytes(usize::MAX),
+            Err(AllocError::CapacityOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn with_capacity_reserves_one_block_up_front() {
+        let arena = Arena::with_capacity(200_000);
+        let stats = arena.stats();
+        assert_eq!(stats.blocks, 1);
+        assert!(stats.bytes_reserved >= 200_000);
+        for i in 0..20_000u64 {
+            arena.alloc(i);
+        }
+        assert_eq!(arena.stats().blocks, 1);
+    }
+
+    #[test]
+    fn zero_sized_values_and_empty_slices() {
+        let arena = Arena::new();
+        arena.alloc(());
+        assert_eq!(arena.alloc_slice_copy::<u64>(&[]).len(), 0);
+        assert_eq!(arena.alloc_str(""), "");
+    }
+}

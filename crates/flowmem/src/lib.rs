@@ -1,0 +1,56 @@
+//! flowmem: fewer allocations, less contention, and the numbers to prove it.
+//!
+//! This facade re-exports the flowmem layers behind cargo features (all on by default). Each layer is also
+//! a crate of its own, usable à la carte; a layer depends only on the layers below it.
+//!
+//! | layer | module | feature | what |
+//! |---|---|---|---|
+//! | 0 | [`alloc`] | `alloc` | arenas that keep their blocks, `Tracking` allocation counts, cache padding; `jemalloc` / `mimalloc` re-export those allocators |
+//! | 1 | `intern` | `intern` | 4-byte symbols, string pools |
+//! | 2 | `pool` | `pool` | object pools, size-classed buffer pools |
+//! | 3 | `map` | `map` | concurrent maps, bounded Arc cache |
+//! | 4 | `store` | `store` | memory-mapped, checksummed record store (`zstd`: compressed records) |
+//! | 5 | `engine` | `engine` | the workflow engine |
+//!
+//! `cargo xtask bench` in the repository measures every layer against `std` and the crates it builds on;
+//! the figures are in `docs/benchmarks.md`.
+//!
+//! ```
+//! # #[cfg(feature = "alloc")] {
+//! use flowmem::prelude::*;
+//!
+//! let arena = Arena::new();
+//! assert_eq!(arena.alloc_str("hello"), "hello");
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+#[doc(inline)]
+pub use flowmem_alloc as alloc;
+#[cfg(feature = "engine")]
+#[doc(inline)]
+pub use flowmem_engine as engine;
+#[cfg(feature = "intern")]
+#[doc(inline)]
+pub use flowmem_intern as intern;
+#[cfg(feature = "map")]
+#[doc(inline)]
+pub use flowmem_map as map;
+#[cfg(feature = "pool")]
+#[doc(inline)]
+pub use flowmem_pool as pool;
+#[cfg(feature = "store")]
+#[doc(inline)]
+pub use flowmem_store as store;
+
+/// The types most programs use, from every enabled layer.
+pub mod prelude {
+    #[cfg(feature = "alloc")]
+    pub use flowmem_alloc::{Arena, ArenaPool, CachePadded, Counters, SyncArena, Tracking};
+}
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

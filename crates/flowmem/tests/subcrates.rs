@@ -1,0 +1,52 @@
+//! Touches every re-export of the facade, so that a re-export that goes missing under its feature fails here.
+
+#[test]
+#[cfg(feature = "alloc")]
+fn alloc() {
+    assert_eq!(flowmem::alloc::LAYER, 0);
+    let arena = flowmem::alloc::Arena::new();
+    assert_eq!(*arena.alloc(7u32), 7);
+    let _ = flowmem::prelude::Counters::new(["x"]);
+}
+
+#[test]
+#[cfg(feature = "jemalloc")]
+fn jemalloc() {
+    let _allocator: flowmem::alloc::Jemalloc = flowmem::alloc::Jemalloc;
+}
+
+#[test]
+#[cfg(feature = "mimalloc")]
+fn mimalloc() {
+    let _allocator: flowmem::alloc::MiMalloc = flowmem::alloc::MiMalloc;
+}
+
+#[test]
+#[cfg(feature = "intern")]
+fn intern() {
+    assert_eq!(flowmem::intern::LAYER, 1);
+}
+
+#[test]
+#[cfg(feature = "pool")]
+fn pool() {
+    assert_eq!(flowmem::pool::LAYER, 2);
+}
+
+#[test]
+#[cfg(feature = "map")]
+fn map() {
+    assert_eq!(flowmem::map::LAYER, 3);
+}
+
+#[test]
+#[cfg(feature = "store")]
+fn store() {
+    assert_eq!(flowmem::store::LAYER, 4);
+}
+
+#[test]
+#[cfg(feature = "engine")]
+fn engine() {
+    assert_eq!(flowmem::engine::LAYER, 5);
+}
