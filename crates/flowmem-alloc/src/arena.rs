@@ -143,7 +143,8 @@ impl Arena {
     }
 
     /// An empty arena whose blocks are `block_size` bytes (at least [`MIN_BLOCK_SIZE`]), allocator
-    /// bookkeeping included: a 4096-byte block has a little less than 4096 usable bytes.
+    /// bookkeeping included: a 4096-byte block has a little less than 4096 usable bytes. Sizes below 4 KiB
+    /// round up to a power of two, larger ones to a multiple of 4 KiB (bumpalo sizes its chunks so).
     ///
     /// ```
     /// let arena = flowmem_alloc::Arena::with_block_size(4096);
@@ -412,17 +413,23 @@ impl Arena {
     /// global allocator.
     pub fn reset(&mut self) {
         let blocks = self.blocks.get_mut();
-        let current = mem::replace(self.current.get_mut(), empty_bump());
-        // Blocks go back to `spare` so that they are used again in the same order: the first filled block is
-        // popped first, blocks never reached this cycle come after all of them.
-        let mut order = mem::take(&mut blocks.filled);
-        if current.allocated_bytes() > 0 {
-            order.push(current);
+        let current = self.current.get_mut();
+        if blocks.filled.is_empty() && blocks.used_large == 0 {
+            // Everything fitted in the current block: rewind it.
+            current.reset();
+            return;
         }
-        let untouched = mem::take(&mut blocks.spare);
-        blocks.spare.reserve(order.len() + untouched.len());
-        blocks.spare.extend(untouched);
-        for mut block in order.into_iter().rev() {
+        // Blocks go back to `spare` (a stack) so that they are used again in the same order: the first
+        // filled block on top, then the rest, then the current one, then the blocks this cycle never reached.
+        // Draining keeps the vectors' capacity, so a steady state makes no allocation here either.
+        let last = mem::replace(current, empty_bump());
+        blocks.spare.reserve(blocks.filled.len() + 1);
+        if last.allocated_bytes() > 0 {
+            let mut last = last;
+            last.reset();
+            blocks.spare.push(last);
+        }
+        for mut block in blocks.filled.drain(..).rev() {
             block.reset();
             blocks.spare.push(block);
         }
@@ -436,7 +443,7 @@ impl Arena {
         blocks.used_large = 0;
         blocks.wasted = 0;
         if let Some(first) = blocks.spare.pop() {
-            *self.current.get_mut() = first;
+            *current = first;
         }
     }
 

@@ -4,13 +4,13 @@
 use std::{
     fmt,
     ops::{Deref, DerefMut},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
 };
 
 use crossbeam_queue::ArrayQueue;
 use thread_local::ThreadLocal;
 
-use crate::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE};
+use crate::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE, tracking::bump_owned};
 
 /// An arena that any thread can allocate from through `&self`, without locks.
 ///
@@ -120,9 +120,10 @@ impl fmt::Debug for SyncArena {
 /// and gives it back, blocks and all.
 ///
 /// Use it where each request or workflow run wants an arena of its own: the blocks that one request
-/// reserved serve the next, so a warmed-up pool makes no system allocation. The pool holds at most
-/// `max_pooled` idle arenas (extra ones are dropped on return) and is lock-free (a bounded
-/// [`crossbeam_queue::ArrayQueue`]).
+/// reserved serve the next, so a warmed-up pool makes no system allocation. Each thread keeps one idle arena
+/// of its own (taken and returned with plain loads and stores); beyond that, idle arenas wait in a bounded
+/// lock-free queue ([`crossbeam_queue::ArrayQueue`]) of `max_pooled` places, and arenas returned to a full
+/// pool are dropped. At most `max_pooled` plus one per thread that used the pool are idle at once.
 ///
 /// # Example
 ///
@@ -139,11 +140,56 @@ impl fmt::Debug for SyncArena {
 /// assert_eq!((stats.taken, stats.created), (10, 1));
 /// ```
 pub struct ArenaPool {
-    idle: ArrayQueue<Arena>,
+    local: ThreadLocal<LocalCache>,
+    shared: ArrayQueue<Box<Arena>>,
     block_size: usize,
+}
+
+/// One thread's idle arena and counts. Only the owning thread writes here (`ThreadLocal` hands each thread
+/// its own), so plain loads and stores suffice; other threads only read the counts.
+#[derive(Default)]
+struct LocalCache {
+    /// An idle arena from `Box::into_raw`, or null.
+    idle: AtomicPtr<Arena>,
     taken: AtomicU64,
     created: AtomicU64,
     dropped: AtomicU64,
+}
+
+impl LocalCache {
+    /// Takes the idle arena, if any. Only the owning thread may call this.
+    fn take_idle(&self) -> Option<Box<Arena>> {
+        let ptr = self.idle.load(Ordering::Relaxed);
+        if ptr.is_null() {
+            return None;
+        }
+        self.idle.store(std::ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: a non-null `idle` came from `Box::into_raw` in `put_idle` and is owned by this cache; it was
+        // just cleared, and only the owning thread touches `idle` (or `&mut` in drop), so this is the one
+        // `from_raw` of that box.
+        Some(unsafe { Box::from_raw(ptr) })
+    }
+
+    /// Keeps `arena` as the idle one, or gives it back if there already is one. Only the owning thread may
+    /// call this.
+    fn put_idle(&self, arena: Box<Arena>) -> Option<Box<Arena>> {
+        if !self.idle.load(Ordering::Relaxed).is_null() {
+            return Some(arena);
+        }
+        self.idle.store(Box::into_raw(arena), Ordering::Relaxed);
+        None
+    }
+}
+
+impl Drop for LocalCache {
+    fn drop(&mut self) {
+        let ptr = *self.idle.get_mut();
+        if !ptr.is_null() {
+            // SAFETY: as in `take_idle`: the pointer is from `Box::into_raw` and owned by this cache, which is
+            // being dropped, so nothing else can reach it.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
 }
 
 /// Counts of an [`ArenaPool`].
@@ -155,56 +201,77 @@ pub struct ArenaPoolStats {
     pub created: u64,
     /// Arenas dropped on return because the pool was full.
     pub dropped: u64,
-    /// Arenas idle in the pool now.
-    pub idle: usize,
+    /// Arenas idle in the shared queue now (each thread may hold one more).
+    pub idle_shared: usize,
 }
 
 impl ArenaPool {
-    /// A pool keeping up to `max_pooled` idle arenas (at least one) with blocks of [`DEFAULT_BLOCK_SIZE`].
+    /// A pool of up to `max_pooled` shared idle arenas (at least one) with blocks of [`DEFAULT_BLOCK_SIZE`].
     pub fn new(max_pooled: usize) -> ArenaPool {
         ArenaPool::with_block_size(max_pooled, DEFAULT_BLOCK_SIZE)
     }
 
-    /// A pool keeping up to `max_pooled` idle arenas (at least one) with blocks of `block_size` bytes.
+    /// A pool of up to `max_pooled` shared idle arenas (at least one) with blocks of `block_size` bytes.
     pub fn with_block_size(max_pooled: usize, block_size: usize) -> ArenaPool {
         ArenaPool {
-            idle: ArrayQueue::new(max_pooled.max(1)),
+            local: ThreadLocal::new(),
+            shared: ArrayQueue::new(max_pooled.max(1)),
             block_size,
-            taken: AtomicU64::new(0),
-            created: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
         }
     }
 
-    /// An empty, reset arena: an idle one if there is one, else a new one.
+    /// An empty, reset arena: this thread's idle one, else a shared idle one, else a new one.
+    #[inline]
     pub fn take(&self) -> PooledArena<'_> {
-        self.taken.fetch_add(1, Ordering::Relaxed);
-        let arena = self.idle.pop().unwrap_or_else(|| {
-            self.created.fetch_add(1, Ordering::Relaxed);
-            Arena::with_block_size(self.block_size)
-        });
+        let local = self.local.get_or_default();
+        bump_owned(&local.taken, 1);
+        let arena = match local.take_idle() {
+            Some(arena) => arena,
+            None => self.take_slow(local),
+        };
         PooledArena {
             arena: Some(arena),
             pool: self,
         }
     }
 
+    #[cold]
+    fn take_slow(&self, local: &LocalCache) -> Box<Arena> {
+        self.shared.pop().unwrap_or_else(|| {
+            bump_owned(&local.created, 1);
+            Box::new(Arena::with_block_size(self.block_size))
+        })
+    }
+
     /// Resets `arena` and keeps it for a later [`take`](ArenaPool::take), or drops it if the pool is full.
-    pub fn put(&self, mut arena: Arena) {
+    /// (Dropping a [`PooledArena`] does the same without moving the arena.)
+    pub fn put(&self, arena: Arena) {
+        self.put_boxed(Box::new(arena));
+    }
+
+    #[inline]
+    fn put_boxed(&self, mut arena: Box<Arena>) {
         arena.reset();
-        if self.idle.push(arena).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let local = self.local.get_or_default();
+        if let Some(arena) = local.put_idle(arena)
+            && self.shared.push(arena).is_err()
+        {
+            bump_owned(&local.dropped, 1);
         }
     }
 
-    /// Counts so far.
+    /// Counts so far, summed over threads.
     pub fn stats(&self) -> ArenaPoolStats {
-        ArenaPoolStats {
-            taken: self.taken.load(Ordering::Relaxed),
-            created: self.created.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            idle: self.idle.len(),
+        let mut stats = ArenaPoolStats {
+            idle_shared: self.shared.len(),
+            ..ArenaPoolStats::default()
+        };
+        for local in self.local.iter() {
+            stats.taken += local.taken.load(Ordering::Relaxed);
+            stats.created += local.created.load(Ordering::Relaxed);
+            stats.dropped += local.dropped.load(Ordering::Relaxed);
         }
+        stats
     }
 }
 
@@ -212,7 +279,7 @@ impl fmt::Debug for ArenaPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArenaPool")
             .field("block_size", &self.block_size)
-            .field("max_pooled", &self.idle.capacity())
+            .field("max_pooled", &self.shared.capacity())
             .field("stats", &self.stats())
             .finish()
     }
@@ -220,14 +287,14 @@ impl fmt::Debug for ArenaPool {
 
 /// An arena on loan from an [`ArenaPool`]; dereferences to [`Arena`] and goes back to the pool on drop.
 pub struct PooledArena<'pool> {
-    arena: Option<Arena>,
+    arena: Option<Box<Arena>>,
     pool: &'pool ArenaPool,
 }
 
 impl PooledArena<'_> {
     /// Keeps the arena: it will not go back to the pool.
     pub fn detach(mut self) -> Arena {
-        self.arena.take().expect("a PooledArena holds its arena until drop or detach")
+        *self.arena.take().expect("a PooledArena holds its arena until drop or detach")
     }
 }
 
@@ -246,9 +313,10 @@ impl DerefMut for PooledArena<'_> {
 }
 
 impl Drop for PooledArena<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(arena) = self.arena.take() {
-            self.pool.put(arena);
+            self.pool.put_boxed(arena);
         }
     }
 }
@@ -268,17 +336,39 @@ mod tests {
         let pool = ArenaPool::with_block_size(1, 1024);
         let a = pool.take();
         let b = pool.take();
-        a.alloc(1u64);
-        drop(a);
-        drop(b);
-        let stats = pool.stats();
-        assert_eq!((stats.created, stats.dropped, stats.idle), (2, 1, 1));
         let c = pool.take();
-        assert_eq!(c.stats().bytes_used, 0);
-        assert_eq!(c.stats().blocks, 1, "the returned arena kept its block");
-        let kept = c.detach();
-        assert_eq!(pool.stats().idle, 0);
+        a.alloc(1u64);
+        drop(a); // kept by this thread
+        drop(b); // to the shared queue
+        drop(c); // pool full: dropped
+        let stats = pool.stats();
+        assert_eq!((stats.taken, stats.created, stats.dropped, stats.idle_shared), (3, 3, 1, 1));
+        let d = pool.take();
+        assert_eq!(d.stats().bytes_used, 0);
+        assert_eq!(d.stats().blocks, 1, "the returned arena kept its block");
+        let e = pool.take();
+        assert_eq!(pool.stats().idle_shared, 0);
+        let kept = d.detach();
+        drop(e);
+        assert_eq!(pool.stats().created, 3);
         drop(kept);
+    }
+
+    #[test]
+    fn arenas_move_between_threads_through_the_shared_queue() {
+        let pool = ArenaPool::new(8);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let a = pool.take();
+                let b = pool.take();
+                a.alloc(1u8);
+                b.alloc(2u8);
+            });
+        });
+        // The other thread kept one idle arena and queued one; this thread gets the queued one.
+        let a = pool.take();
+        assert_eq!(a.stats().bytes_used, 0);
+        assert_eq!(pool.stats().created, 2);
     }
 
     #[test]

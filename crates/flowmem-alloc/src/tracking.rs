@@ -318,7 +318,7 @@ struct Slot {
 
 /// Adds `n` to a counter that only the calling thread writes: a load and a store, no locked instruction.
 #[inline(always)]
-fn bump_owned(counter: &AtomicU64, n: u64) {
+pub(crate) fn bump_owned(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 

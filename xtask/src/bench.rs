@@ -1,0 +1,280 @@
+//! `cargo xtask bench`: build and run the criterion benches of `benches/`, collect their estimates, and
+//! write `target/flowmem-bench/report.json`, `report.md` and `charts/*.svg`; a full run refreshes
+//! `docs/benchmarks.md`.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{
+    Result, cargo, charts,
+    machine::Machine,
+    report::{self, Report},
+    targets,
+};
+
+const ALLOCATORS: &[&str] = &["system", "jemalloc", "mimalloc"];
+const OUT: &str = "target/flowmem-bench";
+
+#[derive(Debug)]
+struct Options {
+    quick: bool,
+    filter: Option<String>,
+    allocators: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut opts = Options {
+            quick: false,
+            filter: None,
+            allocators: vec!["system".to_string()],
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => opts.quick = true,
+                "--filter" => {
+                    opts.filter = Some(it.next().ok_or("--filter needs a pattern")?.clone());
+                }
+                "--allocator" => {
+                    let a = it.next().ok_or("--allocator needs system|jemalloc|mimalloc|all")?;
+                    opts.allocators = match a.as_str() {
+                        "all" => ALLOCATORS.iter().map(|s| s.to_string()).collect(),
+                        one if ALLOCATORS.contains(&one) => vec![one.to_string()],
+                        other => {
+                            return Err(format!(
+                                "unknown allocator `{other}`: choose system, jemalloc, mimalloc or all"
+                            )
+                            .into());
+                        }
+                    };
+                }
+                other => {
+                    return Err(format!(
+                        "unknown option `{other}` for bench \
+                         (--quick, --filter REGEX, --allocator system|jemalloc|mimalloc|all)"
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// The `[[bench]]` names of `benches/Cargo.toml`, one per layer.
+fn bench_files() -> Result<Vec<String>> {
+    let manifest = fs::read_to_string("benches/Cargo.toml")?;
+    let mut names = Vec::new();
+    let mut in_bench = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bench = line == "[[bench]]";
+        } else if in_bench && let Some(rest) = line.strip_prefix("name") {
+            let name = rest.trim_start_matches([' ', '=']).trim().trim_matches('"');
+            names.push(name.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Err("benches/Cargo.toml declares no [[bench]]".into());
+    }
+    Ok(names)
+}
+
+fn feature_args(allocator: &str) -> Vec<String> {
+    if allocator == "system" {
+        Vec::new()
+    } else {
+        vec!["--features".to_string(), allocator.to_string()]
+    }
+}
+
+fn say(pb: &ProgressBar, msg: impl AsRef<str>) {
+    if pb.is_hidden() {
+        eprintln!("{}", msg.as_ref());
+    } else {
+        pb.println(msg.as_ref());
+    }
+}
+
+/// Runs `cmd`, sending its output to `log`; lines starting with "Benchmarking " update the progress bar.
+fn run_logged(cmd: &mut Command, log: &Path, pb: &ProgressBar) -> Result<()> {
+    let mut file = fs::File::create(log)?;
+    writeln!(file, "$ {cmd:?}")?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+    let mut err_log = file.try_clone()?;
+    let copier = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+            let _ = writeln!(err_log, "{line}");
+        }
+    });
+    let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+    for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+        writeln!(file, "{line}")?;
+        if let Some(rest) = line.strip_prefix("Benchmarking ") {
+            let id = rest.split(": ").next().unwrap_or(rest);
+            pb.set_message(id.to_string());
+        }
+    }
+    let _ = copier.join();
+    let status = child.wait()?;
+    if !status.success() {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "{cmd:?} failed ({status}); last lines of {}:\n{}",
+            log.display(),
+            tail.join("\n")
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let opts = Options::parse(args)?;
+    let started = Instant::now();
+    let out = PathBuf::from(OUT);
+    let logs = out.join("logs");
+    fs::create_dir_all(&logs)?;
+    let layers = bench_files()?;
+
+    // The runs: every bench under every chosen allocator, plus the runs the targets need.
+    let mut plan: Vec<(String, String)> = Vec::new();
+    for a in &opts.allocators {
+        for b in &layers {
+            plan.push((a.clone(), b.clone()));
+        }
+    }
+    for layer in &layers {
+        for a in targets::allocators_needed(std::slice::from_ref(layer)) {
+            if !plan.iter().any(|(pa, pb)| pa == a && pb == layer) {
+                plan.push((a.to_string(), layer.clone()));
+            }
+        }
+    }
+    let mut allocators: Vec<String> = Vec::new();
+    for a in ALLOCATORS {
+        if plan.iter().any(|(pa, _)| pa == a) {
+            allocators.push(a.to_string());
+        }
+    }
+
+    let pb = ProgressBar::new((allocators.len() + plan.len()) as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}")?
+            .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+
+    for a in &allocators {
+        pb.set_message(format!("building the benches ({a})"));
+        say(&pb, format!("bench: building the benches with the {a} allocator"));
+        run_logged(
+            cargo()
+                .args(["bench", "--package", "flowmem-benches", "--no-run"])
+                .args(feature_args(a)),
+            &logs.join(format!("build-{a}.log")),
+            &pb,
+        )?;
+        pb.inc(1);
+    }
+
+    let mut results = Vec::new();
+    for (a, layer) in &plan {
+        say(&pb, format!("bench: running {layer} ({a})"));
+        let home = std::env::current_dir()?.join(&out).join("criterion").join(a).join(layer);
+        if home.exists() {
+            fs::remove_dir_all(&home)?;
+        }
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", "flowmem-benches", "--bench", layer])
+            .args(feature_args(a))
+            .arg("--")
+            .env("CRITERION_HOME", &home)
+            .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
+        if let Some(f) = &opts.filter {
+            cmd.arg(f);
+        }
+        run_logged(&mut cmd, &logs.join(format!("{a}-{layer}.log")), &pb)?;
+        results.extend(report::collect(&home, a, layer)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let report = Report {
+        machine: Machine::detect(),
+        quick: opts.quick,
+        filter: opts.filter.clone(),
+        allocators,
+        targets: targets::evaluate(&results),
+        benches: results,
+    };
+    fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    fs::write(out.join("report.md"), report.markdown(true))?;
+    charts::write(&report, &out.join("charts"))?;
+    let full = !opts.quick && opts.filter.is_none();
+    if full {
+        let mut doc = String::from(
+            "<!-- Written by `cargo xtask bench` (a full run); do not edit by hand. -->\n\n",
+        );
+        doc.push_str(&report.markdown(false));
+        fs::write("docs/benchmarks.md", doc)?;
+    }
+
+    println!("\n{:<8} {:>10} {:>9}  pass  what", "target", "ratio", "goal");
+    for t in &report.targets {
+        let ratio = t.ratio.map_or("–".to_string(), |r| format!("{r:.3}"));
+        let pass = match t.pass {
+            Some(true) => "yes ",
+            Some(false) => "NO  ",
+            None => "–   ",
+        };
+        println!("{:<8} {ratio:>10} {:>9}  {pass}  {}", t.id, t.goal, t.what);
+    }
+    println!(
+        "\nbench: {} benchmarks in {:.0?}; report in {OUT}/report.md and report.json, charts in {OUT}/charts/{}",
+        report.benches.len(),
+        started.elapsed(),
+        if full { "; docs/benchmarks.md refreshed" } else { "" }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = Options::parse(&args(&["--quick", "--allocator", "all", "--filter", "alloc_u64"])).unwrap();
+        assert!(o.quick);
+        assert_eq!(o.allocators, ["system", "jemalloc", "mimalloc"]);
+        assert_eq!(o.filter.as_deref(), Some("alloc_u64"));
+        assert!(Options::parse(&args(&["--allocator", "tcmalloc"])).is_err());
+        assert!(Options::parse(&args(&["--fast"])).is_err());
+    }
+
+    #[test]
+    fn the_bench_manifest_lists_the_alloc_bench() {
+        std::env::set_current_dir(crate::workspace_root()).unwrap();
+        assert!(bench_files().unwrap().contains(&"alloc".to_string()));
+    }
+}

@@ -1,0 +1,264 @@
+//! Collecting criterion's estimates and writing `report.json` and `report.md`.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Result, machine::Machine, targets::TargetResult};
+
+/// One benchmark of one run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BenchResult {
+    /// The global allocator of the run: `system`, `jemalloc` or `mimalloc`.
+    pub(crate) allocator: String,
+    /// The bench file, named after the layer it measures.
+    pub(crate) layer: String,
+    /// `group/function`.
+    pub(crate) id: String,
+    /// Criterion's mean time of one iteration.
+    pub(crate) mean_ns: f64,
+    pub(crate) std_dev_ns: f64,
+    /// Elements one iteration processes (criterion's `Throughput::Elements`, else 1).
+    pub(crate) elements: u64,
+    /// `mean_ns / elements`.
+    pub(crate) ns_per_element: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) machine: Machine,
+    pub(crate) quick: bool,
+    pub(crate) filter: Option<String>,
+    pub(crate) allocators: Vec<String>,
+    pub(crate) targets: Vec<TargetResult>,
+    pub(crate) benches: Vec<BenchResult>,
+}
+
+/// Reads every `new/benchmark.json` + `new/estimates.json` pair under `dir` (a `CRITERION_HOME`).
+pub(crate) fn collect(dir: &Path, allocator: &str, layer: &str) -> Result<Vec<BenchResult>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "new") {
+                    if let Some(r) = read_one(&path, allocator, layer)? {
+                        found.push(r);
+                    }
+                } else {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found)
+}
+
+fn read_json(path: PathBuf) -> Result<Value> {
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+fn read_one(new: &Path, allocator: &str, layer: &str) -> Result<Option<BenchResult>> {
+    if !new.join("benchmark.json").exists() || !new.join("estimates.json").exists() {
+        return Ok(None);
+    }
+    let bench = read_json(new.join("benchmark.json"))?;
+    let est = read_json(new.join("estimates.json"))?;
+    let id = bench["full_id"]
+        .as_str()
+        .ok_or_else(|| format!("{}: no full_id", new.display()))?
+        .to_string();
+    let mean_ns = est["mean"]["point_estimate"]
+        .as_f64()
+        .ok_or_else(|| format!("{}: no mean estimate", new.display()))?;
+    let elements = bench["throughput"]["Elements"].as_u64().unwrap_or(1).max(1);
+    Ok(Some(BenchResult {
+        allocator: allocator.to_string(),
+        layer: layer.to_string(),
+        id,
+        mean_ns,
+        std_dev_ns: est["std_dev"]["point_estimate"].as_f64().unwrap_or(0.0),
+        elements,
+        ns_per_element: mean_ns / elements as f64,
+    }))
+}
+
+/// `1.23 ns`, `4.56 µs`, ...
+pub(crate) fn format_time(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.2} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// Elements per second: `813 M/s`.
+fn format_rate(ns_per_element: f64) -> String {
+    let per_sec = 1e9 / ns_per_element;
+    if per_sec >= 1e9 {
+        format!("{:.2} G/s", per_sec / 1e9)
+    } else if per_sec >= 1e6 {
+        format!("{:.1} M/s", per_sec / 1e6)
+    } else if per_sec >= 1e3 {
+        format!("{:.1} K/s", per_sec / 1e3)
+    } else {
+        format!("{per_sec:.1} /s")
+    }
+}
+
+fn target_table(out: &mut String, targets: &[&TargetResult]) {
+    out.push_str("| id | what | ratio | goal | pass |\n|---|---|---|---|---|\n");
+    for t in targets {
+        let (ratio, pass) = match (t.ratio, t.pass) {
+            (Some(r), Some(p)) => (format!("{r:.3}"), if p { "yes" } else { "**no**" }),
+            _ => ("not measured".to_string(), "–"),
+        };
+        let _ = writeln!(out, "| {} | {} | {ratio} | {} | {pass} |", t.id, t.what, t.goal);
+    }
+}
+
+impl Report {
+    /// The layers that have results, in bench-file order of first appearance.
+    pub(crate) fn layers(&self) -> Vec<String> {
+        let mut layers: Vec<String> = Vec::new();
+        for b in &self.benches {
+            if !layers.contains(&b.layer) {
+                layers.push(b.layer.clone());
+            }
+        }
+        layers
+    }
+
+    /// The Markdown report; `charts` adds each layer's SVG chart (for the copy under `target/`).
+    pub(crate) fn markdown(&self, charts: bool) -> String {
+        let m = &self.machine;
+        let mut out = String::new();
+        out.push_str("# flowmem benchmark report\n\n");
+        let _ = writeln!(
+            out,
+            "Measured on **{}** ({} cores), {}, {}, commit `{}`, {}.  ",
+            m.cpu, m.cores, m.os, m.rustc, m.commit, m.date
+        );
+        let _ = writeln!(
+            out,
+            "Mode: {}. Global allocators: {}.{}\n",
+            if self.quick {
+                "quick tour (`--quick`: short measurements, noisier figures)"
+            } else {
+                "full run"
+            },
+            self.allocators.join(", "),
+            self.filter
+                .as_ref()
+                .map(|f| format!(" Filter: `{f}`."))
+                .unwrap_or_default()
+        );
+        out.push_str(
+            "Each figure is criterion's mean time per element (lower is better) and the throughput it \
+             gives. Each target divides two figures of this same run. Absolute times from a shared \
+             virtual machine are not facts to quote; the ratios are what the targets judge.\n\n",
+        );
+        out.push_str("## Targets\n\n");
+        target_table(&mut out, &self.targets.iter().collect::<Vec<_>>());
+        for layer in self.layers() {
+            let _ = writeln!(out, "\n## {layer}\n");
+            out.push_str("| benchmark |");
+            for a in &self.allocators {
+                let _ = write!(out, " {a} |");
+            }
+            out.push_str("\n|---|");
+            out.push_str(&"---|".repeat(self.allocators.len()));
+            out.push('\n');
+            let mut ids: Vec<&str> = Vec::new();
+            for b in self.benches.iter().filter(|b| b.layer == layer) {
+                if !ids.contains(&b.id.as_str()) {
+                    ids.push(&b.id);
+                }
+            }
+            for id in ids {
+                let _ = write!(out, "| `{id}` |");
+                for a in &self.allocators {
+                    match self
+                        .benches
+                        .iter()
+                        .find(|b| b.layer == layer && b.id == id && b.allocator == *a)
+                    {
+                        Some(b) => {
+                            let _ = write!(
+                                out,
+                                " {} ({}) |",
+                                format_time(b.ns_per_element),
+                                format_rate(b.ns_per_element)
+                            );
+                        }
+                        None => out.push_str(" – |"),
+                    }
+                }
+                out.push('\n');
+            }
+            let layer_targets: Vec<_> = self.targets.iter().filter(|t| t.layer == layer).collect();
+            if !layer_targets.is_empty() {
+                out.push_str("\nTargets of this layer:\n\n");
+                target_table(&mut out, &layer_targets);
+            }
+            if charts {
+                let _ = writeln!(out, "\n![{layer}](charts/{layer}.svg)");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_criterion_output() {
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        let new = dir.join("false_sharing/padded/new");
+        fs::create_dir_all(&new).unwrap();
+        fs::write(
+            new.join("benchmark.json"),
+            r#"{"group_id":"false_sharing","function_id":"padded","value_str":null,
+               "throughput":{"Elements":2},"full_id":"false_sharing/padded","directory_name":"x","title":"x"}"#,
+        )
+        .unwrap();
+        fs::write(
+            new.join("estimates.json"),
+            r#"{"mean":{"point_estimate":10.0},"std_dev":{"point_estimate":1.0}}"#,
+        )
+        .unwrap();
+        // A stale "base" directory is not a result.
+        fs::create_dir_all(dir.join("false_sharing/padded/base")).unwrap();
+        let found = collect(&dir, "system", "alloc").unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, "false_sharing/padded");
+        assert_eq!((found[0].elements, found[0].ns_per_element), (2, 5.0));
+    }
+
+    #[test]
+    fn time_and_rate_formats() {
+        assert_eq!(format_time(1.234), "1.23 ns");
+        assert_eq!(format_time(12_345.0), "12.35 µs");
+        assert_eq!(format_rate(1.0), "1.00 G/s");
+        assert_eq!(format_rate(2.0), "500.0 M/s");
+    }
+}

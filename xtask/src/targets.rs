@@ -1,0 +1,246 @@
+//! The named targets of the issues: each a ratio of two benchmarks of the same run.
+
+use serde::Serialize;
+
+use crate::report::BenchResult;
+
+/// How a ratio is formed from the two benchmarks' time per element.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Measure {
+    /// numerator time / denominator time (lower is better for the numerator).
+    Time,
+    /// numerator throughput / denominator throughput (higher is better for the numerator).
+    Throughput,
+}
+
+/// The goal a ratio must meet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Goal {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Goal::AtMost(x) => ratio <= x,
+            Goal::AtLeast(x) => ratio >= x,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Goal::AtMost(x) => format!("<= {x}"),
+            Goal::AtLeast(x) => format!(">= {x}"),
+        }
+    }
+}
+
+/// One target of an issue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TargetSpec {
+    pub(crate) id: &'static str,
+    /// The bench file (layer) both benchmarks are in.
+    pub(crate) layer: &'static str,
+    pub(crate) what: &'static str,
+    pub(crate) numerator: &'static str,
+    pub(crate) denominator: &'static str,
+    pub(crate) measure: Measure,
+    pub(crate) goal: Goal,
+    /// The allocator runs it is measured under; with more than one, each gets an id suffixed `.allocator`.
+    pub(crate) allocators: &'static [&'static str],
+}
+
+const SYSTEM: &[&str] = &["system"];
+
+/// Every target, in the order of the report.
+pub(crate) const TARGETS: &[TargetSpec] = &[
+    TargetSpec {
+        id: "F1",
+        layer: "alloc",
+        what: "two threads incrementing their own counter: CachePadded slots / adjacent slots, throughput",
+        numerator: "false_sharing/padded",
+        denominator: "false_sharing/adjacent",
+        measure: Measure::Throughput,
+        goal: Goal::AtLeast(2.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A1",
+        layer: "alloc",
+        what: "Arena::alloc(u64) / Box::new(u64) + drop, system allocator, time",
+        numerator: "alloc_u64/arena",
+        denominator: "alloc_u64/box",
+        measure: Measure::Time,
+        goal: Goal::AtMost(0.2),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A2",
+        layer: "alloc",
+        what: "Arena::alloc(u64) / raw bumpalo::Bump::alloc(u64), time",
+        numerator: "alloc_u64/arena",
+        denominator: "alloc_u64/bumpalo",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.1),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A3.1t",
+        layer: "alloc",
+        what: "SyncArena::alloc / Arena::alloc, one thread, time",
+        numerator: "sync_arena/sync_arena_1t",
+        denominator: "sync_arena/arena_1t",
+        measure: Measure::Time,
+        goal: Goal::AtMost(3.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A3.2t",
+        layer: "alloc",
+        what: "SyncArena::alloc, two threads' total throughput / one thread's",
+        numerator: "sync_arena/sync_arena_2t",
+        denominator: "sync_arena/sync_arena_1t",
+        measure: Measure::Throughput,
+        goal: Goal::AtLeast(1.6),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A4.1t",
+        layer: "alloc",
+        what: "Tracking<System> / System, Box-sized alloc + free, one thread, time",
+        numerator: "tracking/tracking_1t",
+        denominator: "tracking/system_1t",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.25),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A4.2t",
+        layer: "alloc",
+        what: "Tracking<System> / System, Box-sized alloc + free, two threads, time",
+        numerator: "tracking/tracking_2t",
+        denominator: "tracking/system_2t",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.3),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A5",
+        layer: "alloc",
+        what: "ArenaPool take + return of a 64 KiB arena / creating and dropping a new arena, time",
+        numerator: "arena_pool/take_return",
+        denominator: "arena_pool/new_drop",
+        measure: Measure::Time,
+        goal: Goal::AtMost(0.1),
+        allocators: SYSTEM,
+    },
+];
+
+/// A target as measured (or not) in one run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TargetResult {
+    pub(crate) id: String,
+    pub(crate) layer: String,
+    pub(crate) what: String,
+    /// `null` when a benchmark it needs was not run (filtered out, or its allocator not selected).
+    pub(crate) ratio: Option<f64>,
+    pub(crate) goal: String,
+    pub(crate) pass: Option<bool>,
+    pub(crate) allocator: String,
+    pub(crate) numerator: String,
+    pub(crate) denominator: String,
+}
+
+/// Evaluates every target against the results of a run.
+pub(crate) fn evaluate(results: &[BenchResult]) -> Vec<TargetResult> {
+    let mut out = Vec::new();
+    for spec in TARGETS {
+        for allocator in spec.allocators {
+            let find = |id: &str| {
+                results
+                    .iter()
+                    .find(|r| r.allocator == *allocator && r.layer == spec.layer && r.id == id)
+            };
+            let ratio = match (find(spec.numerator), find(spec.denominator)) {
+                (Some(n), Some(d)) => Some(match spec.measure {
+                    Measure::Time => n.ns_per_element / d.ns_per_element,
+                    Measure::Throughput => d.ns_per_element / n.ns_per_element,
+                }),
+                _ => None,
+            };
+            let id = if spec.allocators.len() > 1 {
+                format!("{}.{allocator}", spec.id)
+            } else {
+                spec.id.to_string()
+            };
+            out.push(TargetResult {
+                id,
+                layer: spec.layer.to_string(),
+                what: spec.what.to_string(),
+                ratio,
+                goal: spec.goal.text(),
+                pass: ratio.map(|r| spec.goal.met(r)),
+                allocator: allocator.to_string(),
+                numerator: spec.numerator.to_string(),
+                denominator: spec.denominator.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// The allocator runs the targets of the selected layers need, beyond those asked for.
+pub(crate) fn allocators_needed(layers: &[String]) -> Vec<&'static str> {
+    let mut needed: Vec<&'static str> = Vec::new();
+    for spec in TARGETS.iter().filter(|t| layers.iter().any(|l| l == t.layer)) {
+        for a in spec.allocators {
+            if !needed.contains(a) {
+                needed.push(a);
+            }
+        }
+    }
+    needed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, ns: f64) -> BenchResult {
+        BenchResult {
+            allocator: "system".into(),
+            layer: "alloc".into(),
+            id: id.into(),
+            mean_ns: ns * 2.0,
+            std_dev_ns: 0.0,
+            elements: 2,
+            ns_per_element: ns,
+        }
+    }
+
+    #[test]
+    fn ratios_follow_the_measure_and_goal() {
+        let results = [
+            result("false_sharing/padded", 1.0),
+            result("false_sharing/adjacent", 5.0),
+            result("alloc_u64/arena", 2.0),
+            result("alloc_u64/box", 20.0),
+        ];
+        let targets = evaluate(&results);
+        let f1 = targets.iter().find(|t| t.id == "F1").unwrap();
+        assert_eq!((f1.ratio, f1.pass), (Some(5.0), Some(true)));
+        let a1 = targets.iter().find(|t| t.id == "A1").unwrap();
+        assert_eq!((a1.ratio, a1.pass), (Some(0.1), Some(true)));
+        let a2 = targets.iter().find(|t| t.id == "A2").unwrap();
+        assert_eq!((a2.ratio, a2.pass), (None, None), "bumpalo was not measured");
+    }
+
+    #[test]
+    fn every_target_names_a_known_layer_and_unique_id() {
+        for (i, t) in TARGETS.iter().enumerate() {
+            assert!(crate::layers::LAYERS.contains(&format!("flowmem-{}", t.layer).as_str()));
+            assert!(TARGETS[..i].iter().all(|u| u.id != t.id), "{} twice", t.id);
+        }
+    }
+}
