@@ -15,13 +15,15 @@ use std::{
 use criterion::Criterion;
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
-compile_error!("choose one global allocator for the benches: feature `jemalloc` or `mimalloc`, not both");
+compile_error!(
+    "choose one global allocator for the benches: feature `jemalloc` or `mimalloc`, not both"
+);
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: flowmem_alloc::Jemalloc = flowmem_alloc::Jemalloc;
 
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
 static GLOBAL: flowmem_alloc::MiMalloc = flowmem_alloc::MiMalloc;
 

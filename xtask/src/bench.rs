@@ -44,7 +44,9 @@ impl Options {
                     opts.filter = Some(it.next().ok_or("--filter needs a pattern")?.clone());
                 }
                 "--allocator" => {
-                    let a = it.next().ok_or("--allocator needs system|jemalloc|mimalloc|all")?;
+                    let a = it
+                        .next()
+                        .ok_or("--allocator needs system|jemalloc|mimalloc|all")?;
                     opts.allocators = match a.as_str() {
                         "all" => ALLOCATORS.iter().map(|s| s.to_string()).collect(),
                         one if ALLOCATORS.contains(&one) => vec![one.to_string()],
@@ -116,12 +118,18 @@ fn run_logged(cmd: &mut Command, log: &Path, pb: &ProgressBar) -> Result<()> {
     let stderr = child.stderr.take().ok_or("no stderr pipe")?;
     let mut err_log = file.try_clone()?;
     let copier = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
             let _ = writeln!(err_log, "{line}");
         }
     });
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
-    for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+    for line in BufReader::new(stdout)
+        .lines()
+        .map_while(std::result::Result::ok)
+    {
         writeln!(file, "{line}")?;
         if let Some(rest) = line.strip_prefix("Benchmarking ") {
             let id = rest.split(": ").next().unwrap_or(rest);
@@ -182,7 +190,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     for a in &allocators {
         pb.set_message(format!("building the benches ({a})"));
-        say(&pb, format!("bench: building the benches with the {a} allocator"));
+        say(
+            &pb,
+            format!("bench: building the benches with the {a} allocator"),
+        );
         run_logged(
             cargo()
                 .args(["bench", "--package", "flowmem-benches", "--no-run"])
@@ -196,7 +207,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut results = Vec::new();
     for (a, layer) in &plan {
         say(&pb, format!("bench: running {layer} ({a})"));
-        let home = std::env::current_dir()?.join(&out).join("criterion").join(a).join(layer);
+        let home = std::env::current_dir()?
+            .join(&out)
+            .join("criterion")
+            .join(a)
+            .join(layer);
         if home.exists() {
             fs::remove_dir_all(&home)?;
         }
@@ -223,7 +238,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         targets: targets::evaluate(&results),
         benches: results,
     };
-    fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     fs::write(out.join("report.md"), report.markdown(true))?;
     charts::write(&report, &out.join("charts"))?;
     let full = !opts.quick && opts.filter.is_none();
@@ -235,7 +253,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         fs::write("docs/benchmarks.md", doc)?;
     }
 
-    println!("\n{:<8} {:>10} {:>9}  pass  what", "target", "ratio", "goal");
+    println!(
+        "\n{:<8} {:>10} {:>9}  pass  what",
+        "target", "ratio", "goal"
+    );
     for t in &report.targets {
         let ratio = t.ratio.map_or("–".to_string(), |r| format!("{r:.3}"));
         let pass = match t.pass {
@@ -249,7 +270,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "\nbench: {} benchmarks in {:.0?}; report in {OUT}/report.md and report.json, charts in {OUT}/charts/{}",
         report.benches.len(),
         started.elapsed(),
-        if full { "; docs/benchmarks.md refreshed" } else { "" }
+        if full {
+            "; docs/benchmarks.md refreshed"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -264,7 +289,14 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = Options::parse(&args(&["--quick", "--allocator", "all", "--filter", "alloc_u64"])).unwrap();
+        let o = Options::parse(&args(&[
+            "--quick",
+            "--allocator",
+            "all",
+            "--filter",
+            "alloc_u64",
+        ]))
+        .unwrap();
         assert!(o.quick);
         assert_eq!(o.allocators, ["system", "jemalloc", "mimalloc"]);
         assert_eq!(o.filter.as_deref(), Some("alloc_u64"));

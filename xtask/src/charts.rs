@@ -6,7 +6,11 @@ use plotters::prelude::*;
 
 use crate::{Result, report::Report};
 
-const COLORS: [RGBColor; 3] = [RGBColor(66, 133, 244), RGBColor(219, 68, 55), RGBColor(15, 157, 88)];
+const COLORS: [RGBColor; 3] = [
+    RGBColor(66, 133, 244),
+    RGBColor(219, 68, 55),
+    RGBColor(15, 157, 88),
+];
 
 /// Writes `dir/<layer>.svg` for every layer of the report.
 pub(crate) fn write(report: &Report, dir: &Path) -> Result<()> {
@@ -61,24 +65,28 @@ pub(crate) fn write(report: &Report, dir: &Path) -> Result<()> {
         let n = report.allocators.len().max(1) as f64;
         for (ai, allocator) in report.allocators.iter().enumerate() {
             let color = COLORS[ai % COLORS.len()];
-            let bars: Vec<_> = ids
-                .iter()
-                .enumerate()
-                .filter_map(|(i, id)| {
-                    let b = report
-                        .benches
-                        .iter()
-                        .find(|b| b.layer == layer && b.id == *id && b.allocator == *allocator)?;
-                    let row = (ids.len() - 1 - i) as f64;
-                    let y0 = row + 0.1 + 0.8 * ai as f64 / n;
-                    let y1 = row + 0.1 + 0.8 * (ai + 1) as f64 / n;
-                    Some(Rectangle::new([(lo / 2.0, y0), (b.ns_per_element, y1)], color.filled()))
-                })
-                .collect();
+            let bars: Vec<_> =
+                ids.iter()
+                    .enumerate()
+                    .filter_map(|(i, id)| {
+                        let b = report.benches.iter().find(|b| {
+                            b.layer == layer && b.id == *id && b.allocator == *allocator
+                        })?;
+                        let row = (ids.len() - 1 - i) as f64;
+                        let y0 = row + 0.1 + 0.8 * ai as f64 / n;
+                        let y1 = row + 0.1 + 0.8 * (ai + 1) as f64 / n;
+                        Some(Rectangle::new(
+                            [(lo / 2.0, y0), (b.ns_per_element, y1)],
+                            color.filled(),
+                        ))
+                    })
+                    .collect();
             chart
                 .draw_series(bars)?
                 .label(allocator.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -22,6 +22,9 @@ pub(crate) fn run() -> Result<()> {
     }
     // The test that touches every re-export, with every re-export present.
     run_checked(cargo().args(["test", "--package", "flowmem", "--all-features", "--quiet"]))?;
-    println!("features: the facade builds with {} feature sets", sets.len());
+    println!(
+        "features: the facade builds with {} feature sets",
+        sets.len()
+    );
     Ok(())
 }

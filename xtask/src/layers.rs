@@ -48,14 +48,26 @@ pub(crate) fn violations(manifests: &[Manifest]) -> Vec<String> {
 /// The workspace's manifests, from `cargo metadata`.
 pub(crate) fn workspace_manifests() -> Result<Vec<Manifest>> {
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(crate::workspace_root())
         .output()?;
     if !out.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     let meta: Value = serde_json::from_slice(&out.stdout)?;
-    let packages = meta["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    let packages = meta["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?;
     Ok(packages
         .iter()
         .map(|p| {
@@ -88,7 +100,10 @@ pub(crate) fn run() -> Result<()> {
     if !found.is_empty() {
         return Err(found.join("\n").into());
     }
-    println!("layers: {} crates, each depends only on lower layers", LAYERS.len());
+    println!(
+        "layers: {} crates, each depends only on lower layers",
+        LAYERS.len()
+    );
     Ok(())
 }
 
@@ -99,7 +114,9 @@ mod tests {
     fn manifest(name: &str, deps: &[&str]) -> Manifest {
         (
             name.to_string(),
-            deps.iter().map(|d| (d.to_string(), "normal".to_string())).collect(),
+            deps.iter()
+                .map(|d| (d.to_string(), "normal".to_string()))
+                .collect(),
         )
     }
 
@@ -122,7 +139,10 @@ mod tests {
         ];
         let found = violations(&manifests);
         assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(found[0].contains("flowmem-pool (layer 2)") && found[0].contains("flowmem-map (layer 3)"));
+        assert!(
+            found[0].contains("flowmem-pool (layer 2)")
+                && found[0].contains("flowmem-map (layer 3)")
+        );
         assert!(found[1].starts_with("flowmem-map (layer 3)"));
     }
 }

@@ -44,7 +44,11 @@ impl Machine {
             Some(hash) => {
                 let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"])
                     .is_some_and(|s| !s.is_empty());
-                if dirty { format!("{hash} (with uncommitted changes)") } else { hash }
+                if dirty {
+                    format!("{hash} (with uncommitted changes)")
+                } else {
+                    hash
+                }
             }
             None => "unknown".to_string(),
         };
@@ -66,7 +70,11 @@ fn utc_now() -> String {
         .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).

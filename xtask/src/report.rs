@@ -129,7 +129,11 @@ fn target_table(out: &mut String, targets: &[&TargetResult]) {
             (Some(r), Some(p)) => (format!("{r:.3}"), if p { "yes" } else { "**no**" }),
             _ => ("not measured".to_string(), "–"),
         };
-        let _ = writeln!(out, "| {} | {} | {ratio} | {} | {pass} |", t.id, t.what, t.goal);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {ratio} | {} | {pass} |",
+            t.id, t.what, t.goal
+        );
     }
 }
 

@@ -193,7 +193,10 @@ pub(crate) fn evaluate(results: &[BenchResult]) -> Vec<TargetResult> {
 /// The allocator runs the targets of the selected layers need, beyond those asked for.
 pub(crate) fn allocators_needed(layers: &[String]) -> Vec<&'static str> {
     let mut needed: Vec<&'static str> = Vec::new();
-    for spec in TARGETS.iter().filter(|t| layers.iter().any(|l| l == t.layer)) {
+    for spec in TARGETS
+        .iter()
+        .filter(|t| layers.iter().any(|l| l == t.layer))
+    {
         for a in spec.allocators {
             if !needed.contains(a) {
                 needed.push(a);
@@ -233,7 +236,11 @@ mod tests {
         let a1 = targets.iter().find(|t| t.id == "A1").unwrap();
         assert_eq!((a1.ratio, a1.pass), (Some(0.1), Some(true)));
         let a2 = targets.iter().find(|t| t.id == "A2").unwrap();
-        assert_eq!((a2.ratio, a2.pass), (None, None), "bumpalo was not measured");
+        assert_eq!(
+            (a2.ratio, a2.pass),
+            (None, None),
+            "bumpalo was not measured"
+        );
     }
 
     #[test]

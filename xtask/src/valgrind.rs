@@ -20,7 +20,12 @@ fn crates_with_unsafe() -> Result<Vec<String>> {
             continue;
         };
         if !text.contains("#![forbid(unsafe_code)]") {
-            found.push(dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            found.push(
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
     }
     found.sort();
@@ -30,7 +35,13 @@ fn crates_with_unsafe() -> Result<Vec<String>> {
 /// The test executables of `package`, built now.
 fn test_binaries(package: &str) -> Result<Vec<PathBuf>> {
     let out = cargo()
-        .args(["test", "--package", package, "--no-run", "--message-format=json"])
+        .args([
+            "test",
+            "--package",
+            package,
+            "--no-run",
+            "--message-format=json",
+        ])
         .output()?;
     if !out.status.success() {
         return Err(format!(
@@ -44,10 +55,11 @@ fn test_binaries(package: &str) -> Result<Vec<PathBuf>> {
         let Ok(msg) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
-        if msg["reason"] == "compiler-artifact" && msg["profile"]["test"] == true {
-            if let Some(exe) = msg["executable"].as_str() {
-                binaries.push(PathBuf::from(exe));
-            }
+        if msg["reason"] == "compiler-artifact"
+            && msg["profile"]["test"] == true
+            && let Some(exe) = msg["executable"].as_str()
+        {
+            binaries.push(PathBuf::from(exe));
         }
     }
     Ok(binaries)

@@ -60,6 +60,9 @@ pub struct Arena {
     blocks: UnsafeCell<Blocks>,
     /// Byte limit on [`ArenaStats::bytes_used`], if any.
     limit: Option<usize>,
+    /// Allocations whose footprint exceeds this (a quarter of a block) always get a block of their own, so
+    /// that every cycle routes the same work to the same blocks.
+    large_threshold: usize,
 }
 
 /// The arena's blocks other than the current one.
@@ -155,10 +158,12 @@ impl Arena {
     /// assert!(stats.bytes_reserved > 3900 && stats.bytes_reserved <= 4096);
     /// ```
     pub fn with_block_size(block_size: usize) -> Arena {
+        let block_size = block_size.max(MIN_BLOCK_SIZE);
         Arena {
+            large_threshold: block_size / 4,
             current: UnsafeCell::new(empty_bump()),
             blocks: UnsafeCell::new(Blocks {
-                block_size: block_size.max(MIN_BLOCK_SIZE),
+                block_size,
                 filled: Vec::new(),
                 spare: Vec::new(),
                 large: Vec::new(),
@@ -231,7 +236,10 @@ impl Arena {
     /// If a byte limit is set and would be exceeded; aborts through `handle_alloc_error` if the global
     /// allocator has no memory for a new block, as `Box::new` does.
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc<T>(&self, val: T) -> &mut T {
         match self.try_alloc(val) {
             Ok(r) => r,
@@ -241,7 +249,10 @@ impl Arena {
 
     /// Moves `val` into the arena, or returns an error (dropping `val`) when the limit or memory runs out.
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn try_alloc<T>(&self, val: T) -> Result<&mut T, AllocError> {
         let ptr = self.try_alloc_layout(Layout::new::<T>())?.cast::<T>();
         // SAFETY: `ptr` is valid for writes of a `T` and aligned for it (allocated with `T`'s layout), and
@@ -267,14 +278,20 @@ impl Arena {
     ///
     /// As [`alloc`](Arena::alloc).
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
         self.try_alloc_slice_copy(src).unwrap_or_else(|e| e.raise())
     }
 
     /// Copies `src` into the arena, or returns an error when the limit or memory runs out.
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], AllocError> {
         // A slice that exists already fits in `isize`, so its layout is valid.
         let layout = Layout::for_value(src);
@@ -320,14 +337,21 @@ impl Arena {
     ///
     /// As [`alloc`](Arena::alloc).
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc_zeroed_bytes(&self, len: usize) -> &mut [u8] {
-        self.try_alloc_zeroed_bytes(len).unwrap_or_else(|e| e.raise())
+        self.try_alloc_zeroed_bytes(len)
+            .unwrap_or_else(|e| e.raise())
     }
 
     /// Allocates `len` zeroed bytes, or returns an error when the limit or memory runs out, or `len` does
     /// not fit in `isize`.
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn try_alloc_zeroed_bytes(&self, len: usize) -> Result<&mut [u8], AllocError> {
         let layout = Layout::array::<u8>(len)
             .map_err(|_| AllocError::CapacityOverflow { len, elem_size: 1 })?;
@@ -346,6 +370,9 @@ impl Arena {
     pub fn try_alloc_layout(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         if let Some(limit) = self.limit {
             self.check_limit(limit, layout)?;
+        }
+        if footprint(layout) > self.large_threshold {
+            return self.alloc_large(layout);
         }
         // SAFETY: the current block is replaced only by `alloc_slow` and `&mut self` methods, never while a
         // reference to it is alive: this one ends with the fast-path call below, before `alloc_slow` runs,
@@ -371,8 +398,16 @@ impl Arena {
         Ok(())
     }
 
-    /// The current block is full (or there is none yet): move to the next block, or give a large allocation
-    /// a block of its own.
+    /// An allocation too large for a shared block gets a block of its own.
+    #[cold]
+    #[inline(never)]
+    fn alloc_large(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        // SAFETY: no reference into `blocks` is alive: every other borrow is local to a method that does not
+        // call back into the arena, and `Arena` is not `Sync`.
+        unsafe { &mut *self.blocks.get() }.alloc_large(layout)
+    }
+
+    /// The current block is full (or there is none yet): move to the next block.
     #[cold]
     #[inline(never)]
     fn alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
@@ -383,10 +418,6 @@ impl Arena {
         let blocks = unsafe { &mut *self.blocks.get() };
         // SAFETY: as above.
         let current = unsafe { &mut *self.current.get() };
-        let need = footprint(layout);
-        if need > blocks.block_size / 4 {
-            return blocks.alloc_large(layout);
-        }
         let next = match blocks.spare.pop() {
             Some(block) => block,
             None => {
@@ -402,23 +433,32 @@ impl Arena {
             blocks.wasted += full.allocated_bytes() - used;
             blocks.filled.push(full);
         }
-        current.try_alloc_layout(layout).map_err(|_| AllocError::OutOfMemory {
-            requested: layout.size(),
-        })
+        current
+            .try_alloc_layout(layout)
+            .map_err(|_| AllocError::OutOfMemory {
+                requested: layout.size(),
+            })
     }
 
     /// Frees everything allocated so far, keeping every block for the allocations to come.
     ///
     /// After a reset, the same sequence of allocations is served from the same blocks, with no call to the
     /// global allocator.
+    #[inline]
     pub fn reset(&mut self) {
         let blocks = self.blocks.get_mut();
-        let current = self.current.get_mut();
         if blocks.filled.is_empty() && blocks.used_large == 0 {
             // Everything fitted in the current block: rewind it.
-            current.reset();
-            return;
+            self.current.get_mut().reset();
+        } else {
+            self.reset_all();
         }
+    }
+
+    #[cold]
+    fn reset_all(&mut self) {
+        let blocks = self.blocks.get_mut();
+        let current = self.current.get_mut();
         // Blocks go back to `spare` (a stack) so that they are used again in the same order: the first
         // filled block on top, then the rest, then the current one, then the blocks this cycle never reached.
         // Draining keeps the vectors' capacity, so a steady state makes no allocation here either.
@@ -553,6 +593,27 @@ mod tests {
         arena.alloc(1u8);
         arena.alloc_zeroed_bytes(9_000);
         assert_eq!(arena.stats().bytes_reserved, stats.bytes_reserved);
+    }
+
+    #[test]
+    fn large_allocations_route_the_same_way_every_cycle() {
+        // A 300-byte allocation is large for 1 KiB blocks. If it went into the current block whenever it
+        // fitted, the second cycle would put it beside the small values and need a second block.
+        let mut arena = Arena::with_block_size(1024);
+        let cycle = |a: &Arena| {
+            a.alloc_zeroed_bytes(300);
+            for i in 0..110u64 {
+                a.alloc(i);
+            }
+        };
+        cycle(&arena);
+        let first = arena.stats();
+        assert_eq!(first.blocks, 2);
+        for _ in 0..3 {
+            arena.reset();
+            cycle(&arena);
+            assert_eq!(arena.stats(), first);
+        }
     }
 
     #[test]

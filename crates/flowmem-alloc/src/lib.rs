@@ -59,10 +59,13 @@ mod typed_arena;
 
 pub use arena::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE};
 pub use error::AllocError;
+/// mimalloc as a global allocator (from `mimalloc`); feature `mimalloc`.
+#[cfg(feature = "mimalloc")]
+pub use mimalloc::MiMalloc;
 pub use padding::{CachePadded, Counters, CountersSnapshot, PaddedCounter};
 pub use profiling::{
-    AllocationTracker, BudgetExceeded, MemoryBudget, MemoryProfiler, Scope, Snapshot,
-    SnapshotDiff, TrackerReport,
+    AllocationTracker, BudgetExceeded, MemoryBudget, MemoryProfiler, Scope, Snapshot, SnapshotDiff,
+    TrackerReport,
 };
 /// The operating system's allocator (`malloc`/`free` on Unix), the default global allocator.
 pub use std::alloc::System;
@@ -72,9 +75,6 @@ pub use sync_arena::{ArenaPool, ArenaPoolStats, PooledArena, SyncArena};
 pub use tikv_jemallocator::Jemalloc;
 pub use tracking::{AllocStats, Tracking};
 pub use typed_arena::TypedArena;
-/// mimalloc as a global allocator (from `mimalloc`); feature `mimalloc`.
-#[cfg(feature = "mimalloc")]
-pub use mimalloc::MiMalloc;
 
 /// This crate's place in the flowmem layer order (0 = lowest).
 pub const LAYER: u8 = 0;

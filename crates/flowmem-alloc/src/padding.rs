@@ -152,7 +152,10 @@ pub struct CountersSnapshot<const N: usize> {
 impl<const N: usize> CountersSnapshot<N> {
     /// The value of the counter named `name`.
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.names.iter().position(|n| *n == name).map(|i| self.values[i])
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| self.values[i])
     }
 
     /// The values, in counter order.

@@ -150,7 +150,9 @@ impl fmt::Display for TrackerReport {
                 s.bytes_allocated,
                 s.bytes_allocated as f64 / (1024.0 * 1024.0)
             )?,
-            None => f.write_str("Allocations: unknown, Bytes: unknown (Tracking is not the global allocator)")?,
+            None => f.write_str(
+                "Allocations: unknown, Bytes: unknown (Tracking is not the global allocator)",
+            )?,
         }
         write!(f, ", Duration: {:.3?}", self.diff.elapsed)
     }

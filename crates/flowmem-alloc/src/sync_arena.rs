@@ -2,15 +2,16 @@
 //! back, so their blocks serve request after request).
 
 use std::{
+    cell::Cell,
     fmt,
     ops::{Deref, DerefMut},
-    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use crossbeam_queue::ArrayQueue;
 use thread_local::ThreadLocal;
 
-use crate::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE, tracking::bump_owned};
+use crate::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE};
 
 /// An arena that any thread can allocate from through `&self`, without locks.
 ///
@@ -72,7 +73,10 @@ impl SyncArena {
 
     /// Moves `val` into this thread's arena. Panics and aborts as [`Arena::alloc`].
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc<T>(&self, val: T) -> &mut T {
         self.local().alloc(val)
     }
@@ -85,7 +89,10 @@ impl SyncArena {
 
     /// Copies `src` into this thread's arena.
     #[inline]
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
         self.local().alloc_slice_copy(src)
     }
@@ -121,9 +128,9 @@ impl fmt::Debug for SyncArena {
 ///
 /// Use it where each request or workflow run wants an arena of its own: the blocks that one request
 /// reserved serve the next, so a warmed-up pool makes no system allocation. Each thread keeps one idle arena
-/// of its own (taken and returned with plain loads and stores); beyond that, idle arenas wait in a bounded
-/// lock-free queue ([`crossbeam_queue::ArrayQueue`]) of `max_pooled` places, and arenas returned to a full
-/// pool are dropped. At most `max_pooled` plus one per thread that used the pool are idle at once.
+/// of the pool it used last (a thread-local slot: no atomic operation on the fast path); beyond that, idle
+/// arenas wait in a bounded lock-free queue ([`crossbeam_queue::ArrayQueue`]) of `max_pooled` places, and
+/// arenas returned to a full pool are dropped. So at most `max_pooled` arenas plus one per thread are idle.
 ///
 /// # Example
 ///
@@ -136,67 +143,36 @@ impl fmt::Debug for SyncArena {
 ///     let greeting = arena.alloc_str("hello");
 ///     assert_eq!(greeting, "hello");
 /// } // returned here, reset
-/// let stats = pool.stats();
-/// assert_eq!((stats.taken, stats.created), (10, 1));
+/// assert_eq!(pool.stats().created, 1);
 /// ```
 pub struct ArenaPool {
-    local: ThreadLocal<LocalCache>,
+    id: u64,
     shared: ArrayQueue<Box<Arena>>,
     block_size: usize,
-}
-
-/// One thread's idle arena and counts. Only the owning thread writes here (`ThreadLocal` hands each thread
-/// its own), so plain loads and stores suffice; other threads only read the counts.
-#[derive(Default)]
-struct LocalCache {
-    /// An idle arena from `Box::into_raw`, or null.
-    idle: AtomicPtr<Arena>,
-    taken: AtomicU64,
     created: AtomicU64,
     dropped: AtomicU64,
 }
 
-impl LocalCache {
-    /// Takes the idle arena, if any. Only the owning thread may call this.
-    fn take_idle(&self) -> Option<Box<Arena>> {
-        let ptr = self.idle.load(Ordering::Relaxed);
-        if ptr.is_null() {
-            return None;
-        }
-        self.idle.store(std::ptr::null_mut(), Ordering::Relaxed);
-        // SAFETY: a non-null `idle` came from `Box::into_raw` in `put_idle` and is owned by this cache; it was
-        // just cleared, and only the owning thread touches `idle` (or `&mut` in drop), so this is the one
-        // `from_raw` of that box.
-        Some(unsafe { Box::from_raw(ptr) })
-    }
+static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
-    /// Keeps `arena` as the idle one, or gives it back if there already is one. Only the owning thread may
-    /// call this.
-    fn put_idle(&self, arena: Box<Arena>) -> Option<Box<Arena>> {
-        if !self.idle.load(Ordering::Relaxed).is_null() {
-            return Some(arena);
-        }
-        self.idle.store(Box::into_raw(arena), Ordering::Relaxed);
-        None
-    }
+/// A thread's idle arena and the id of the pool it belongs to (0: none).
+struct IdleSlot {
+    pool: Cell<u64>,
+    arena: Cell<Option<Box<Arena>>>,
 }
 
-impl Drop for LocalCache {
-    fn drop(&mut self) {
-        let ptr = *self.idle.get_mut();
-        if !ptr.is_null() {
-            // SAFETY: as in `take_idle`: the pointer is from `Box::into_raw` and owned by this cache, which is
-            // being dropped, so nothing else can reach it.
-            drop(unsafe { Box::from_raw(ptr) });
+thread_local! {
+    static IDLE: IdleSlot = const {
+        IdleSlot {
+            pool: Cell::new(0),
+            arena: Cell::new(None),
         }
-    }
+    };
 }
 
 /// Counts of an [`ArenaPool`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArenaPoolStats {
-    /// Arenas handed out by [`ArenaPool::take`].
-    pub taken: u64,
     /// Arenas created because the pool had none idle.
     pub created: u64,
     /// Arenas dropped on return because the pool was full.
@@ -214,31 +190,37 @@ impl ArenaPool {
     /// A pool of up to `max_pooled` shared idle arenas (at least one) with blocks of `block_size` bytes.
     pub fn with_block_size(max_pooled: usize, block_size: usize) -> ArenaPool {
         ArenaPool {
-            local: ThreadLocal::new(),
+            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             shared: ArrayQueue::new(max_pooled.max(1)),
             block_size,
+            created: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         }
     }
 
     /// An empty, reset arena: this thread's idle one, else a shared idle one, else a new one.
     #[inline]
     pub fn take(&self) -> PooledArena<'_> {
-        let local = self.local.get_or_default();
-        bump_owned(&local.taken, 1);
-        let arena = match local.take_idle() {
-            Some(arena) => arena,
-            None => self.take_slow(local),
-        };
+        let local = IDLE
+            .try_with(|slot| {
+                if slot.pool.get() == self.id {
+                    slot.arena.take()
+                } else {
+                    None
+                }
+            })
+            .ok()
+            .flatten();
         PooledArena {
-            arena: Some(arena),
+            arena: Some(local.unwrap_or_else(|| self.take_shared())),
             pool: self,
         }
     }
 
     #[cold]
-    fn take_slow(&self, local: &LocalCache) -> Box<Arena> {
+    fn take_shared(&self) -> Box<Arena> {
         self.shared.pop().unwrap_or_else(|| {
-            bump_owned(&local.created, 1);
+            self.created.fetch_add(1, Ordering::Relaxed);
             Box::new(Arena::with_block_size(self.block_size))
         })
     }
@@ -252,26 +234,36 @@ impl ArenaPool {
     #[inline]
     fn put_boxed(&self, mut arena: Box<Arena>) {
         arena.reset();
-        let local = self.local.get_or_default();
-        if let Some(arena) = local.put_idle(arena)
+        // During thread teardown the slot is gone, and the closure (with the arena) is dropped unrun.
+        let rest = IDLE
+            .try_with(|slot| {
+                let held = slot.arena.take();
+                if slot.pool.get() == self.id && held.is_some() {
+                    slot.arena.set(held);
+                    Some(arena)
+                } else {
+                    // Keep ours; an idle arena of another pool this thread used before is dropped.
+                    drop(held);
+                    slot.pool.set(self.id);
+                    slot.arena.set(Some(arena));
+                    None
+                }
+            })
+            .unwrap_or(None);
+        if let Some(arena) = rest
             && self.shared.push(arena).is_err()
         {
-            bump_owned(&local.dropped, 1);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Counts so far, summed over threads.
+    /// Counts so far.
     pub fn stats(&self) -> ArenaPoolStats {
-        let mut stats = ArenaPoolStats {
+        ArenaPoolStats {
+            created: self.created.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
             idle_shared: self.shared.len(),
-            ..ArenaPoolStats::default()
-        };
-        for local in self.local.iter() {
-            stats.taken += local.taken.load(Ordering::Relaxed);
-            stats.created += local.created.load(Ordering::Relaxed);
-            stats.dropped += local.dropped.load(Ordering::Relaxed);
         }
-        stats
     }
 }
 
@@ -294,7 +286,10 @@ pub struct PooledArena<'pool> {
 impl PooledArena<'_> {
     /// Keeps the arena: it will not go back to the pool.
     pub fn detach(mut self) -> Arena {
-        *self.arena.take().expect("a PooledArena holds its arena until drop or detach")
+        *self
+            .arena
+            .take()
+            .expect("a PooledArena holds its arena until drop or detach")
     }
 }
 
@@ -302,13 +297,17 @@ impl Deref for PooledArena<'_> {
     type Target = Arena;
 
     fn deref(&self) -> &Arena {
-        self.arena.as_ref().expect("a PooledArena holds its arena until drop or detach")
+        self.arena
+            .as_ref()
+            .expect("a PooledArena holds its arena until drop or detach")
     }
 }
 
 impl DerefMut for PooledArena<'_> {
     fn deref_mut(&mut self) -> &mut Arena {
-        self.arena.as_mut().expect("a PooledArena holds its arena until drop or detach")
+        self.arena
+            .as_mut()
+            .expect("a PooledArena holds its arena until drop or detach")
     }
 }
 
@@ -323,7 +322,9 @@ impl Drop for PooledArena<'_> {
 
 impl fmt::Debug for PooledArena<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PooledArena").field("arena", &self.arena).finish()
+        f.debug_struct("PooledArena")
+            .field("arena", &self.arena)
+            .finish()
     }
 }
 
@@ -342,7 +343,7 @@ mod tests {
         drop(b); // to the shared queue
         drop(c); // pool full: dropped
         let stats = pool.stats();
-        assert_eq!((stats.taken, stats.created, stats.dropped, stats.idle_shared), (3, 3, 1, 1));
+        assert_eq!((stats.created, stats.dropped, stats.idle_shared), (3, 1, 1));
         let d = pool.take();
         assert_eq!(d.stats().bytes_used, 0);
         assert_eq!(d.stats().blocks, 1, "the returned arena kept its block");

@@ -180,7 +180,9 @@ impl AllocStats {
             deallocations: self.deallocations.wrapping_sub(earlier.deallocations),
             reallocations: self.reallocations.wrapping_sub(earlier.reallocations),
             bytes_allocated: self.bytes_allocated.wrapping_sub(earlier.bytes_allocated),
-            bytes_deallocated: self.bytes_deallocated.wrapping_sub(earlier.bytes_deallocated),
+            bytes_deallocated: self
+                .bytes_deallocated
+                .wrapping_sub(earlier.bytes_deallocated),
             current_bytes: self.current_bytes - earlier.current_bytes,
             peak_bytes: self.peak_bytes,
         }
@@ -214,9 +216,7 @@ pub fn stats() -> AllocStats {
 /// Counts of the allocator calls the calling thread made through [`Tracking`] since it started. Exact: other
 /// threads' calls never show here, so a before/after pair proves that code allocated nothing.
 pub fn thread_stats() -> AllocStats {
-    STATE
-        .try_with(ThreadState::stats)
-        .unwrap_or_default()
+    STATE.try_with(ThreadState::stats).unwrap_or_default()
 }
 
 /// Sets the process peak and the calling thread's peak to their current byte counts, to measure the peak of
@@ -242,7 +242,14 @@ pub fn is_installed() -> bool {
     drop(black_box(Box::new(black_box(0u8))));
     let after = thread_stats();
     let installed = after.allocations > before.allocations;
-    INSTALLED.store(if installed { INSTALLED_YES } else { INSTALLED_NO }, Relaxed);
+    INSTALLED.store(
+        if installed {
+            INSTALLED_YES
+        } else {
+            INSTALLED_NO
+        },
+        Relaxed,
+    );
     installed
 }
 
@@ -318,7 +325,7 @@ struct Slot {
 
 /// Adds `n` to a counter that only the calling thread writes: a load and a store, no locked instruction.
 #[inline(always)]
-pub(crate) fn bump_owned(counter: &AtomicU64, n: u64) {
+fn bump_owned(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
@@ -384,7 +391,8 @@ impl Slot {
     }
 }
 
-static SLOTS: [CachePadded<Slot>; SLOT_COUNT] = [const { CachePadded::new(Slot::new()) }; SLOT_COUNT];
+static SLOTS: [CachePadded<Slot>; SLOT_COUNT] =
+    [const { CachePadded::new(Slot::new()) }; SLOT_COUNT];
 /// Counters of threads that have no slot.
 static SHARED: CachePadded<Slot> = CachePadded::new(Slot::new());
 /// Where the next slot search starts.
@@ -563,10 +571,7 @@ mod tests {
             DIRECT.dealloc(p, Layout::from_size_align(300, 8).unwrap());
         }
         let d = thread_stats().since(&before);
-        assert_eq!(
-            (d.allocations, d.reallocations, d.deallocations),
-            (1, 1, 1)
-        );
+        assert_eq!((d.allocations, d.reallocations, d.deallocations), (1, 1, 1));
         assert_eq!((d.bytes_allocated, d.bytes_deallocated), (400, 400));
         assert_eq!(d.current_bytes, 0);
         assert!(!is_installed(), "the test binary uses the system allocator");

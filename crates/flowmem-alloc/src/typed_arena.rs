@@ -45,13 +45,19 @@ impl<T> TypedArena<T> {
     }
 
     /// Moves `value` into the arena.
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc(&self, value: T) -> &mut T {
         self.inner.alloc(value)
     }
 
     /// Moves every value of `values` into the arena, contiguously.
-    #[allow(clippy::mut_from_ref, reason = "each call hands out a fresh, disjoint allocation")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "each call hands out a fresh, disjoint allocation"
+    )]
     pub fn alloc_extend<I: IntoIterator<Item = T>>(&self, values: I) -> &mut [T] {
         self.inner.alloc_extend(values)
     }
@@ -74,7 +80,9 @@ impl<T> TypedArena<T> {
 
 impl<T> fmt::Debug for TypedArena<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypedArena").field("len", &self.len()).finish()
+        f.debug_struct("TypedArena")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

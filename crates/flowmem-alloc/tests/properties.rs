@@ -30,7 +30,11 @@ impl quickcheck::Arbitrary for Item {
         match u8::arbitrary(g) % 4 {
             0 => {
                 // Mostly small, sometimes larger than a quarter of a block.
-                let len = if u8::arbitrary(g) % 16 == 0 { usize::arbitrary(g) % 3000 } else { usize::arbitrary(g) % 64 };
+                let len = if u8::arbitrary(g) % 16 == 0 {
+                    usize::arbitrary(g) % 3000
+                } else {
+                    usize::arbitrary(g) % 64
+                };
                 Item::Bytes((0..len).map(|_| u8::arbitrary(g)).collect())
             }
             1 => Item::U16(u16::arbitrary(g)),

@@ -35,7 +35,11 @@ fn counts_are_exact_for_a_known_sequence() {
     drop(black_box(v));
     drop(b);
     let d = tracking::thread_stats().since(&before);
-    assert_eq!((d.allocations, d.reallocations, d.deallocations), (2, 1, 2), "{d:?}");
+    assert_eq!(
+        (d.allocations, d.reallocations, d.deallocations),
+        (2, 1, 2),
+        "{d:?}"
+    );
     assert_eq!(d.bytes_allocated, 100 + 32 + 1000);
     assert_eq!(d.bytes_deallocated, 100 + 1000 + 32);
     assert_eq!(d.current_bytes, 0);
@@ -158,7 +162,9 @@ fn threads_beyond_the_slot_count_still_count_exactly() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("no panic")).all(|ok| ok)
+        handles
+            .into_iter()
+            .all(|h| h.join().expect("no panic"))
     });
     assert!(exact);
 }
@@ -170,7 +176,10 @@ fn peak_follows_the_largest_live_size() {
     let big = black_box(vec![0u8; 4 << 20]);
     drop(big);
     let after = tracking::thread_stats();
-    assert!(after.peak_bytes - before.current_bytes >= 4 << 20, "{before:?} {after:?}");
+    assert!(
+        after.peak_bytes - before.current_bytes >= 4 << 20,
+        "{before:?} {after:?}"
+    );
     assert!(tracking::stats().peak_bytes >= 4 << 20);
 }
 
@@ -211,7 +220,11 @@ fn prop_memory_released_on_drop() {
         let d = tracking::thread_stats().since(&before);
         d.current_bytes == 0 && d.allocations == d.deallocations
     }
-    let tests = if std::env::var("FLOWMEM_TEST_SCALE").as_deref() == Ok("valgrind") { 10 } else { 100 };
+    let tests = if std::env::var("FLOWMEM_TEST_SCALE").as_deref() == Ok("valgrind") {
+        10
+    } else {
+        100
+    };
     QuickCheck::new()
         .tests(tests)
         .quickcheck(prop as fn(Vec<u16>, u8) -> bool);
