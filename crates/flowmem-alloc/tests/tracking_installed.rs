@@ -162,9 +162,7 @@ fn threads_beyond_the_slot_count_still_count_exactly() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .all(|h| h.join().expect("no panic"))
+        handles.into_iter().all(|h| h.join().expect("no panic"))
     });
     assert!(exact);
 }
