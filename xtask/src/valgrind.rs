@@ -80,6 +80,7 @@ pub(crate) fn run() -> Result<()> {
                         "--error-exitcode=99",
                         "--leak-check=full",
                         "--errors-for-leak-kinds=definite",
+                        "--show-leak-kinds=definite",
                         "--quiet",
                     ])
                     .arg(&exe)
