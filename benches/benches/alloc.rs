@@ -64,6 +64,19 @@ fn false_sharing(c: &mut Criterion) {
     group.finish();
 }
 
+/// Times `iters` allocations made by `round(n)` calls of at most `ROUND / shrink` allocations each, every call
+/// ending with its arena's reset.
+fn in_rounds(iters: u64, shrink: u64, mut round: impl FnMut(u64)) -> std::time::Duration {
+    let start = Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(ROUND / shrink);
+        round(n);
+        left -= n;
+    }
+    start.elapsed()
+}
+
 /// One `u64` allocated: in an `Arena` (reset every 4096), in raw bumpalo (same), and in a `Box` (freed).
 fn alloc_u64(c: &mut Criterion) {
     let mut group = c.benchmark_group("alloc_u64");
@@ -71,33 +84,23 @@ fn alloc_u64(c: &mut Criterion) {
     group.bench_function("arena", |b| {
         let mut arena = Arena::new();
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(ROUND);
+            in_rounds(iters, 1, |n| {
                 for i in 0..n {
                     keep(arena.alloc(keep(i)));
                 }
                 arena.reset();
-                left -= n;
-            }
-            start.elapsed()
+            })
         })
     });
     group.bench_function("bumpalo", |b| {
         let mut bump = bumpalo::Bump::new();
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(ROUND);
+            in_rounds(iters, 1, |n| {
                 for i in 0..n {
                     keep(bump.alloc(keep(i)));
                 }
                 bump.reset();
-                left -= n;
-            }
-            start.elapsed()
+            })
         })
     });
     group.bench_function("box", |b| b.iter(|| keep(Box::new(keep(7u64)))));
@@ -109,17 +112,12 @@ fn alloc_u64(c: &mut Criterion) {
     group.bench_function("arena", |b| {
         let mut arena = Arena::new();
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(ROUND / 8);
+            in_rounds(iters, 8, |n| {
                 for _ in 0..n {
                     keep(arena.alloc_slice_copy(keep(&src[..])));
                 }
                 arena.reset();
-                left -= n;
-            }
-            start.elapsed()
+            })
         })
     });
     group.bench_function("vec", |b| b.iter(|| keep(keep(&src[..]).to_vec())));

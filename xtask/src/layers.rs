@@ -1,7 +1,5 @@
 //! `cargo xtask layers`: a crate may depend only on crates of a lower layer.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::Result;
@@ -47,7 +45,7 @@ pub(crate) fn violations(manifests: &[Manifest]) -> Vec<String> {
 
 /// The workspace's manifests, from `cargo metadata`.
 pub(crate) fn workspace_manifests() -> Result<Vec<Manifest>> {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let out = crate::cargo()
         .args([
             "metadata",
             "--format-version",
