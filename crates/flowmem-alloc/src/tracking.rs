@@ -9,9 +9,10 @@
 //! for that thread. Threads beyond [`SLOT_COUNT`], or allocating while their thread-local state is being
 //! torn down, count into one shared slot with atomic adds (still exact, just slower).
 //!
-//! Current bytes are exact (allocated minus freed, summed at read). The process peak needs a global
-//! maximum: each thread publishes its running total to it every [`PEAK_GRANULARITY`] bytes of net change,
-//! so the process peak can be low by up to that much per thread. A thread's own peak is exact.
+//! Current bytes are exact (allocated minus freed, summed at read). Peaks need a running maximum, which
+//! per-operation bookkeeping would make expensive: instead a thread publishes its live bytes (to its own
+//! peak and to the process total and peak) whenever its allocated or freed byte count crosses a multiple
+//! of [`PEAK_GRANULARITY`]. Peaks are thus sampled: low by at most about that much per thread.
 //!
 //! Nothing here allocates or locks, so the allocator cannot re-enter itself. The one platform assumption:
 //! registering the thread-exit hook of a thread's state must not allocate through the Rust global allocator
@@ -30,8 +31,8 @@ use crossbeam_utils::CachePadded;
 /// Number of per-thread counter slots; threads beyond it share one slot with atomic adds.
 pub const SLOT_COUNT: usize = 256;
 
-/// Net bytes a thread allocates (or frees) between two updates of the process peak.
-pub const PEAK_GRANULARITY: i64 = 64 * 1024;
+/// Peaks are sampled each time a thread's allocated or freed byte count crosses a multiple of this.
+pub const PEAK_GRANULARITY: u64 = 64 * 1024;
 
 /// A `GlobalAlloc` that counts every allocation, deallocation and reallocation made through it, then
 /// forwards to the allocator `A`.
@@ -162,7 +163,7 @@ pub struct AllocStats {
     /// Bytes allocated and not yet freed. For a thread: what it allocated minus what it freed, which is
     /// negative when it frees memory other threads allocated.
     pub current_bytes: i64,
-    /// Highest `current_bytes` seen (for the process, to within [`PEAK_GRANULARITY`] per thread).
+    /// Highest `current_bytes` seen, sampled (low by at most about [`PEAK_GRANULARITY`] per thread).
     pub peak_bytes: i64,
 }
 
@@ -224,7 +225,7 @@ pub fn thread_stats() -> AllocStats {
 pub fn reset_peak() {
     let current = stats().current_bytes;
     PEAK.store(current.max(0), Relaxed);
-    let _ = STATE.try_with(|s| s.peak.set(s.live.get()));
+    let _ = STATE.try_with(|s| s.peak.set(s.live()));
 }
 
 /// Whether a [`Tracking`] is the program's global allocator.
@@ -324,9 +325,13 @@ struct Slot {
 }
 
 /// Adds `n` to a counter that only the calling thread writes: a load and a store, no locked instruction.
+/// Returns whether the counter crossed a multiple of [`PEAK_GRANULARITY`].
 #[inline(always)]
-fn bump_owned(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+fn bump_owned(counter: &AtomicU64, n: u64) -> bool {
+    let old = counter.load(Relaxed);
+    let new = old.wrapping_add(n);
+    counter.store(new, Relaxed);
+    old / PEAK_GRANULARITY != new / PEAK_GRANULARITY
 }
 
 impl Slot {
@@ -351,22 +356,22 @@ impl Slot {
         }
     }
 
-    /// Counts an event in a slot this thread owns.
+    /// Counts an event in a slot this thread owns; returns whether a byte count crossed a multiple of
+    /// [`PEAK_GRANULARITY`].
     #[inline(always)]
-    fn record_owned(&self, event: Event, size: u64) {
+    fn record_owned(&self, event: Event, size: u64) -> bool {
         match event {
             Event::Alloc => {
                 bump_owned(&self.allocations, 1);
-                bump_owned(&self.bytes_allocated, size);
+                bump_owned(&self.bytes_allocated, size)
             }
             Event::Dealloc => {
                 bump_owned(&self.deallocations, 1);
-                bump_owned(&self.bytes_deallocated, size);
+                bump_owned(&self.bytes_deallocated, size)
             }
             Event::Realloc { old } => {
                 bump_owned(&self.reallocations, 1);
-                bump_owned(&self.bytes_allocated, size);
-                bump_owned(&self.bytes_deallocated, old);
+                bump_owned(&self.bytes_allocated, size) | bump_owned(&self.bytes_deallocated, old)
             }
         }
     }
@@ -412,12 +417,10 @@ struct ThreadState {
     base: Cell<Counts>,
     /// This thread's counts when it has no slot.
     own: Cell<Counts>,
-    /// Bytes this thread allocated minus bytes it freed.
-    live: Cell<i64>,
-    /// Highest `live`.
+    /// Highest live byte count sampled.
     peak: Cell<i64>,
-    /// Net bytes not yet added to `PUBLISHED`.
-    unpublished: Cell<i64>,
+    /// Live byte count as last added to `PUBLISHED`.
+    published: Cell<i64>,
 }
 
 thread_local! {
@@ -439,9 +442,8 @@ thread_local! {
                 bytes_allocated: 0,
                 bytes_deallocated: 0,
             }),
-            live: Cell::new(0),
             peak: Cell::new(0),
-            unpublished: Cell::new(0),
+            published: Cell::new(0),
         }
     };
 }
@@ -457,40 +459,56 @@ fn record(event: Event, size: u64) {
 impl ThreadState {
     #[inline(always)]
     fn record(&self, event: Event, size: u64) {
-        match self.slot.get() {
+        let crossed = match self.slot.get() {
             Some(slot) => slot.record_owned(event, size),
             None => self.record_unclaimed(event, size),
-        }
-        let delta = match event {
-            Event::Alloc => size as i64,
-            Event::Dealloc => -(size as i64),
-            Event::Realloc { old } => size as i64 - old as i64,
         };
-        let live = self.live.get() + delta;
-        self.live.set(live);
-        if live > self.peak.get() {
-            self.peak.set(live);
-        }
-        let unpublished = self.unpublished.get() + delta;
-        if unpublished.abs() >= PEAK_GRANULARITY {
-            publish(unpublished);
-            self.unpublished.set(0);
-        } else {
-            self.unpublished.set(unpublished);
+        if crossed {
+            self.publish();
         }
     }
 
     #[cold]
-    fn record_unclaimed(&self, event: Event, size: u64) {
+    fn record_unclaimed(&self, event: Event, size: u64) -> bool {
         match self.claim() {
             Some(slot) => slot.record_owned(event, size),
             None => {
                 SHARED.record_shared(event, size);
                 let mut own = self.own.get();
+                let before = own;
                 own.record(event, size);
                 self.own.set(own);
+                before.bytes_allocated / PEAK_GRANULARITY != own.bytes_allocated / PEAK_GRANULARITY
+                    || before.bytes_deallocated / PEAK_GRANULARITY
+                        != own.bytes_deallocated / PEAK_GRANULARITY
             }
         }
+    }
+
+    /// This thread's counts since it started.
+    fn counts(&self) -> Counts {
+        match self.slot.get() {
+            Some(slot) => slot.load().sub(&self.base.get()),
+            None => self.own.get(),
+        }
+    }
+
+    /// Bytes this thread allocated minus bytes it freed.
+    fn live(&self) -> i64 {
+        let c = self.counts();
+        c.bytes_allocated as i64 - c.bytes_deallocated as i64
+    }
+
+    /// Samples the live byte count into this thread's peak and the process total and peak.
+    #[cold]
+    #[inline(never)]
+    fn publish(&self) {
+        let live = self.live();
+        if live > self.peak.get() {
+            self.peak.set(live);
+        }
+        publish(live - self.published.get());
+        self.published.set(live);
     }
 
     /// Claims a free slot, once per thread.
@@ -518,18 +536,16 @@ impl ThreadState {
     }
 
     fn stats(&self) -> AllocStats {
-        let counts = match self.slot.get() {
-            Some(slot) => slot.load().sub(&self.base.get()),
-            None => self.own.get(),
-        };
+        let counts = self.counts();
+        let live = counts.bytes_allocated as i64 - counts.bytes_deallocated as i64;
         AllocStats {
             allocations: counts.allocations,
             deallocations: counts.deallocations,
             reallocations: counts.reallocations,
             bytes_allocated: counts.bytes_allocated,
             bytes_deallocated: counts.bytes_deallocated,
-            current_bytes: self.live.get(),
-            peak_bytes: self.peak.get(),
+            current_bytes: live,
+            peak_bytes: self.peak.get().max(live),
         }
     }
 }
@@ -541,7 +557,7 @@ fn publish(delta: i64) {
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
-        publish(self.unpublished.get());
+        self.publish();
         if let Some(slot) = self.slot.get() {
             // The next owner's writes must come after ours: Release pairs with the claim's Acquire.
             slot.claimed.store(false, Release);
