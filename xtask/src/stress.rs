@@ -5,7 +5,7 @@ use crate::{Result, cargo, run_checked};
 pub(crate) fn run() -> Result<()> {
     run_checked(
         cargo()
-            .args(["test", "--workspace", "--release", "--", "--ignored"])
+            .args(["test", "--workspace", "--release", "--tests", "--", "--ignored"])
             .env("FLOWMEM_TEST_SCALE", "stress"),
     )
 }
