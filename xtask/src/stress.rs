@@ -5,7 +5,14 @@ use crate::{Result, cargo, run_checked};
 pub(crate) fn run() -> Result<()> {
     run_checked(
         cargo()
-            .args(["test", "--workspace", "--release", "--tests", "--", "--ignored"])
+            .args([
+                "test",
+                "--workspace",
+                "--release",
+                "--tests",
+                "--",
+                "--ignored",
+            ])
             .env("FLOWMEM_TEST_SCALE", "stress"),
     )
 }
