@@ -139,6 +139,28 @@ pub fn run_rounds<S: Send + Sync>(
     })
 }
 
+/// `n` distinct words of 6 to 14 bytes, the same every run (a stand-in for node and key names).
+pub fn vocabulary(n: usize) -> Vec<String> {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "va", "ze", "qui", "dor", "fen", "gal",
+        "hob", "jin",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut word = String::new();
+            let mut x = i * 2_654_435_761 % 1_000_003 + i;
+            while word.len() < 6 || x > 0 {
+                word.push_str(SYLLABLES[x % 16]);
+                x /= 16;
+                if word.len() >= 10 {
+                    break;
+                }
+            }
+            format!("{word}-{i}")
+        })
+        .collect()
+}
+
 /// Keeps the optimiser from removing `value` and the work that made it.
 #[inline(always)]
 pub fn keep<T>(value: T) -> T {

@@ -188,6 +188,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     pb.enable_steady_tick(Duration::from_millis(200));
 
+    let counts_layers: Vec<String> = plan
+        .iter()
+        .filter(|(a, _)| a == "system")
+        .map(|(_, layer)| layer.clone())
+        .collect();
     for a in &allocators {
         pb.set_message(format!("building the benches ({a})"));
         say(
@@ -201,6 +206,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &logs.join(format!("build-{a}.log")),
             &pb,
         )?;
+        if a == "system" {
+            run_logged(
+                cargo().args([
+                    "build",
+                    "--release",
+                    "--package",
+                    "flowmem-benches",
+                    "--bin",
+                    "counts",
+                ]),
+                &logs.join("build-counts.log"),
+                &pb,
+            )?;
+        }
         pb.inc(1);
     }
 
@@ -228,6 +247,31 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         results.extend(report::collect(&home, a, layer)?);
         pb.inc(1);
     }
+    let mut counts = Vec::new();
+    if !counts_layers.is_empty() {
+        say(
+            &pb,
+            "bench: measuring counts and sizes (system allocator, Tracking installed)",
+        );
+        let mut cmd = Command::new("target/release/counts");
+        cmd.args(&counts_layers);
+        if let Some(f) = &opts.filter {
+            cmd.args(["--filter", f]);
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        fs::write(logs.join("counts.log"), &out.stdout)?;
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        counts = report::parse_counts(&String::from_utf8_lossy(&out.stdout), "system")?;
+    }
     pb.finish_and_clear();
 
     let report = Report {
@@ -235,8 +279,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         quick: opts.quick,
         filter: opts.filter.clone(),
         allocators,
-        targets: targets::evaluate(&results),
+        targets: targets::evaluate(&results, &counts),
         benches: results,
+        counts,
     };
     fs::write(
         out.join("report.json"),

@@ -29,6 +29,39 @@ pub(crate) struct BenchResult {
     pub(crate) ns_per_element: f64,
 }
 
+/// A count or size from `benches/src/bin/counts.rs` (measured with `Tracking` as the global allocator).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CountResult {
+    pub(crate) allocator: String,
+    pub(crate) layer: String,
+    pub(crate) id: String,
+    pub(crate) value: f64,
+    pub(crate) unit: String,
+}
+
+/// Parses the JSON lines the counts binary prints.
+pub(crate) fn parse_counts(text: &str, allocator: &str) -> Result<Vec<CountResult>> {
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("counts: `{line}`: {e}"))?;
+        let field = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("counts: `{line}` has no {k}"))
+        };
+        found.push(CountResult {
+            allocator: allocator.to_string(),
+            layer: field("layer")?,
+            id: field("id")?,
+            value: v["value"]
+                .as_f64()
+                .ok_or_else(|| format!("counts: `{line}` has no value"))?,
+            unit: field("unit")?,
+        });
+    }
+    Ok(found)
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
@@ -38,6 +71,7 @@ pub(crate) struct Report {
     pub(crate) allocators: Vec<String>,
     pub(crate) targets: Vec<TargetResult>,
     pub(crate) benches: Vec<BenchResult>,
+    pub(crate) counts: Vec<CountResult>,
 }
 
 /// Reads every `new/benchmark.json` + `new/estimates.json` pair under `dir` (a `CRITERION_HOME`).
@@ -141,9 +175,14 @@ impl Report {
     /// The layers that have results, in bench-file order of first appearance.
     pub(crate) fn layers(&self) -> Vec<String> {
         let mut layers: Vec<String> = Vec::new();
-        for b in &self.benches {
-            if !layers.contains(&b.layer) {
-                layers.push(b.layer.clone());
+        let named = self
+            .benches
+            .iter()
+            .map(|b| &b.layer)
+            .chain(self.counts.iter().map(|c| &c.layer));
+        for layer in named {
+            if !layers.contains(layer) {
+                layers.push(layer.clone());
             }
         }
         layers
@@ -216,6 +255,14 @@ impl Report {
                 }
                 out.push('\n');
             }
+            let counts: Vec<_> = self.counts.iter().filter(|c| c.layer == layer).collect();
+            if !counts.is_empty() {
+                out.push_str("\nCounts (measured with `Tracking` as the global allocator):\n\n");
+                out.push_str("| measurement | value | unit |\n|---|---|---|\n");
+                for c in counts {
+                    let _ = writeln!(out, "| `{}` | {:.3} | {} |", c.id, c.value, c.unit);
+                }
+            }
             let layer_targets: Vec<_> = self.targets.iter().filter(|t| t.layer == layer).collect();
             if !layer_targets.is_empty() {
                 out.push_str("\nTargets of this layer:\n\n");
@@ -256,6 +303,21 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "false_sharing/padded");
         assert_eq!((found[0].elements, found[0].ns_per_element), (2, 5.0));
+    }
+
+    #[test]
+    fn parses_count_lines() {
+        let counts = parse_counts(
+            "{\"id\":\"pool_memory/flowmem\",\"layer\":\"intern\",\"unit\":\"b\",\"value\":1.5}\n\n",
+            "system",
+        )
+        .unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(
+            (counts[0].id.as_str(), counts[0].value),
+            ("pool_memory/flowmem", 1.5)
+        );
+        assert!(parse_counts("{\"id\":\"x\"}", "system").is_err());
     }
 
     #[test]

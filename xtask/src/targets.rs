@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::report::BenchResult;
+use crate::report::{BenchResult, CountResult};
 
 /// How a ratio is formed from the two benchmarks' time per element.
 #[derive(Debug, Clone, Copy)]
@@ -11,6 +11,8 @@ pub(crate) enum Measure {
     Time,
     /// numerator throughput / denominator throughput (higher is better for the numerator).
     Throughput,
+    /// the value of the numerator, a count or size from `benches/src/bin/counts.rs` (no denominator).
+    Count,
 }
 
 /// The goal a ratio must meet.
@@ -135,6 +137,56 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         goal: Goal::AtMost(0.1),
         allocators: SYSTEM,
     },
+    TargetSpec {
+        id: "I1",
+        layer: "intern",
+        what: "StringPool::intern of an existing string / raw lasso ThreadedRodeo::get_or_intern (SipHash), time",
+        numerator: "intern_hit/flowmem",
+        denominator: "intern_hit/lasso",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "I2",
+        layer: "intern",
+        what: "StringPool::resolve / raw lasso resolve, time",
+        numerator: "resolve/flowmem",
+        denominator: "resolve/lasso",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.5),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "I3",
+        layer: "intern",
+        what: "FrozenPool::get / StringPool::get, time",
+        numerator: "lookup/frozen_get",
+        denominator: "lookup/pool_get",
+        measure: Measure::Time,
+        goal: Goal::AtMost(0.7),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "I4",
+        layer: "intern",
+        what: "two threads interning a 10k-word vocabulary (hits) / one thread, total throughput",
+        numerator: "intern_threads/2t",
+        denominator: "intern_threads/1t",
+        measure: Measure::Throughput,
+        goal: Goal::AtLeast(1.4),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "I5",
+        layer: "intern",
+        what: "heap bytes held by the pool / bytes of the strings, 100k distinct 16-byte strings",
+        numerator: "pool_memory/flowmem",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(2.0),
+        allocators: SYSTEM,
+    },
 ];
 
 /// A target as measured (or not) in one run.
@@ -153,7 +205,7 @@ pub(crate) struct TargetResult {
 }
 
 /// Evaluates every target against the results of a run.
-pub(crate) fn evaluate(results: &[BenchResult]) -> Vec<TargetResult> {
+pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<TargetResult> {
     let mut out = Vec::new();
     for spec in TARGETS {
         for allocator in spec.allocators {
@@ -162,12 +214,22 @@ pub(crate) fn evaluate(results: &[BenchResult]) -> Vec<TargetResult> {
                     .iter()
                     .find(|r| r.allocator == *allocator && r.layer == spec.layer && r.id == id)
             };
-            let ratio = match (find(spec.numerator), find(spec.denominator)) {
-                (Some(n), Some(d)) => Some(match spec.measure {
-                    Measure::Time => n.ns_per_element / d.ns_per_element,
-                    Measure::Throughput => d.ns_per_element / n.ns_per_element,
-                }),
-                _ => None,
+            let ratio = match spec.measure {
+                Measure::Count => counts
+                    .iter()
+                    .find(|c| {
+                        c.allocator == *allocator && c.layer == spec.layer && c.id == spec.numerator
+                    })
+                    .map(|c| c.value),
+                Measure::Time | Measure::Throughput => {
+                    match (find(spec.numerator), find(spec.denominator)) {
+                        (Some(n), Some(d)) if matches!(spec.measure, Measure::Time) => {
+                            Some(n.ns_per_element / d.ns_per_element)
+                        }
+                        (Some(n), Some(d)) => Some(d.ns_per_element / n.ns_per_element),
+                        _ => None,
+                    }
+                }
             };
             let id = if spec.allocators.len() > 1 {
                 format!("{}.{allocator}", spec.id)
@@ -230,7 +292,16 @@ mod tests {
             result("alloc_u64/arena", 2.0),
             result("alloc_u64/box", 20.0),
         ];
-        let targets = evaluate(&results);
+        let counts = [CountResult {
+            allocator: "system".into(),
+            layer: "intern".into(),
+            id: "pool_memory/flowmem".into(),
+            value: 2.5,
+            unit: "x".into(),
+        }];
+        let targets = evaluate(&results, &counts);
+        let i5 = targets.iter().find(|t| t.id == "I5").unwrap();
+        assert_eq!((i5.ratio, i5.pass), (Some(2.5), Some(false)));
         let f1 = targets.iter().find(|t| t.id == "F1").unwrap();
         assert_eq!((f1.ratio, f1.pass), (Some(5.0), Some(true)));
         let a1 = targets.iter().find(|t| t.id == "A1").unwrap();

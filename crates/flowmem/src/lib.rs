@@ -6,7 +6,7 @@
 //! | layer | module | feature | what |
 //! |---|---|---|---|
 //! | 0 | [`alloc`] | `alloc` | arenas that keep their blocks, `Tracking` allocation counts, cache padding; `jemalloc` / `mimalloc` re-export those allocators |
-//! | 1 | `intern` | `intern` | 4-byte symbols, string pools |
+//! | 1 | [`intern`] | `intern` | 4-byte symbols, thread-safe and frozen string pools, a process-wide pool |
 //! | 2 | `pool` | `pool` | object pools, size-classed buffer pools |
 //! | 3 | `map` | `map` | concurrent maps, bounded Arc cache |
 //! | 4 | `store` | `store` | memory-mapped, checksummed record store (`zstd`: compressed records) |
@@ -48,6 +48,8 @@ pub use flowmem_store as store;
 pub mod prelude {
     #[cfg(feature = "alloc")]
     pub use flowmem_alloc::{Arena, ArenaPool, CachePadded, Counters, SyncArena, Tracking};
+    #[cfg(feature = "intern")]
+    pub use flowmem_intern::{FrozenPool, StringPool, Symbol, sym};
 }
 
 /// The README's code blocks, compiled and run as doctests.

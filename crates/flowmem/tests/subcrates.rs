@@ -25,6 +25,14 @@ fn mimalloc() {
 #[cfg(feature = "intern")]
 fn intern() {
     assert_eq!(flowmem::intern::LAYER, 1);
+    let pool = flowmem::prelude::StringPool::new();
+    let s: flowmem::prelude::Symbol = pool.intern("x");
+    assert_eq!(pool.resolve(s), "x");
+    assert_eq!(flowmem::intern::resolve(flowmem::intern::intern("y")), "y");
+    assert_eq!(
+        pool.freeze().resolve(flowmem::prelude::sym::RUNNING),
+        "RUNNING"
+    );
 }
 
 #[test]

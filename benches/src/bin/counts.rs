@@ -1,0 +1,157 @@
+//! Measurements that criterion's timing cannot give — heap bytes and allocation counts — taken with
+//! `flowmem_alloc::Tracking` as the global allocator, and printed as JSON lines for `cargo xtask bench`:
+//! `{"layer": "intern", "id": "pool_memory/flowmem", "value": 1.9, "unit": "..."}`.
+//!
+//! `counts [LAYER...] [--filter SUBSTRING]`; no layer means all. Built without allocator features only:
+//! it installs its own global allocator.
+
+#[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: flowmem_alloc::Tracking<std::alloc::System> =
+    flowmem_alloc::Tracking::new(std::alloc::System);
+
+use std::{collections::HashMap, hint::black_box};
+
+use flowmem_alloc::{Arena, tracking};
+use flowmem_intern::StringPool;
+use lasso::{Spur, ThreadedRodeo};
+
+struct Out {
+    filter: Option<String>,
+}
+
+impl Out {
+    /// Whether `id` passes the filter: a substring, or several separated by `|` (as in a criterion
+    /// filter such as `intern_hit|pool_memory`).
+    fn wants(&self, id: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| f.split('|').any(|part| id.contains(part)))
+    }
+
+    fn emit(&self, layer: &str, id: &str, value: f64, unit: &str) {
+        println!(
+            "{}",
+            serde_json::json!({ "layer": layer, "id": id, "value": value, "unit": unit })
+        );
+    }
+}
+
+/// Live heap bytes this thread added while `build` ran and its result is alive.
+fn held_bytes<T>(build: impl FnOnce() -> T) -> (T, i64) {
+    let before = tracking::thread_stats().current_bytes;
+    let value = build();
+    let after = tracking::thread_stats().current_bytes;
+    (value, after - before)
+}
+
+fn alloc(out: &Out) {
+    let id = "arena_steady_state/allocations_per_cycle";
+    if out.wants(id) {
+        let mut arena = Arena::new();
+        let cycle = |arena: &Arena| {
+            for i in 0..50_000u64 {
+                black_box(arena.alloc(i));
+            }
+            black_box(arena.alloc_zeroed_bytes(200_000));
+        };
+        cycle(&arena);
+        arena.reset();
+        let before = tracking::thread_stats();
+        for _ in 0..10 {
+            cycle(&arena);
+            arena.reset();
+        }
+        let calls = tracking::thread_stats().since(&before).allocation_calls();
+        out.emit(
+            "alloc",
+            id,
+            calls as f64 / 10.0,
+            "allocator calls per reset cycle",
+        );
+    }
+}
+
+fn intern(out: &Out) {
+    const N: usize = 100_000;
+    let strings: Vec<String> = (0..N).map(|i| format!("{i:016}")).collect();
+    let string_bytes = (N * 16) as f64;
+    if out.wants("pool_memory/flowmem") {
+        let (pool, bytes) = held_bytes(|| {
+            let pool = StringPool::new();
+            for s in &strings {
+                pool.intern(s);
+            }
+            pool
+        });
+        assert_eq!(pool.len(), N + flowmem_intern::sym::WELL_KNOWN.len());
+        out.emit(
+            "intern",
+            "pool_memory/flowmem",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+    if out.wants("pool_memory/lasso") {
+        let (rodeo, bytes) = held_bytes(|| {
+            let rodeo: ThreadedRodeo<Spur> = ThreadedRodeo::new();
+            for s in &strings {
+                rodeo.get_or_intern(s);
+            }
+            rodeo
+        });
+        black_box(&rodeo);
+        out.emit(
+            "intern",
+            "pool_memory/lasso",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+    if out.wants("pool_memory/hashmap") {
+        let (map, bytes) = held_bytes(|| {
+            let mut map: HashMap<String, u32> = HashMap::new();
+            let mut names: Vec<*const u8> = Vec::new();
+            for (i, s) in strings.iter().enumerate() {
+                let owned = s.clone();
+                names.push(owned.as_ptr());
+                map.insert(owned, i as u32);
+            }
+            (map, names)
+        });
+        black_box(&map);
+        out.emit(
+            "intern",
+            "pool_memory/hashmap",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+}
+
+fn main() {
+    if cfg!(any(feature = "jemalloc", feature = "mimalloc")) {
+        eprintln!("counts installs Tracking<System> itself: build it without allocator features");
+        std::process::exit(2);
+    }
+    assert!(tracking::is_installed());
+    let mut layers = Vec::new();
+    let mut filter = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--filter" {
+            filter = args.next();
+        } else {
+            layers.push(a);
+        }
+    }
+    let out = Out { filter };
+    let all = layers.is_empty();
+    let wants = |l: &str| all || layers.iter().any(|x| x == l);
+    if wants("alloc") {
+        alloc(&out);
+    }
+    if wants("intern") {
+        intern(&out);
+    }
+}

@@ -1,0 +1,452 @@
+//! [`StringPool`] (thread-safe, on lasso's `ThreadedRodeo`) and [`FrozenPool`] (read-only, lock-free).
+
+use std::{
+    fmt,
+    hash::BuildHasher,
+    mem::size_of,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use lasso::{LassoErrorKind, Spur, ThreadedRodeo};
+
+use crate::{InternError, Symbol, sym::WELL_KNOWN};
+
+/// The default hasher of the pools: foldhash's seeded hasher (its "quality" variant, whose high bits select DashMap shards well; (much faster than SipHash on short
+/// strings; seeded per pool, so its hashes are not predictable from outside).
+pub type DefaultHasher = foldhash::quality::RandomState;
+
+/// Heap bytes a string's two map entries take beside its bytes (a `(&str, key)` entry in the lookup map and
+/// a `(key, &str)` entry in the resolve map, with hashbrown's control byte and load factor): the estimate
+/// [`StringPool::memory_usage`] adds per string.
+const ENTRY_BYTES: usize = 2 * (size_of::<(&str, Spur)>() + 1) * 8 / 7;
+
+/// A thread-safe string pool: each distinct string is stored once and named by a 4-byte [`Symbol`].
+///
+/// Built on lasso's `ThreadedRodeo` (sharded maps, lock-free arena) with foldhash as its hasher. Lookups of
+/// strings already interned take a shard's read lock; interning a new string takes that shard's write lock
+/// and re-checks under it, so two threads interning the same new string get the same symbol (lasso ≥ 0.7.3;
+/// `tests/concurrency.rs` hammers exactly this).
+///
+/// Every pool starts with the [`WELL_KNOWN`] strings, so [`sym`](crate::sym)'s constants are valid in it.
+///
+/// ```
+/// use flowmem_intern::{StringPool, sym};
+///
+/// let pool = StringPool::new();
+/// let fetch = pool.intern("fetch");
+/// assert_eq!(pool.get("fetch"), Some(fetch));
+/// assert_eq!(pool.get("never-seen"), None); // lookup only: untrusted input does not grow the pool
+/// assert_eq!(pool.resolve(fetch), "fetch");
+/// assert_eq!(pool.resolve(sym::FAILED), "FAILED");
+/// // One stored copy per distinct string:
+/// assert!(std::ptr::eq(pool.intern_str("fetch"), pool.intern_str(&String::from("fetch"))));
+/// ```
+pub struct StringPool<S = DefaultHasher> {
+    rodeo: ThreadedRodeo<Spur, S>,
+    /// A clone of the rodeo's hasher, for the frozen pool.
+    hasher: S,
+    limit: Option<usize>,
+    /// Bytes of the strings interned (their lengths summed).
+    string_bytes: AtomicUsize,
+}
+
+impl StringPool {
+    /// An empty pool (but for the well-known strings) with the default hasher and no memory limit.
+    pub fn new() -> StringPool {
+        StringPool::with_hasher(DefaultHasher::default())
+    }
+}
+
+impl Default for StringPool {
+    fn default() -> Self {
+        StringPool::new()
+    }
+}
+
+impl<S: BuildHasher + Clone> StringPool<S> {
+    /// An empty pool (but for the well-known strings) hashing with `hasher`.
+    pub fn with_hasher(hasher: S) -> StringPool<S> {
+        let pool = StringPool {
+            rodeo: ThreadedRodeo::with_hasher(hasher.clone()),
+            hasher,
+            limit: None,
+            string_bytes: AtomicUsize::new(0),
+        };
+        for (i, s) in WELL_KNOWN.iter().enumerate() {
+            let symbol = pool
+                .try_intern(s)
+                .expect("a new pool has room for the well-known strings");
+            debug_assert_eq!(symbol.index() as usize, i);
+        }
+        pool
+    }
+
+    /// Refuses new strings past `limit` bytes of [`memory_usage`](StringPool::memory_usage):
+    /// [`try_intern`](StringPool::try_intern) returns [`InternError::MemoryLimit`] and the pool stays usable
+    /// (existing strings still resolve and intern). lasso's arena is capped at the same limit.
+    ///
+    /// ```
+    /// use flowmem_intern::{InternError, StringPool};
+    ///
+    /// let pool = StringPool::new();
+    /// let limit = pool.memory_usage() + 200;
+    /// let pool = pool.with_memory_limit(limit);
+    /// let a = pool.try_intern("a").unwrap();
+    /// let long = "x".repeat(500);
+    /// assert!(matches!(pool.try_intern(&long), Err(InternError::MemoryLimit { .. })));
+    /// assert_eq!(pool.try_intern("a"), Ok(a)); // hits never fail
+    /// assert!(pool.memory_usage() <= limit);
+    /// ```
+    pub fn with_memory_limit(mut self, limit: usize) -> StringPool<S> {
+        self.limit = Some(limit);
+        self.rodeo
+            .set_memory_limits(lasso::MemoryLimits::for_memory_usage(limit));
+        self
+    }
+
+    /// The memory limit, if one is set.
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// The symbol of `s`, interning it if it is new.
+    ///
+    /// # Panics
+    ///
+    /// If `s` is new and the pool cannot take it (memory limit, or `u32::MAX - 1` strings); use
+    /// [`try_intern`](StringPool::try_intern) where that can happen.
+    #[inline]
+    pub fn intern(&self, s: &str) -> Symbol {
+        self.try_intern(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The symbol of `s`, interning it if it is new, or an error when the pool cannot take a new string.
+    #[inline]
+    pub fn try_intern(&self, s: &str) -> Result<Symbol, InternError> {
+        if let Some(spur) = self.rodeo.get(s) {
+            return Ok(Symbol::from_spur(spur));
+        }
+        self.intern_new(s)
+    }
+
+    #[cold]
+    fn intern_new(&self, s: &str) -> Result<Symbol, InternError> {
+        let needed = s.len() + ENTRY_BYTES;
+        let over_limit = |limit| InternError::MemoryLimit {
+            limit,
+            used: self.memory_usage(),
+            needed,
+            len: s.len(),
+        };
+        if let Some(limit) = self.limit
+            && self.memory_usage() + needed > limit
+        {
+            return Err(over_limit(limit));
+        }
+        let before = self.rodeo.len();
+        match self.rodeo.try_get_or_intern(s) {
+            Ok(spur) => {
+                if self.rodeo.len() > before {
+                    // Possibly another thread's string that raced ours: an estimate either way.
+                    self.string_bytes.fetch_add(s.len(), Ordering::Relaxed);
+                }
+                Ok(Symbol::from_spur(spur))
+            }
+            Err(e) => Err(match (e.kind(), self.limit) {
+                (LassoErrorKind::MemoryLimitReached, Some(limit)) => over_limit(limit),
+                (LassoErrorKind::KeySpaceExhaustion, _) => {
+                    InternError::SymbolsExhausted(self.len())
+                }
+                _ => InternError::Storage {
+                    len: s.len(),
+                    reason: e.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// The symbol of `s` if it is interned; never adds to the pool (for untrusted input).
+    #[inline]
+    pub fn get(&self, s: &str) -> Option<Symbol> {
+        self.rodeo.get(s).map(Symbol::from_spur)
+    }
+
+    /// Whether `s` is interned.
+    pub fn contains(&self, s: &str) -> bool {
+        self.rodeo.contains(s)
+    }
+
+    /// The string of `symbol`.
+    ///
+    /// # Panics
+    ///
+    /// If `symbol` does not belong to this pool (see [`try_resolve`](StringPool::try_resolve)).
+    #[inline]
+    pub fn resolve(&self, symbol: Symbol) -> &str {
+        self.try_resolve(symbol).unwrap_or_else(|| {
+            panic!(
+                "{symbol:?} is not a symbol of this pool, which holds {} strings",
+                self.len()
+            )
+        })
+    }
+
+    /// The string of `symbol`, or `None` if it does not belong to this pool.
+    #[inline]
+    pub fn try_resolve(&self, symbol: Symbol) -> Option<&str> {
+        self.rodeo.try_resolve(&symbol.to_spur())
+    }
+
+    /// The pool's one stored copy of `s` (interning it if new): the same reference for every call with an
+    /// equal string, valid as long as the pool.
+    ///
+    /// # Panics
+    ///
+    /// As [`intern`](StringPool::intern).
+    pub fn intern_str(&self, s: &str) -> &str {
+        self.resolve(self.intern(s))
+    }
+
+    /// Number of distinct strings, the well-known ones included.
+    pub fn len(&self) -> usize {
+        self.rodeo.len()
+    }
+
+    /// Whether the pool holds nothing but the well-known strings.
+    pub fn is_empty(&self) -> bool {
+        self.rodeo.len() == WELL_KNOWN.len()
+    }
+
+    /// Heap bytes the pool holds, estimated: lasso's arena (the strings' bytes, in blocks) plus the two
+    /// map entries of each string. `cargo xtask bench` measures the real figure (target I5).
+    pub fn memory_usage(&self) -> usize {
+        self.rodeo.current_memory_usage() + self.rodeo.len() * ENTRY_BYTES
+    }
+
+    /// Bytes of the distinct strings themselves (their lengths summed, the well-known strings included).
+    pub fn string_bytes(&self) -> usize {
+        self.string_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Every `(symbol, string)`, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (Symbol, &str)> + '_ {
+        self.rodeo
+            .iter()
+            .map(|(spur, s)| (Symbol::from_spur(spur), s))
+    }
+
+    /// Freezes the pool into a read-only [`FrozenPool`] whose lookups take no lock. Symbols stay valid.
+    pub fn freeze(self) -> FrozenPool<S> {
+        FrozenPool::build(self.rodeo, self.hasher)
+    }
+}
+
+impl<S: BuildHasher + Clone> fmt::Debug for StringPool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StringPool")
+            .field("len", &self.rodeo.len())
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A read-only string pool, from [`StringPool::freeze`]: lookups and resolves take no lock, so many
+/// threads read it without contending.
+///
+/// Freezing copies every string into one buffer, in symbol order, and indexes it with a hash table of
+/// symbol numbers: a lookup hashes the string, probes the table and compares against the buffer, with no
+/// lock and one indirection; a resolve is an index into the span table. The lasso pool is dropped.
+///
+/// ```
+/// use flowmem_intern::StringPool;
+///
+/// let pool = StringPool::new();
+/// let a = pool.intern("alpha");
+/// let frozen = pool.freeze();
+/// assert_eq!(frozen.get("alpha"), Some(a));
+/// assert_eq!(frozen.resolve(a), "alpha");
+/// assert_eq!(frozen.get("beta"), None);
+/// ```
+pub struct FrozenPool<S = DefaultHasher> {
+    /// Every string, concatenated in symbol order.
+    bytes: String,
+    /// `spans[i]` is the byte range of the string of symbol `i` in `bytes`.
+    spans: Vec<(usize, usize)>,
+    /// Each string's place and symbol, hashed by the string: a lookup reads the table and the bytes, and
+    /// nothing else.
+    table: hashbrown::HashTable<FrozenEntry>,
+    hasher: S,
+}
+
+/// Where a string of a [`FrozenPool`] is, and its symbol.
+#[derive(Clone, Copy)]
+struct FrozenEntry {
+    start: usize,
+    len: u32,
+    symbol: Symbol,
+}
+
+impl<S: BuildHasher + Clone> FrozenPool<S> {
+    fn build(rodeo: ThreadedRodeo<Spur, S>, hasher: S) -> FrozenPool<S> {
+        let resolver = rodeo.into_resolver();
+        let len = resolver.len();
+        let mut bytes = String::new();
+        let mut spans = Vec::with_capacity(len);
+        let mut table = hashbrown::HashTable::with_capacity(len);
+        for i in 0..len {
+            let symbol = Symbol::from_index(i as u32);
+            let s = resolver.resolve(&symbol.to_spur());
+            let start = bytes.len();
+            bytes.push_str(s);
+            spans.push((start, bytes.len()));
+            let entry = FrozenEntry {
+                start,
+                // lasso's arena refuses strings longer than u32::MAX bytes.
+                len: s.len() as u32,
+                symbol,
+            };
+            table.insert_unique(hasher.hash_one(s), entry, |e| {
+                hasher.hash_one(&bytes[e.start..e.start + e.len as usize])
+            });
+        }
+        FrozenPool {
+            bytes,
+            spans,
+            table,
+            hasher,
+        }
+    }
+
+    #[inline]
+    fn string(&self, index: u32) -> Option<&str> {
+        let &(a, b) = self.spans.get(index as usize)?;
+        self.bytes.get(a..b)
+    }
+
+    /// The symbol of `s` if it is in the pool.
+    #[inline]
+    pub fn get(&self, s: &str) -> Option<Symbol> {
+        let hash = self.hasher.hash_one(s);
+        self.table
+            .find(hash, |e| {
+                e.len as usize == s.len()
+                    && self.bytes.as_bytes().get(e.start..e.start + s.len()) == Some(s.as_bytes())
+            })
+            .map(|e| e.symbol)
+    }
+
+    /// Whether `s` is in the pool.
+    pub fn contains(&self, s: &str) -> bool {
+        self.get(s).is_some()
+    }
+
+    /// The string of `symbol`.
+    ///
+    /// # Panics
+    ///
+    /// If `symbol` does not belong to this pool.
+    #[inline]
+    pub fn resolve(&self, symbol: Symbol) -> &str {
+        self.try_resolve(symbol)
+            .unwrap_or_else(|| panic!("{symbol:?} is not a symbol of this pool"))
+    }
+
+    /// The string of `symbol`, or `None` if it does not belong to this pool.
+    #[inline]
+    pub fn try_resolve(&self, symbol: Symbol) -> Option<&str> {
+        self.string(symbol.index())
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the pool holds nothing but the well-known strings.
+    pub fn is_empty(&self) -> bool {
+        self.spans.len() == WELL_KNOWN.len()
+    }
+
+    /// Every `(symbol, string)`, in symbol order.
+    pub fn iter(&self) -> impl Iterator<Item = (Symbol, &str)> + '_ {
+        self.spans
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| (Symbol::from_index(i as u32), &self.bytes[a..b]))
+    }
+
+    /// Heap bytes the pool holds: the strings, the span table and the hash table.
+    pub fn memory_usage(&self) -> usize {
+        self.bytes.capacity()
+            + self.spans.capacity() * size_of::<(usize, usize)>()
+            + self.table.capacity() * (size_of::<FrozenEntry>() + 1)
+    }
+}
+
+impl<S> fmt::Debug for FrozenPool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrozenPool")
+            .field("len", &self.spans.len())
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sym;
+
+    #[test]
+    fn well_known_strings_come_first() {
+        let pool = StringPool::new();
+        assert_eq!(pool.len(), WELL_KNOWN.len());
+        assert!(pool.is_empty());
+        for (i, s) in WELL_KNOWN.iter().enumerate() {
+            assert_eq!(pool.get(s).map(Symbol::index), Some(i as u32));
+        }
+        assert_eq!(pool.intern("RUNNING"), sym::RUNNING);
+    }
+
+    #[test]
+    fn foreign_symbols_are_refused_not_misread() {
+        let small = StringPool::new();
+        let big = StringPool::new();
+        let far = (0..100)
+            .map(|i| big.intern(&format!("s{i}")))
+            .last()
+            .unwrap();
+        assert_eq!(small.try_resolve(far), None);
+        let text =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| small.resolve(far).len()))
+                .unwrap_err()
+                .downcast::<String>()
+                .unwrap();
+        assert!(text.contains("not a symbol of this pool"), "{text}");
+    }
+
+    #[test]
+    fn memory_limit_refuses_new_strings_only() {
+        let base = StringPool::new().memory_usage();
+        let pool = StringPool::new().with_memory_limit(base + 10 * (8 + ENTRY_BYTES));
+        let mut interned = Vec::new();
+        let err = loop {
+            match pool.try_intern(&format!("str-{:04}", interned.len())) {
+                Ok(s) => interned.push(s),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, InternError::MemoryLimit { .. }), "{err}");
+        assert!(interned.len() >= 5, "{}", interned.len());
+        assert!(pool.memory_usage() <= base + 10 * (8 + ENTRY_BYTES));
+        assert_eq!(pool.try_intern("str-0000"), Ok(interned[0]));
+        assert!(err.to_string().contains("memory limit"));
+    }
+
+    #[test]
+    fn pools_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<StringPool>();
+        check::<FrozenPool>();
+    }
+}

@@ -1,0 +1,97 @@
+//! Many threads interning the same new strings at the same moment must get one symbol per string.
+//!
+//! lasso's `ThreadedRodeo` once gave a string two keys when two threads interned it at once. Each round
+//! here releases all threads together on a fresh batch of strings, so the window in which such a race
+//! could happen is hit thousands of times; any string with two symbols, or a pool holding more strings than
+//! were distinct, fails the test.
+
+use std::sync::Barrier;
+
+use flowmem_intern::{StringPool, Symbol, sym};
+
+fn scaled(n: usize) -> usize {
+    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
+        Ok("valgrind") => (n / 20).max(2),
+        _ => n,
+    }
+}
+
+fn race(threads: usize, rounds: usize, batch: usize) {
+    let pool = StringPool::new();
+    let barrier = Barrier::new(threads);
+    let results: Vec<Vec<Vec<Symbol>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (pool, barrier) = (&pool, &barrier);
+                s.spawn(move || {
+                    let mut rounds_out = Vec::with_capacity(rounds);
+                    for round in 0..rounds {
+                        let words: Vec<String> =
+                            (0..batch).map(|i| format!("r{round}-w{i}")).collect();
+                        barrier.wait();
+                        // Half the threads go forwards, half backwards, to collide in the middle too.
+                        let mut out = vec![None; batch];
+                        for k in 0..batch {
+                            let i = if t % 2 == 0 { k } else { batch - 1 - k };
+                            out[i] = Some(pool.intern(&words[i]));
+                        }
+                        rounds_out.push(out.into_iter().map(|s| s.expect("interned")).collect());
+                    }
+                    rounds_out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let (first, others) = results.split_first().expect("at least one thread");
+    for (round, symbols) in first.iter().enumerate() {
+        for (t, other) in others.iter().enumerate() {
+            assert_eq!(
+                &other[round],
+                symbols,
+                "round {round}: thread {} saw other symbols",
+                t + 1
+            );
+        }
+        for (i, symbol) in symbols.iter().enumerate() {
+            assert_eq!(pool.resolve(*symbol), format!("r{round}-w{i}"));
+        }
+    }
+    assert_eq!(
+        pool.len(),
+        sym::WELL_KNOWN.len() + rounds * batch,
+        "a string got two symbols"
+    );
+}
+
+#[test]
+fn same_new_strings_from_many_threads_get_one_symbol_each() {
+    race(4, scaled(200), 64);
+}
+
+#[test]
+#[ignore = "long stress run: cargo xtask stress"]
+fn same_new_strings_from_many_threads_get_one_symbol_each_long() {
+    race(8, 5_000, 256);
+}
+
+#[test]
+fn frozen_pool_reads_from_many_threads() {
+    let pool = StringPool::new();
+    let words: Vec<String> = (0..scaled(10_000)).map(|i| format!("word-{i}")).collect();
+    let symbols: Vec<Symbol> = words.iter().map(|w| pool.intern(w)).collect();
+    let frozen = pool.freeze();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for (w, sym) in words.iter().zip(&symbols) {
+                    assert_eq!(frozen.get(w), Some(*sym));
+                    assert_eq!(frozen.resolve(*sym), w);
+                }
+            });
+        }
+    });
+}
