@@ -139,18 +139,42 @@ fn intern_threads(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("intern_threads");
     group.sampling_mode(SamplingMode::Flat);
+    // Each thread starts at a different place in the vocabulary.
+    let walk = |t: usize, n: u64, op: &dyn Fn(&str)| {
+        for _ in 0..n {
+            for k in 0..probes.len() {
+                op(probes[(k + t * 5003) % probes.len()]);
+            }
+        }
+    };
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements((threads * probes.len()) as u64));
         group.bench_function(format!("{threads}t"), |b| {
             b.iter_custom(|iters| {
                 run_parallel(threads, iters, |t, n| {
-                    for _ in 0..n {
-                        // Each thread starts at a different place in the vocabulary.
-                        for k in 0..probes.len() {
-                            let w = probes[(k + t * 5003) % probes.len()];
-                            keep(pool.intern(keep(w)));
-                        }
-                    }
+                    walk(t, n, &|w| {
+                        keep(pool.intern(keep(w)));
+                    })
+                })
+            })
+        });
+    }
+    // The same lookups in a frozen pool (no locks), for comparison.
+    let frozen = {
+        let pool = StringPool::new();
+        words.iter().for_each(|w| {
+            pool.intern(w);
+        });
+        pool.freeze()
+    };
+    for threads in [1usize, 2] {
+        group.throughput(Throughput::Elements((threads * probes.len()) as u64));
+        group.bench_function(format!("frozen_{threads}t"), |b| {
+            b.iter_custom(|iters| {
+                run_parallel(threads, iters, |t, n| {
+                    walk(t, n, &|w| {
+                        keep(frozen.get(keep(w)));
+                    })
                 })
             })
         });
