@@ -21,6 +21,7 @@ use crate::{
 
 const ALLOCATORS: &[&str] = &["system", "jemalloc", "mimalloc"];
 const OUT: &str = "target/flowmem-bench";
+const EXE: &str = std::env::consts::EXE_SUFFIX;
 
 #[derive(Debug)]
 struct Options {
@@ -253,7 +254,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &pb,
             "bench: measuring counts and sizes (system allocator, Tracking installed)",
         );
-        let mut cmd = Command::new("target/release/counts");
+        let mut cmd = Command::new(out.join(format!("counts{EXE}")));
         cmd.args(&counts_layers);
         if let Some(f) = &opts.filter {
             cmd.args(["--filter", f]);

@@ -129,6 +129,56 @@ fn intern(out: &Out) {
     }
 }
 
+fn pool(out: &Out) {
+    use flowmem_pool::{BufferPool, BufferPoolConfig};
+
+    let id = "churn/max_pooled_over_bound";
+    if !out.wants(id) {
+        return;
+    }
+    let bound = 1 << 20;
+    let pool = BufferPool::with_config(BufferPoolConfig {
+        max_pooled_bytes: bound,
+        thread_cache_bytes: 256 * 1024,
+        ..BufferPoolConfig::default()
+    })
+    .expect("valid settings");
+    let mut max_seen = 0usize;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let pool = &pool;
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    let mut x = t + 1;
+                    for _ in 0..400_000 {
+                        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let size = 256 << ((x >> 33) % 10); // 256 B .. 128 KiB
+                        if (x >> 20) % 3 == 0 && !held.is_empty() {
+                            held.swap_remove((x >> 40) as usize % held.len());
+                        } else if held.len() < 64 {
+                            held.push(pool.get(size));
+                        } else {
+                            held.clear();
+                        }
+                    }
+                })
+            })
+            .collect();
+        while !workers.iter().all(|w| w.is_finished()) {
+            max_seen = max_seen.max(pool.stats().bytes_pooled);
+            std::hint::spin_loop();
+        }
+    });
+    max_seen = max_seen.max(pool.stats().bytes_pooled);
+    out.emit(
+        "pool",
+        id,
+        max_seen as f64 / bound as f64,
+        "most pooled bytes seen / bound",
+    );
+}
+
 fn main() {
     if cfg!(any(feature = "jemalloc", feature = "mimalloc")) {
         eprintln!("counts installs Tracking<System> itself: build it without allocator features");
@@ -153,5 +203,8 @@ fn main() {
     }
     if wants("intern") {
         intern(&out);
+    }
+    if wants("pool") {
+        pool(&out);
     }
 }

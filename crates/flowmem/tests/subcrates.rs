@@ -39,6 +39,14 @@ fn intern() {
 #[cfg(feature = "pool")]
 fn pool() {
     assert_eq!(flowmem::pool::LAYER, 2);
+    let buffers = flowmem::prelude::BufferPool::new();
+    assert!(buffers.get(100).capacity() >= 100);
+    let objects = flowmem::prelude::ObjectPool::with_reset(
+        Vec::<u8>::new,
+        flowmem::prelude::PoolConfig::default(),
+    );
+    assert!(objects.acquire().is_empty());
+    assert!(flowmem::pool::get_buffer(10).capacity() >= 10);
 }
 
 #[test]

@@ -1,0 +1,589 @@
+//! [`BufferPool`]: byte buffers in power-of-two size classes, per-thread caches over bounded lock-free queues.
+
+use std::{
+    fmt,
+    ops::{Deref, DerefMut},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    },
+};
+
+use crossbeam_queue::ArrayQueue;
+use thread_local::ThreadLocal;
+
+use flowmem_alloc::CachePadded;
+
+use crate::{PoolError, owner_cell::OwnerCell};
+
+/// Settings of a [`BufferPool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferPoolConfig {
+    /// Capacity of the smallest class, rounded up to a power of two (default 256 bytes). A request below it
+    /// gets a buffer of this size; a returned buffer with less capacity is dropped, so tiny buffers do not
+    /// pollute the pool.
+    pub min_size: usize,
+    /// Capacity of the largest class, rounded up to a power of two (default 1 MiB). Larger requests are
+    /// served by a fresh `Vec`, and such buffers are dropped on return.
+    pub max_size: usize,
+    /// Bound on the bytes of all idle buffers the pool holds, thread caches included (default 64 MiB).
+    pub max_pooled_bytes: usize,
+    /// Bytes of that bound each thread may hold in its own cache (default 1 MiB).
+    pub thread_cache_bytes: usize,
+    /// Buffers of each class a thread keeps in its own cache (default 4).
+    pub thread_cache_buffers: usize,
+}
+
+impl Default for BufferPoolConfig {
+    fn default() -> Self {
+        BufferPoolConfig {
+            min_size: 256,
+            max_size: 1 << 20,
+            max_pooled_bytes: 64 << 20,
+            thread_cache_bytes: 1 << 20,
+            thread_cache_buffers: 4,
+        }
+    }
+}
+
+/// Idle buffers of one size class shared by all threads: at most this many.
+const MAX_SHARED_PER_CLASS: usize = 256;
+
+/// A pool of byte buffers (`Vec<u8>`) in power-of-two size classes.
+///
+/// [`get`](BufferPool::get) hands out an empty buffer with at least the capacity asked; it goes back to the
+/// pool when the [`PooledBuf`] drops. Each thread keeps a few buffers of each class of its own (plain loads
+/// and stores, no atomic read-modify-write); behind them, each class has a bounded lock-free queue shared by
+/// all threads. There is no global lock.
+///
+/// The bytes of all idle buffers — in thread caches and shared queues — never exceed
+/// [`max_pooled_bytes`](BufferPoolConfig::max_pooled_bytes): a buffer enters the pool only against a
+/// reservation of that budget, and a thread cache reserves its share in chunks.
+///
+/// ```
+/// use flowmem_pool::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(3000);
+/// assert!(buf.capacity() >= 3000 && buf.is_empty());
+/// buf.extend_from_slice(b"payload");
+/// let first = buf.as_ptr();
+/// drop(buf); // back to the pool, cleared
+/// let again = pool.get(4000); // same 4 KiB class
+/// assert_eq!(again.as_ptr(), first);
+/// assert!(again.is_empty());
+/// ```
+pub struct BufferPool {
+    config: BufferPoolConfig,
+    /// log2 of the smallest class.
+    min_shift: u32,
+    classes: Box<[ArrayQueue<Vec<u8>>]>,
+    /// Per-thread caches, each on its own cache lines (neighbouring entries are written by different threads).
+    local: ThreadLocal<CachePadded<Local>>,
+    /// Budget reserved by thread caches and shared queues; never above `max_pooled_bytes`.
+    reserved: AtomicUsize,
+    /// Bytes of the buffers in the shared queues.
+    shared_bytes: AtomicUsize,
+}
+
+/// Counters a thread writes alone (relaxed load + store), read by [`BufferPool::stats`].
+#[derive(Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    returns: AtomicU64,
+    discards: AtomicU64,
+}
+
+#[inline(always)]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
+
+/// One thread's cache.
+struct Local {
+    cache: OwnerCell<LocalCache>,
+    counts: Counts,
+    /// Bytes of the buffers in `cache` (for stats).
+    bytes: AtomicUsize,
+}
+
+struct LocalCache {
+    /// Idle buffers per class.
+    stacks: Box<[Vec<Vec<u8>>]>,
+    /// Budget this thread holds (reserved from the pool's bound).
+    budget: usize,
+    /// Bytes of the buffers in `stacks`.
+    used: usize,
+}
+
+/// What a [`BufferPool`] has done, from [`BufferPool::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferPoolStats {
+    /// Requests served by an idle buffer.
+    pub hits: u64,
+    /// Requests that allocated a new buffer (none idle, or larger than the largest class).
+    pub misses: u64,
+    /// Buffers taken back.
+    pub returns: u64,
+    /// Buffers dropped on return: too small, too large, or the pool at its bound.
+    pub discards: u64,
+    /// Bytes (capacity) of the idle buffers held now.
+    pub bytes_pooled: usize,
+    /// The bound on `bytes_pooled`.
+    pub max_pooled_bytes: usize,
+}
+
+impl BufferPoolStats {
+    /// Hits over requests (0 when there was none).
+    pub fn hit_rate(&self) -> f64 {
+        let requests = self.hits + self.misses;
+        if requests == 0 {
+            0.0
+        } else {
+            self.hits as f64 / requests as f64
+        }
+    }
+}
+
+impl Default for BufferPool {
+    fn default() -> Self {
+        BufferPool::new()
+    }
+}
+
+impl BufferPool {
+    /// A pool with the default settings: classes from 256 B to 1 MiB, at most 64 MiB idle.
+    pub fn new() -> BufferPool {
+        BufferPool::with_config(BufferPoolConfig::default())
+            .expect("the default settings are valid")
+    }
+
+    /// A pool with these settings (sizes rounded up to powers of two), or an error naming the bad setting.
+    ///
+    /// ```
+    /// use flowmem_pool::{BufferPool, BufferPoolConfig};
+    ///
+    /// let pool = BufferPool::with_config(BufferPoolConfig {
+    ///     min_size: 1000, // rounded up to 1024
+    ///     max_size: 64 * 1024,
+    ///     max_pooled_bytes: 1 << 20,
+    ///     ..BufferPoolConfig::default()
+    /// })?;
+    /// assert_eq!(pool.class_sizes().first(), Some(&1024));
+    /// assert!(BufferPool::with_config(BufferPoolConfig { min_size: 0, ..Default::default() }).is_err());
+    /// # Ok::<(), flowmem_pool::PoolError>(())
+    /// ```
+    pub fn with_config(config: BufferPoolConfig) -> Result<BufferPool, PoolError> {
+        let invalid = |why: String| Err(PoolError::InvalidConfig(why));
+        if config.min_size == 0 {
+            return invalid("min_size must be at least 1 byte".into());
+        }
+        let (Some(min), Some(max)) = (
+            config.min_size.checked_next_power_of_two(),
+            config.max_size.checked_next_power_of_two(),
+        ) else {
+            return invalid("min_size and max_size must be at most 2^63 bytes".into());
+        };
+        if max < min {
+            return invalid(format!(
+                "max_size ({}) is below min_size ({})",
+                config.max_size, config.min_size
+            ));
+        }
+        let config = BufferPoolConfig {
+            min_size: min,
+            max_size: max,
+            ..config
+        };
+        let count = (max.trailing_zeros() - min.trailing_zeros() + 1) as usize;
+        let classes = (0..count)
+            .map(|i| {
+                let size = min << i;
+                let fits = (config.max_pooled_bytes / size).clamp(1, MAX_SHARED_PER_CLASS);
+                ArrayQueue::new(fits)
+            })
+            .collect();
+        Ok(BufferPool {
+            min_shift: min.trailing_zeros(),
+            config,
+            classes,
+            local: ThreadLocal::new(),
+            reserved: AtomicUsize::new(0),
+            shared_bytes: AtomicUsize::new(0),
+        })
+    }
+
+    /// The settings, sizes rounded.
+    pub fn config(&self) -> &BufferPoolConfig {
+        &self.config
+    }
+
+    /// The capacity of each size class, smallest first.
+    pub fn class_sizes(&self) -> Vec<usize> {
+        (0..self.classes.len())
+            .map(|i| self.config.min_size << i)
+            .collect()
+    }
+
+    /// The class serving a request for `min_capacity` bytes (the smallest class at least that large).
+    #[inline]
+    fn request_class(&self, min_capacity: usize) -> Option<usize> {
+        if min_capacity > self.config.max_size {
+            return None;
+        }
+        let size = min_capacity.max(self.config.min_size).next_power_of_two();
+        Some((size.trailing_zeros() - self.min_shift) as usize)
+    }
+
+    /// The class a returned buffer of `capacity` bytes belongs to (the largest class it can serve).
+    #[inline]
+    fn return_class(&self, capacity: usize) -> Option<usize> {
+        if capacity < self.config.min_size || capacity > self.config.max_size {
+            return None;
+        }
+        let floor = usize::BITS - 1 - capacity.leading_zeros();
+        let class = floor.checked_sub(self.min_shift)? as usize;
+        (class < self.classes.len()).then_some(class)
+    }
+
+    #[inline]
+    fn local(&self) -> &Local {
+        match self.local.get() {
+            Some(local) => local,
+            None => self.new_local(),
+        }
+    }
+
+    /// This thread's first use of the pool: its cache.
+    #[cold]
+    #[inline(never)]
+    fn new_local(&self) -> &Local {
+        self.local.get_or(|| {
+            CachePadded::new(Local {
+                cache: OwnerCell::new(LocalCache {
+                    stacks: (0..self.classes.len())
+                        .map(|_| Vec::with_capacity(self.config.thread_cache_buffers))
+                        .collect(),
+                    budget: 0,
+                    used: 0,
+                }),
+                counts: Counts::default(),
+                bytes: AtomicUsize::new(0),
+            })
+        })
+    }
+
+    /// Reserves `bytes` of the bound; false if that would exceed it.
+    fn reserve(&self, bytes: usize) -> bool {
+        let before = self.reserved.fetch_add(bytes, Relaxed);
+        if before + bytes > self.config.max_pooled_bytes {
+            self.reserved.fetch_sub(bytes, Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// An empty buffer with at least `min_capacity` bytes of capacity, returned to the pool on drop.
+    #[inline]
+    pub fn get(&self, min_capacity: usize) -> PooledBuf<'_> {
+        PooledBuf {
+            buf: Some(self.take(min_capacity)),
+            pool: self,
+        }
+    }
+
+    /// An empty buffer with at least `min_capacity` bytes of capacity, owned by the caller (give it back
+    /// with [`put`](BufferPool::put)).
+    #[inline]
+    pub fn take(&self, min_capacity: usize) -> Vec<u8> {
+        let Some(class) = self.request_class(min_capacity) else {
+            bump(&self.local().counts.misses);
+            return Vec::with_capacity(min_capacity);
+        };
+        let local = self.local();
+        // SAFETY: `local` is the entry `ThreadLocal::get_or` gave this thread, and the closure does not
+        // reach the pool again.
+        let cached = unsafe {
+            local.cache.with(|cache| {
+                let buf = cache.stacks[class].pop()?;
+                cache.used -= buf.capacity();
+                local.bytes.store(cache.used, Relaxed);
+                Some(buf)
+            })
+        };
+        if let Some(buf) = cached {
+            bump(&local.counts.hits);
+            return buf;
+        }
+        if let Some(buf) = self.classes[class].pop() {
+            self.shared_bytes.fetch_sub(buf.capacity(), Relaxed);
+            self.reserved.fetch_sub(buf.capacity(), Relaxed);
+            bump(&local.counts.hits);
+            return buf;
+        }
+        bump(&local.counts.misses);
+        Vec::with_capacity(self.config.min_size << class)
+    }
+
+    /// Takes `buf` back: cleared and kept in the largest class its capacity can serve, or dropped if its
+    /// capacity is below `min_size` or above `max_size`, or the pool is at its bound.
+    #[inline]
+    pub fn put(&self, mut buf: Vec<u8>) {
+        let local = self.local();
+        let Some(class) = self.return_class(buf.capacity()) else {
+            bump(&local.counts.discards);
+            return;
+        };
+        buf.clear();
+        let capacity = buf.capacity();
+        let per_class = self.config.thread_cache_buffers;
+        let cache_share = self.config.thread_cache_bytes;
+        // SAFETY: as in `take`; `reserve` only touches atomics.
+        let rest = unsafe {
+            local.cache.with(|cache| {
+                let stack = &mut cache.stacks[class];
+                if stack.len() >= per_class {
+                    return Some(buf);
+                }
+                if cache.used + capacity > cache.budget {
+                    // Reserve more of the bound for this thread's cache, in chunks of a quarter of its share.
+                    let want = (cache.used + capacity - cache.budget).max(cache_share / 4);
+                    if cache.budget + want > cache_share.max(capacity) || !self.reserve(want) {
+                        return Some(buf);
+                    }
+                    cache.budget += want;
+                }
+                cache.used += capacity;
+                local.bytes.store(cache.used, Relaxed);
+                stack.push(buf);
+                None
+            })
+        };
+        let Some(buf) = rest else {
+            bump(&local.counts.returns);
+            return;
+        };
+        if self.reserve(capacity) {
+            match self.classes[class].push(buf) {
+                Ok(()) => {
+                    self.shared_bytes.fetch_add(capacity, Relaxed);
+                    bump(&local.counts.returns);
+                    return;
+                }
+                Err(_full) => self.reserved.fetch_sub(capacity, Relaxed),
+            };
+        }
+        bump(&local.counts.discards);
+    }
+
+    /// Runs `f` with an empty buffer of at least `min_capacity` bytes, and takes the buffer back afterwards —
+    /// also when `f` panics.
+    ///
+    /// ```
+    /// let pool = flowmem_pool::BufferPool::new();
+    /// let len = pool.with_buffer(1024, |buf| {
+    ///     buf.extend_from_slice(b"hello");
+    ///     buf.len()
+    /// });
+    /// assert_eq!(len, 5);
+    /// assert_eq!(pool.stats().returns, 1);
+    /// ```
+    pub fn with_buffer<R>(&self, min_capacity: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut buf = self.get(min_capacity);
+        f(&mut buf)
+    }
+
+    /// Counts so far and the bytes held now, summed over threads.
+    pub fn stats(&self) -> BufferPoolStats {
+        let mut stats = BufferPoolStats {
+            bytes_pooled: self.shared_bytes.load(Relaxed),
+            max_pooled_bytes: self.config.max_pooled_bytes,
+            ..BufferPoolStats::default()
+        };
+        for local in self.local.iter() {
+            let c = &local.counts;
+            stats.hits += c.hits.load(Relaxed);
+            stats.misses += c.misses.load(Relaxed);
+            stats.returns += c.returns.load(Relaxed);
+            stats.discards += c.discards.load(Relaxed);
+            stats.bytes_pooled += local.bytes.load(Relaxed);
+        }
+        stats
+    }
+
+    /// Drops every idle buffer of every thread cache and shared queue. Takes `&mut self`: no thread may be
+    /// using the pool.
+    pub fn clear(&mut self) {
+        for local in self.local.iter_mut() {
+            let cache = local.cache.get_mut();
+            cache.stacks.iter_mut().for_each(Vec::clear);
+            cache.used = 0;
+            cache.budget = 0;
+            *local.bytes.get_mut() = 0;
+        }
+        for class in self.classes.iter() {
+            while class.pop().is_some() {}
+        }
+        *self.shared_bytes.get_mut() = 0;
+        *self.reserved.get_mut() = 0;
+    }
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A buffer on loan from a [`BufferPool`]: dereferences to `Vec<u8>` and goes back to the pool on drop.
+pub struct PooledBuf<'pool> {
+    buf: Option<Vec<u8>>,
+    pool: &'pool BufferPool,
+}
+
+impl PooledBuf<'_> {
+    /// Keeps the buffer: it will not go back to the pool.
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.buf.take().unwrap_or_default()
+    }
+}
+
+impl Deref for PooledBuf<'_> {
+    type Target = Vec<u8>;
+
+    #[inline]
+    fn deref(&self) -> &Vec<u8> {
+        self.buf
+            .as_ref()
+            .expect("a PooledBuf holds its buffer until drop or into_vec")
+    }
+}
+
+impl DerefMut for PooledBuf<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.buf
+            .as_mut()
+            .expect("a PooledBuf holds its buffer until drop or into_vec")
+    }
+}
+
+impl Drop for PooledBuf<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.put(buf);
+        }
+    }
+}
+
+impl fmt::Debug for PooledBuf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBuf")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+static GLOBAL: OnceLock<BufferPool> = OnceLock::new();
+
+/// The process-wide buffer pool (default settings), created on first use.
+pub fn global_buffer_pool() -> &'static BufferPool {
+    GLOBAL.get_or_init(BufferPool::new)
+}
+
+/// A buffer from the process-wide pool.
+///
+/// ```
+/// let mut buf = flowmem_pool::get_buffer(512);
+/// buf.push(1);
+/// drop(buf);
+/// flowmem_pool::put_buffer(Vec::with_capacity(2048));
+/// assert_eq!(flowmem_pool::with_buffer(100, |b| b.capacity() >= 100), true);
+/// ```
+pub fn get_buffer(min_capacity: usize) -> PooledBuf<'static> {
+    global_buffer_pool().get(min_capacity)
+}
+
+/// Gives a buffer to the process-wide pool.
+pub fn put_buffer(buf: Vec<u8>) {
+    global_buffer_pool().put(buf);
+}
+
+/// Runs `f` with a buffer of the process-wide pool (see [`BufferPool::with_buffer`]).
+pub fn with_buffer<R>(min_capacity: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    global_buffer_pool().with_buffer(min_capacity, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_for_requests_and_returns() {
+        let pool = BufferPool::new();
+        assert_eq!(pool.request_class(0), Some(0));
+        assert_eq!(pool.request_class(256), Some(0));
+        assert_eq!(pool.request_class(257), Some(1));
+        assert_eq!(pool.request_class(1 << 20), Some(12));
+        assert_eq!(pool.request_class((1 << 20) + 1), None);
+        assert_eq!(pool.return_class(255), None);
+        assert_eq!(pool.return_class(256), Some(0));
+        assert_eq!(pool.return_class(511), Some(0));
+        assert_eq!(pool.return_class(5000), Some(4)); // 4 KiB class
+        assert_eq!(pool.return_class(1 << 20), Some(12));
+        assert_eq!(pool.return_class((1 << 20) + 1), None);
+        assert_eq!(pool.class_sizes().len(), 13);
+    }
+
+    #[test]
+    fn tiny_and_huge_buffers_are_dropped_on_return() {
+        let pool = BufferPool::new();
+        pool.put(Vec::with_capacity(10));
+        pool.put(Vec::with_capacity(4 << 20));
+        let s = pool.stats();
+        assert_eq!((s.discards, s.returns, s.bytes_pooled), (2, 0, 0));
+        let big = pool.get(2 << 20);
+        assert!(big.capacity() >= 2 << 20);
+        drop(big);
+        assert_eq!(pool.stats().discards, 3);
+    }
+
+    #[test]
+    fn the_bound_holds_and_counts_add_up() {
+        let pool = BufferPool::with_config(BufferPoolConfig {
+            max_pooled_bytes: 64 * 1024,
+            thread_cache_bytes: 16 * 1024,
+            ..BufferPoolConfig::default()
+        })
+        .unwrap();
+        for _ in 0..100 {
+            pool.put(Vec::with_capacity(4096));
+        }
+        let s = pool.stats();
+        assert!(s.bytes_pooled <= 64 * 1024, "{s:?}");
+        assert_eq!(s.bytes_pooled, 16 * 4096);
+        assert_eq!(s.returns + s.discards, 100);
+        assert_eq!(s.returns, 16);
+    }
+
+    #[test]
+    fn a_buffer_that_grew_changes_class() {
+        let pool = BufferPool::new();
+        let mut buf = pool.get(1000);
+        assert_eq!(buf.capacity(), 1024);
+        buf.reserve_exact(8192);
+        let grown = buf.capacity();
+        drop(buf);
+        assert!(
+            pool.get(1000).capacity() == 1024,
+            "the 1 KiB class is empty: a new buffer"
+        );
+        assert_eq!(pool.get(8192).capacity(), grown);
+    }
+}

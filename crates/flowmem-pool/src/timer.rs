@@ -1,0 +1,85 @@
+//! A timer thread that wakes futures at their deadlines, so that timeouts need no async runtime.
+
+use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
+    sync::{Condvar, Mutex, OnceLock},
+    task::Waker,
+    time::Instant,
+};
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    waker: Waker,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[derive(Default)]
+struct Timer {
+    queue: Mutex<(BinaryHeap<Reverse<Entry>>, u64)>,
+    changed: Condvar,
+}
+
+static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+
+fn timer() -> &'static Timer {
+    TIMER.get_or_init(|| {
+        let timer: &'static Timer = Box::leak(Box::default());
+        std::thread::Builder::new()
+            .name("flowmem-pool-timer".into())
+            .spawn(move || run(timer))
+            .expect("the pool timer thread starts");
+        timer
+    })
+}
+
+fn run(timer: &'static Timer) {
+    let mut guard = timer.queue.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let now = Instant::now();
+        while guard.0.peek().is_some_and(|Reverse(e)| e.at <= now) {
+            if let Some(Reverse(entry)) = guard.0.pop() {
+                entry.waker.wake();
+            }
+        }
+        guard = match guard.0.peek().map(|Reverse(e)| e.at) {
+            Some(next) => {
+                let wait = next.saturating_duration_since(Instant::now());
+                timer
+                    .changed
+                    .wait_timeout(guard, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => timer.changed.wait(guard).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+/// Wakes `waker` at `at` (a spurious wake if its future has finished by then: harmless).
+pub(crate) fn wake_at(at: Instant, waker: Waker) {
+    let timer = timer();
+    let mut guard = timer.queue.lock().unwrap_or_else(|p| p.into_inner());
+    let seq = guard.1;
+    guard.1 += 1;
+    guard.0.push(Reverse(Entry { at, seq, waker }));
+    drop(guard);
+    timer.changed.notify_one();
+}

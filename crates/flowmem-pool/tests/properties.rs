@@ -1,0 +1,257 @@
+//! Property tests of the pools (quickcheck), one test per property.
+
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use flowmem_pool::{BufferPool, BufferPoolConfig, ObjectPool, PoolConfig};
+use quickcheck::{QuickCheck, TestResult};
+
+fn cases(n: u64) -> u64 {
+    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
+        Ok("valgrind") => (n / 10).max(5),
+        Ok("stress") => n * 10,
+        _ => n,
+    }
+}
+
+fn qc() -> QuickCheck {
+    QuickCheck::new().tests(cases(100))
+}
+
+#[test]
+fn prop_buffers_have_at_least_the_capacity_asked() {
+    fn prop(sizes: Vec<u32>) -> bool {
+        let pool = BufferPool::new();
+        sizes.iter().all(|s| {
+            let n = *s as usize % (3 << 20);
+            let buf = pool.get(n);
+            buf.capacity() >= n && buf.is_empty()
+        })
+    }
+    qc().quickcheck(prop as fn(Vec<u32>) -> bool);
+}
+
+#[test]
+fn prop_buffers_are_reused() {
+    fn prop(size: u32) -> bool {
+        let pool = BufferPool::new();
+        let n = size as usize % (1 << 20);
+        let first = pool.get(n);
+        let ptr = first.as_ptr();
+        drop(first);
+        let again = pool.get(n);
+        again.as_ptr() == ptr && pool.stats().hits == 1
+    }
+    qc().quickcheck(prop as fn(u32) -> bool);
+}
+
+#[test]
+fn prop_size_classes_are_used_as_documented() {
+    // A request gets the smallest power-of-two class at least as large (and at least min_size); requests
+    // above max_size get exactly what they asked, unpooled.
+    fn prop(size: u32, min_shift: u8, span: u8) -> bool {
+        let min = 1usize << (6 + min_shift % 6);
+        let max = min << (span % 8);
+        let pool = BufferPool::with_config(BufferPoolConfig {
+            min_size: min,
+            max_size: max,
+            ..BufferPoolConfig::default()
+        })
+        .expect("valid settings");
+        let n = size as usize % (max * 2);
+        let cap = pool.get(n).capacity();
+        if n > max {
+            cap >= n && pool.stats().discards == 1
+        } else {
+            cap == n.max(min).next_power_of_two() && pool.class_sizes().contains(&cap)
+        }
+    }
+    qc().quickcheck(prop as fn(u32, u8, u8) -> bool);
+}
+
+#[test]
+fn prop_concurrent_use_is_safe() {
+    fn prop(sizes: Vec<u16>) -> TestResult {
+        if sizes.is_empty() {
+            return TestResult::discard();
+        }
+        let pool = BufferPool::with_config(BufferPoolConfig {
+            max_pooled_bytes: 256 * 1024,
+            ..BufferPoolConfig::default()
+        })
+        .expect("valid settings");
+        let ok = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4u8)
+                .map(|t| {
+                    let (pool, sizes) = (&pool, &sizes);
+                    s.spawn(move || {
+                        for (i, size) in sizes.iter().enumerate() {
+                            let n = *size as usize;
+                            let mut buf = pool.get(n);
+                            if buf.capacity() < n || !buf.is_empty() {
+                                return false;
+                            }
+                            buf.resize(n, t);
+                            if buf.iter().any(|b| *b != t) {
+                                return false;
+                            }
+                            if i % 3 == 0 {
+                                let _kept = buf.into_vec();
+                            }
+                        }
+                        true
+                    })
+                })
+                .collect();
+            handles.into_iter().all(|h| h.join().expect("no panic"))
+        });
+        let s = pool.stats();
+        TestResult::from_bool(
+            ok && s.hits + s.misses == 4 * sizes.len() as u64
+                && s.bytes_pooled <= s.max_pooled_bytes,
+        )
+    }
+    qc().tests(cases(30))
+        .quickcheck(prop as fn(Vec<u16>) -> TestResult);
+}
+
+#[test]
+fn prop_with_buffer_returns_the_buffer_even_on_panic() {
+    fn prop(size: u16, panic: bool) -> bool {
+        let pool = BufferPool::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.with_buffer(size as usize, |buf| {
+                buf.push(1);
+                if panic {
+                    panic!("closure failed");
+                }
+            })
+        }));
+        result.is_err() == panic && pool.stats().returns == 1 && pool.stats().bytes_pooled > 0
+    }
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    qc().quickcheck(prop as fn(u16, bool) -> bool);
+    std::panic::set_hook(hook);
+}
+
+#[test]
+fn prop_a_grown_buffer_is_reclassified() {
+    fn prop(start: u16, grow: u32) -> bool {
+        let pool = BufferPool::new();
+        let mut buf = pool.get(start as usize);
+        let extra = grow as usize % (1 << 20);
+        buf.reserve_exact(extra);
+        let cap = buf.capacity();
+        let ptr = buf.as_ptr();
+        drop(buf);
+        // The buffer now serves requests up to the largest class its capacity covers.
+        let class = 1usize << (usize::BITS - 1 - cap.leading_zeros());
+        let again = pool.get(class);
+        again.as_ptr() == ptr && again.capacity() == cap
+    }
+    qc().quickcheck(prop as fn(u16, u32) -> bool);
+}
+
+/// A context-like object: data from one user must never reach the next.
+#[derive(Default)]
+struct Ctx {
+    values: HashMap<u32, u64>,
+    owner: Option<u64>,
+}
+
+#[test]
+fn prop_objects_from_acquire_are_clean() {
+    fn prop(uses: Vec<Vec<(u32, u64)>>) -> bool {
+        let pool = ObjectPool::new(
+            Ctx::default,
+            |c: &mut Ctx| {
+                c.values.clear();
+                c.owner = None;
+            },
+            PoolConfig::default(),
+        );
+        for (user, entries) in uses.iter().enumerate() {
+            let mut ctx = pool.acquire();
+            if !ctx.values.is_empty() || ctx.owner.is_some() {
+                return false;
+            }
+            ctx.owner = Some(user as u64);
+            ctx.values.extend(entries.iter().copied());
+        }
+        uses.len() <= 1 || pool.stats().reused == uses.len() as u64 - 1
+    }
+    qc().quickcheck(prop as fn(Vec<Vec<(u32, u64)>>) -> bool);
+}
+
+#[test]
+fn prop_concurrent_acquire_release_keeps_counts_consistent() {
+    fn prop(rounds: u8, hold: u8, bounded: bool) -> bool {
+        let created = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = created.clone();
+        let max_live = bounded.then_some(3);
+        let pool = ObjectPool::new(
+            move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                Vec::<u8>::new()
+            },
+            Vec::clear,
+            PoolConfig {
+                max_pooled: 4,
+                max_live,
+                ..PoolConfig::default()
+            },
+        );
+        let per_thread = rounds as u64 + 1;
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for i in 0..per_thread {
+                        let mut held = Vec::new();
+                        for _ in 0..=(hold % 3) as usize {
+                            if bounded {
+                                match pool.try_acquire() {
+                                    Ok(o) => held.push(o),
+                                    Err(_) => break,
+                                }
+                            } else {
+                                held.push(pool.acquire());
+                            }
+                        }
+                        for o in &mut held {
+                            o.push(i as u8);
+                        }
+                    }
+                });
+            }
+        });
+        let s = pool.stats();
+        let created = created.load(Ordering::Relaxed);
+        s.created == created
+            && s.acquired == s.reused + s.created
+            && s.live == s.pooled
+            && max_live.is_none_or(|m| created <= m as u64)
+    }
+    qc().tests(cases(50))
+        .quickcheck(prop as fn(u8, u8, bool) -> bool);
+}
+
+#[test]
+fn prop_process_wide_functions_work() {
+    fn prop(sizes: Vec<u16>) -> bool {
+        sizes.iter().all(|s| {
+            let n = *s as usize;
+            let cap = flowmem_pool::with_buffer(n, |b| {
+                b.extend(std::iter::repeat_n(7u8, n));
+                b.capacity()
+            });
+            let got = flowmem_pool::get_buffer(n);
+            let ok = cap >= n && got.capacity() >= n && got.is_empty();
+            flowmem_pool::put_buffer(got.into_vec());
+            ok
+        })
+    }
+    qc().quickcheck(prop as fn(Vec<u16>) -> bool);
+}
