@@ -207,7 +207,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &logs.join(format!("build-{a}.log")),
             &pb,
         )?;
-        if a == "system" {
+        if a == "system" && !counts_layers.is_empty() {
             run_logged(
                 cargo().args([
                     "build",
@@ -219,6 +219,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 ]),
                 &logs.join("build-counts.log"),
                 &pb,
+            )?;
+            // The builds with an allocator feature write their own `counts` to the same place: keep this one.
+            fs::copy(
+                format!("target/release/counts{EXE}"),
+                out.join(format!("counts{EXE}")),
             )?;
         }
         pb.inc(1);
