@@ -20,12 +20,15 @@ pub(crate) struct BenchResult {
     pub(crate) layer: String,
     /// `group/function`.
     pub(crate) id: String,
-    /// Criterion's mean time of one iteration.
+    /// Criterion's median time of one iteration (the figure the report uses: robust to the outlier samples
+    /// a shared virtual machine produces).
+    pub(crate) median_ns: f64,
+    /// Criterion's mean, for reference.
     pub(crate) mean_ns: f64,
     pub(crate) std_dev_ns: f64,
     /// Elements one iteration processes (criterion's `Throughput::Elements`, else 1).
     pub(crate) elements: u64,
-    /// `mean_ns / elements`.
+    /// `median_ns / elements`.
     pub(crate) ns_per_element: f64,
 }
 
@@ -114,18 +117,22 @@ fn read_one(new: &Path, allocator: &str, layer: &str) -> Result<Option<BenchResu
         .as_str()
         .ok_or_else(|| format!("{}: no full_id", new.display()))?
         .to_string();
-    let mean_ns = est["mean"]["point_estimate"]
-        .as_f64()
-        .ok_or_else(|| format!("{}: no mean estimate", new.display()))?;
+    let estimate = |name: &str| {
+        est[name]["point_estimate"]
+            .as_f64()
+            .ok_or_else(|| format!("{}: no {name} estimate", new.display()))
+    };
+    let median_ns = estimate("median")?;
     let elements = bench["throughput"]["Elements"].as_u64().unwrap_or(1).max(1);
     Ok(Some(BenchResult {
         allocator: allocator.to_string(),
         layer: layer.to_string(),
         id,
-        mean_ns,
+        median_ns,
+        mean_ns: estimate("mean")?,
         std_dev_ns: est["std_dev"]["point_estimate"].as_f64().unwrap_or(0.0),
         elements,
-        ns_per_element: mean_ns / elements as f64,
+        ns_per_element: median_ns / elements as f64,
     }))
 }
 
@@ -213,9 +220,11 @@ impl Report {
                 .unwrap_or_default()
         );
         out.push_str(
-            "Each figure is criterion's mean time per element (lower is better) and the throughput it \
-             gives. Each target divides two figures of this same run. Absolute times from a shared \
-             virtual machine are not facts to quote; the ratios are what the targets judge.\n\n",
+            "Each figure is criterion's median time per element (lower is better; the median resists the \
+             outlier samples of a shared virtual machine better than the mean, which report.json also \
+             holds) and the throughput it gives. Each target divides two figures of this same run. \
+             Absolute times from a shared virtual machine are not facts to quote; the ratios are what \
+             the targets judge.\n\n",
         );
         out.push_str("## Targets\n\n");
         target_table(&mut out, &self.targets.iter().collect::<Vec<_>>());
@@ -293,7 +302,7 @@ mod tests {
         .unwrap();
         fs::write(
             new.join("estimates.json"),
-            r#"{"mean":{"point_estimate":10.0},"std_dev":{"point_estimate":1.0}}"#,
+            r#"{"mean":{"point_estimate":12.0},"median":{"point_estimate":10.0},"std_dev":{"point_estimate":1.0}}"#,
         )
         .unwrap();
         // A stale "base" directory is not a result.

@@ -327,6 +327,7 @@ mod tests {
             allocator: "system".into(),
             layer: "alloc".into(),
             id: id.into(),
+            median_ns: ns * 2.0,
             mean_ns: ns * 2.0,
             std_dev_ns: 0.0,
             elements: 2,
