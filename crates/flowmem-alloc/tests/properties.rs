@@ -3,17 +3,8 @@
 use flowmem_alloc::{Arena, ArenaStats, SyncArena};
 use quickcheck::{QuickCheck, TestResult};
 
-/// Fewer cases under valgrind (`FLOWMEM_TEST_SCALE=valgrind`), where everything runs 50 times slower.
-fn cases(n: u64) -> u64 {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 10).max(5),
-        Ok("stress") => n * 10,
-        _ => n,
-    }
-}
-
 fn qc() -> QuickCheck {
-    QuickCheck::new().tests(cases(100))
+    flowmem_testing::quickcheck(100)
 }
 
 /// A value to allocate: a byte string or an integer of some alignment.
@@ -184,8 +175,7 @@ fn prop_concurrent_allocation_is_safe() {
         let expected: usize = per_thread.iter().map(|v| v.len() * 12).sum();
         TestResult::from_bool(ok && arena.stats().bytes_used == expected)
     }
-    qc().tests(cases(30))
-        .quickcheck(prop as fn(Vec<Vec<u32>>) -> TestResult);
+    flowmem_testing::quickcheck(30).quickcheck(prop as fn(Vec<Vec<u32>>) -> TestResult);
 }
 
 #[test]

@@ -8,14 +8,6 @@ use std::{
 
 use flowmem_alloc::{ArenaPool, Counters, PaddedCounter, SyncArena};
 
-/// Scales a loop count: smaller under valgrind.
-fn scaled(n: u64) -> u64 {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 20).max(10),
-        _ => n,
-    }
-}
-
 fn sync_arena_cycles(threads: u64, per_thread: u64, cycles: u64) {
     let mut arena = SyncArena::with_block_size(4096);
     for cycle in 0..cycles {
@@ -107,7 +99,7 @@ fn counters_sum(threads: u64, per_thread: u64) {
 
 #[test]
 fn sync_arena_under_threads() {
-    sync_arena_cycles(4, scaled(20_000), 3);
+    sync_arena_cycles(4, flowmem_testing::iterations(20_000), 3);
 }
 
 #[test]
@@ -118,7 +110,7 @@ fn sync_arena_under_threads_long() {
 
 #[test]
 fn arena_pool_under_threads() {
-    arena_pool_churn(4, scaled(20_000), 4 * 6);
+    arena_pool_churn(4, flowmem_testing::iterations(20_000), 4 * 6);
 }
 
 #[test]
@@ -129,7 +121,7 @@ fn arena_pool_under_threads_long() {
 
 #[test]
 fn counters_under_threads() {
-    counters_sum(4, scaled(100_000));
+    counters_sum(4, flowmem_testing::iterations(100_000));
 }
 
 #[test]

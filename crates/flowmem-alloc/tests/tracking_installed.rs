@@ -14,7 +14,6 @@ use flowmem_alloc::{
     AllocationTracker, Arena, ArenaPool, MemoryBudget, Scope, SyncArena, Tracking,
     tracking::{self, SLOT_COUNT},
 };
-use quickcheck::QuickCheck;
 
 #[global_allocator]
 static GLOBAL: Tracking<System> = Tracking::new(System);
@@ -218,12 +217,5 @@ fn prop_memory_released_on_drop() {
         let d = tracking::thread_stats().since(&before);
         d.current_bytes == 0 && d.allocations == d.deallocations
     }
-    let tests = if std::env::var("FLOWMEM_TEST_SCALE").as_deref() == Ok("valgrind") {
-        10
-    } else {
-        100
-    };
-    QuickCheck::new()
-        .tests(tests)
-        .quickcheck(prop as fn(Vec<u16>, u8) -> bool);
+    flowmem_testing::quickcheck(100).quickcheck(prop as fn(Vec<u16>, u8) -> bool);
 }

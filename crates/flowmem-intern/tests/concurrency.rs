@@ -9,13 +9,6 @@ use std::sync::Barrier;
 
 use flowmem_intern::{StringPool, Symbol, sym};
 
-fn scaled(n: usize) -> usize {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 20).max(2),
-        _ => n,
-    }
-}
-
 fn race(threads: usize, rounds: usize, batch: usize) {
     let pool = StringPool::new();
     let barrier = Barrier::new(threads);
@@ -69,7 +62,7 @@ fn race(threads: usize, rounds: usize, batch: usize) {
 
 #[test]
 fn same_new_strings_from_many_threads_get_one_symbol_each() {
-    race(4, scaled(200), 64);
+    race(4, flowmem_testing::iterations(200) as usize, 64);
 }
 
 #[test]
@@ -81,7 +74,9 @@ fn same_new_strings_from_many_threads_get_one_symbol_each_long() {
 #[test]
 fn frozen_pool_reads_from_many_threads() {
     let pool = StringPool::new();
-    let words: Vec<String> = (0..scaled(10_000)).map(|i| format!("word-{i}")).collect();
+    let words: Vec<String> = (0..flowmem_testing::iterations(10_000) as usize)
+        .map(|i| format!("word-{i}"))
+        .collect();
     let symbols: Vec<Symbol> = words.iter().map(|w| pool.intern(w)).collect();
     let frozen = pool.freeze();
     std::thread::scope(|s| {

@@ -5,16 +5,8 @@ use std::collections::HashMap;
 use flowmem_intern::{StringPool, Symbol, sym};
 use quickcheck::{QuickCheck, TestResult};
 
-fn cases(n: u64) -> u64 {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 10).max(5),
-        Ok("stress") => n * 10,
-        _ => n,
-    }
-}
-
 fn qc() -> QuickCheck {
-    QuickCheck::new().tests(cases(100))
+    flowmem_testing::quickcheck(100)
 }
 
 #[test]
@@ -126,8 +118,7 @@ fn prop_concurrent_interning_is_consistent() {
         distinct.dedup();
         TestResult::from_bool(ok && pool.len() == distinct.len())
     }
-    qc().tests(cases(30))
-        .quickcheck(prop as fn(Vec<String>) -> TestResult);
+    flowmem_testing::quickcheck(30).quickcheck(prop as fn(Vec<String>) -> TestResult);
 }
 
 #[test]
@@ -164,7 +155,7 @@ fn prop_memory_use_bounded_for_many_distinct_strings() {
         pool.len() == n + sym::WELL_KNOWN.len()
             && pool.memory_usage() - base <= n * (16 + 100) + 64 * 1024
     }
-    qc().tests(cases(20)).quickcheck(prop as fn(u16) -> bool);
+    flowmem_testing::quickcheck(20).quickcheck(prop as fn(u16) -> bool);
 }
 
 #[test]

@@ -8,16 +8,8 @@ use std::{
 use flowmem_pool::{BufferPool, BufferPoolConfig, ObjectPool, PoolConfig};
 use quickcheck::{QuickCheck, TestResult};
 
-fn cases(n: u64) -> u64 {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 10).max(5),
-        Ok("stress") => n * 10,
-        _ => n,
-    }
-}
-
 fn qc() -> QuickCheck {
-    QuickCheck::new().tests(cases(100))
+    flowmem_testing::quickcheck(100)
 }
 
 #[test]
@@ -113,8 +105,7 @@ fn prop_concurrent_use_is_safe() {
                 && s.bytes_pooled <= s.max_pooled_bytes,
         )
     }
-    qc().tests(cases(30))
-        .quickcheck(prop as fn(Vec<u16>) -> TestResult);
+    flowmem_testing::quickcheck(30).quickcheck(prop as fn(Vec<u16>) -> TestResult);
 }
 
 #[test]
@@ -234,8 +225,7 @@ fn prop_concurrent_acquire_release_keeps_counts_consistent() {
             && s.live == s.pooled
             && max_live.is_none_or(|m| created <= m as u64)
     }
-    qc().tests(cases(50))
-        .quickcheck(prop as fn(u8, u8, bool) -> bool);
+    flowmem_testing::quickcheck(50).quickcheck(prop as fn(u8, u8, bool) -> bool);
 }
 
 #[test]

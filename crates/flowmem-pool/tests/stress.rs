@@ -8,13 +8,6 @@ use std::{
 
 use flowmem_pool::{BufferPool, BufferPoolConfig, ObjectPool, PoolConfig};
 
-fn scaled(n: u64) -> u64 {
-    match std::env::var("FLOWMEM_TEST_SCALE").as_deref() {
-        Ok("valgrind") => (n / 20).max(10),
-        _ => n,
-    }
-}
-
 /// Threads get, hold and drop buffers of random sizes while a monitor checks the bound.
 fn buffer_churn(threads: u64, per_thread: u64) {
     let bound = 512 * 1024;
@@ -122,7 +115,7 @@ fn bounded_churn(threads: u64, per_thread: u64) {
 
 #[test]
 fn buffer_pool_bound_holds_under_churn() {
-    buffer_churn(3, scaled(20_000));
+    buffer_churn(3, flowmem_testing::iterations(20_000));
 }
 
 #[test]
@@ -133,7 +126,7 @@ fn buffer_pool_bound_holds_under_churn_long() {
 
 #[test]
 fn bounded_object_pool_under_churn() {
-    bounded_churn(4, scaled(5_000));
+    bounded_churn(4, flowmem_testing::iterations(5_000));
 }
 
 #[test]
