@@ -255,10 +255,8 @@ impl Arena {
     )]
     pub fn try_alloc<T>(&self, val: T) -> Result<&mut T, AllocError> {
         let ptr = self.try_alloc_layout(Layout::new::<T>())?.cast::<T>();
-        // SAFETY: `ptr` is valid for writes of a `T` and aligned for it (allocated with `T`'s layout), and
-        // nothing else refers to this fresh allocation. The memory stays allocated, and is not handed out
-        // again, until `reset(&mut self)` or drop, neither of which can happen while the returned borrow of
-        // `self` lives.
+        // SAFETY: `ptr` is a fresh allocation with `T`'s layout (valid, aligned, unaliased), and it stays
+        // allocated and unshared until `reset(&mut self)` or drop, which the returned borrow of `self` rules out.
         unsafe {
             ptr.as_ptr().write(val);
             Ok(&mut *ptr.as_ptr())
@@ -411,10 +409,10 @@ impl Arena {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        // SAFETY: no reference into `blocks` or `current` is alive: the fast path's borrow of `current` has
-        // ended, every other borrow is local to a method that does not call back into the arena, and `Arena`
-        // is not `Sync`. The chunks that earlier allocations point into are not moved or freed here: moving a
-        // `Bump` value moves only its handle.
+        // No reference into `blocks` or `current` is alive: the fast path's borrow of `current` has ended,
+        // other borrows are local to methods that do not call back into the arena, and `Arena` is not `Sync`.
+        // Earlier allocations stay valid: moving a `Bump` value moves its handle, not its chunk.
+        // SAFETY: as just said, this is the only reference to `blocks`.
         let blocks = unsafe { &mut *self.blocks.get() };
         // SAFETY: as above.
         let current = unsafe { &mut *self.current.get() };
