@@ -14,7 +14,10 @@ use thread_local::ThreadLocal;
 
 use flowmem_alloc::CachePadded;
 
-use crate::{PoolError, owner_cell::OwnerCell};
+use crate::{
+    PoolError,
+    owner_cell::{OwnerCell, bump},
+};
 
 /// Settings of a [`BufferPool`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,17 +98,12 @@ struct Counts {
     discards: AtomicU64,
 }
 
-#[inline(always)]
-fn bump(counter: &AtomicU64) {
-    counter.store(counter.load(Relaxed) + 1, Relaxed);
-}
-
 /// One thread's cache.
 struct Local {
     cache: OwnerCell<LocalCache>,
     counts: Counts,
-    /// Bytes of the buffers in `cache` (for stats).
-    bytes: AtomicUsize,
+    /// Bytes of the buffers in `cache`. Written only by the owning thread (load + store); read by stats.
+    used: AtomicUsize,
 }
 
 struct LocalCache {
@@ -113,8 +111,6 @@ struct LocalCache {
     stacks: Box<[Vec<Vec<u8>>]>,
     /// Budget this thread holds (reserved from the pool's bound).
     budget: usize,
-    /// Bytes of the buffers in `stacks`.
-    used: usize,
 }
 
 /// What a [`BufferPool`] has done, from [`BufferPool::stats`].
@@ -266,10 +262,9 @@ impl BufferPool {
                         .map(|_| Vec::with_capacity(self.config.thread_cache_buffers))
                         .collect(),
                     budget: 0,
-                    used: 0,
                 }),
                 counts: Counts::default(),
-                bytes: AtomicUsize::new(0),
+                used: AtomicUsize::new(0),
             })
         })
     }
@@ -307,8 +302,9 @@ impl BufferPool {
         let cached = unsafe {
             local.cache.with(|cache| {
                 let buf = cache.stacks[class].pop()?;
-                cache.used -= buf.capacity();
-                local.bytes.store(cache.used, Relaxed);
+                local
+                    .used
+                    .store(local.used.load(Relaxed) - buf.capacity(), Relaxed);
                 Some(buf)
             })
         };
@@ -346,16 +342,16 @@ impl BufferPool {
                 if stack.len() >= per_class {
                     return Some(buf);
                 }
-                if cache.used + capacity > cache.budget {
+                let used = local.used.load(Relaxed);
+                if used + capacity > cache.budget {
                     // Reserve more of the bound for this thread's cache, in chunks of a quarter of its share.
-                    let want = (cache.used + capacity - cache.budget).max(cache_share / 4);
+                    let want = (used + capacity - cache.budget).max(cache_share / 4);
                     if cache.budget + want > cache_share.max(capacity) || !self.reserve(want) {
                         return Some(buf);
                     }
                     cache.budget += want;
                 }
-                cache.used += capacity;
-                local.bytes.store(cache.used, Relaxed);
+                local.used.store(used + capacity, Relaxed);
                 stack.push(buf);
                 None
             })
@@ -407,7 +403,7 @@ impl BufferPool {
             stats.misses += c.misses.load(Relaxed);
             stats.returns += c.returns.load(Relaxed);
             stats.discards += c.discards.load(Relaxed);
-            stats.bytes_pooled += local.bytes.load(Relaxed);
+            stats.bytes_pooled += local.used.load(Relaxed);
         }
         stats
     }
@@ -418,9 +414,8 @@ impl BufferPool {
         for local in self.local.iter_mut() {
             let cache = local.cache.get_mut();
             cache.stacks.iter_mut().for_each(Vec::clear);
-            cache.used = 0;
             cache.budget = 0;
-            *local.bytes.get_mut() = 0;
+            *local.used.get_mut() = 0;
         }
         for class in self.classes.iter() {
             while class.pop().is_some() {}

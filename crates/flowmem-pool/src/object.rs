@@ -19,7 +19,11 @@ use thread_local::ThreadLocal;
 
 use flowmem_alloc::CachePadded;
 
-use crate::{PoolError, owner_cell::OwnerCell, timer};
+use crate::{
+    PoolError,
+    owner_cell::{OwnerCell, bump},
+    timer,
+};
 
 /// Clears an object for its next user. Implemented for the std collections (`clear`).
 pub trait Reset {
@@ -137,12 +141,6 @@ struct Counts {
     acquired: AtomicU64,
     reused: AtomicU64,
     created: AtomicU64,
-}
-
-/// Adds one to a counter only the calling thread writes (a thread cache's): a load and a store.
-#[inline(always)]
-fn bump(counter: &AtomicU64) {
-    counter.store(counter.load(Relaxed) + 1, Relaxed);
 }
 
 /// Adds one to a counter several threads write (the shared counts of a bounded pool).

@@ -1,6 +1,16 @@
-//! [`OwnerCell`]: state that only the thread owning a `ThreadLocal` entry touches.
+//! [`OwnerCell`] and [`bump`]: state that only the thread owning a `ThreadLocal` entry writes.
 
-use std::cell::UnsafeCell;
+use std::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
+
+/// Adds one to a counter that only the calling thread writes (a thread cache's counters, read by stats from
+/// other threads): a relaxed load and store, no atomic read-modify-write.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
 
 /// A value inside a [`thread_local::ThreadLocal`] entry that only the entry's owning thread reads or writes.
 ///
