@@ -8,7 +8,7 @@
 //! | 0 | [`alloc`] | `alloc` | arenas that keep their blocks, `Tracking` allocation counts, cache padding; `jemalloc` / `mimalloc` re-export those allocators |
 //! | 1 | [`intern`] | `intern` | 4-byte symbols, thread-safe and frozen string pools, a process-wide pool |
 //! | 2 | [`pool`] | `pool` | object pools (bounded or not, sync and async waits), size-classed buffer pools |
-//! | 3 | `map` | `map` | concurrent maps, bounded Arc cache |
+//! | 3 | [`map`] | `map` | a sharded map with no escaping guards, a copy-on-write map with lock-free reads, a bounded `Arc` cache with one creation per key |
 //! | 4 | `store` | `store` | memory-mapped, checksummed record store (`zstd`: compressed records) |
 //! | 5 | `engine` | `engine` | the workflow engine |
 //!
@@ -50,6 +50,8 @@ pub mod prelude {
     pub use flowmem_alloc::{Arena, ArenaPool, CachePadded, Counters, SyncArena, Tracking};
     #[cfg(feature = "intern")]
     pub use flowmem_intern::{FrozenPool, StringPool, Symbol, sym};
+    #[cfg(feature = "map")]
+    pub use flowmem_map::{ArcCache, ConcurrentMap, ReadMap};
     #[cfg(feature = "pool")]
     pub use flowmem_pool::{BufferPool, ObjectPool, PoolConfig, Reset};
 }

@@ -50,12 +50,6 @@ fn pool() {
 }
 
 #[test]
-#[cfg(feature = "map")]
-fn map() {
-    assert_eq!(flowmem::map::LAYER, 3);
-}
-
-#[test]
 #[cfg(feature = "store")]
 fn store() {
     assert_eq!(flowmem::store::LAYER, 4);
@@ -65,4 +59,19 @@ fn store() {
 #[cfg(feature = "engine")]
 fn engine() {
     assert_eq!(flowmem::engine::LAYER, 5);
+}
+
+#[test]
+#[cfg(feature = "map")]
+fn map() {
+    assert_eq!(flowmem::map::LAYER, 3);
+    let map = flowmem::prelude::ConcurrentMap::new();
+    map.insert(1, "one");
+    assert_eq!(map.get(&1), Some("one"));
+    let read: flowmem::prelude::ReadMap<u8, u8> = [(1, 2)].into_iter().collect();
+    assert_eq!(read.get(&1), Some(2));
+    let cache: flowmem::prelude::ArcCache<u8, u8> = flowmem::prelude::ArcCache::new(1);
+    assert_eq!(*cache.get_or_create(&1, || 3), 3);
+    let _stats: flowmem::map::ArcCacheStats = cache.stats();
+    let _hasher = flowmem::map::DefaultHashBuilder::default();
 }
