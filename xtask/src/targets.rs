@@ -297,6 +297,36 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         goal: Goal::AtMost(0.05),
         allocators: SYSTEM,
     },
+    TargetSpec {
+        id: "S1",
+        layer: "store",
+        what: "MmapStore::open (validate + index) of 100k records of 1 KiB / fs::read + parse into HashMap<Uuid, Vec<u8>>, time",
+        numerator: "open_100k/mmap_store",
+        denominator: "open_100k/read_parse_hashmap",
+        measure: Measure::Time,
+        goal: Goal::AtMost(0.5),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "S2",
+        layer: "store",
+        what: "MmapStore::get by id / HashMap<Uuid, Vec<u8>>::get (std hasher), 100k records, time",
+        numerator: "get_100k/mmap_store",
+        denominator: "get_100k/hashmap",
+        measure: Measure::Time,
+        goal: Goal::AtMost(2.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "S3",
+        layer: "store",
+        what: "StoreWriter: 100k appends of 1 KiB + one sync / write_all of the same bytes + fsync, time",
+        numerator: "append_100k/store_writer",
+        denominator: "append_100k/write_all_fsync",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.5),
+        allocators: SYSTEM,
+    },
 ];
 
 /// A target as measured (or not) in one run.

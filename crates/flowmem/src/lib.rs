@@ -9,7 +9,7 @@
 //! | 1 | [`intern`] | `intern` | 4-byte symbols, thread-safe and frozen string pools, a process-wide pool |
 //! | 2 | [`pool`] | `pool` | object pools (bounded or not, sync and async waits), size-classed buffer pools |
 //! | 3 | [`map`] | `map` | a sharded map with no escaping guards, a copy-on-write map with lock-free reads, a bounded `Arc` cache with one creation per key |
-//! | 4 | `store` | `store` | memory-mapped, checksummed record store (`zstd`: compressed records) |
+//! | 4 | [`store`] | `store` | an append-only record store: CRC-32C per record, crash recovery, zero-copy reads through a memory map (`zstd`: compressed records) |
 //! | 5 | `engine` | `engine` | the workflow engine |
 //!
 //! `cargo xtask bench` in the repository measures every layer against `std` and the crates it builds on;
@@ -54,6 +54,8 @@ pub mod prelude {
     pub use flowmem_map::{ArcCache, ConcurrentMap, ReadMap};
     #[cfg(feature = "pool")]
     pub use flowmem_pool::{BufferPool, ObjectPool, PoolConfig, Reset};
+    #[cfg(feature = "store")]
+    pub use flowmem_store::{MmapStore, StoreCache, StoreWriter, Uuid};
 }
 
 /// The README's code blocks, compiled and run as doctests.

@@ -53,6 +53,27 @@ fn pool() {
 #[cfg(feature = "store")]
 fn store() {
     assert_eq!(flowmem::store::LAYER, 4);
+    let dir = std::env::temp_dir().join(format!("flowmem-subcrates-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.fms");
+    let _ = std::fs::remove_file(&path);
+    let mut writer = flowmem::prelude::StoreWriter::create(&path).unwrap();
+    writer
+        .append(&flowmem::prelude::Uuid::from_u128(1), b"x")
+        .unwrap();
+    writer.flush().unwrap();
+    let store = flowmem::prelude::MmapStore::open(&path).unwrap();
+    assert_eq!(store.len(), 1);
+    let cache = flowmem::prelude::StoreCache::new();
+    assert_eq!(cache.get_or_open(&path).unwrap().len(), 1);
+    let _layout: flowmem::store::Layout = store.layout();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[cfg(feature = "zstd")]
+fn zstd() {
+    let _options = flowmem::store::WriterOptions::new().compression(3, 512);
 }
 
 #[test]

@@ -1,0 +1,97 @@
+//! Readers on several threads refresh while a writer appends: each sees a growing, unbroken prefix of the
+//! records, every record intact, and at the end all of them.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+};
+
+use common::TempDir;
+use flowmem_store::{MmapStore, StoreCache, StoreWriter, Uuid};
+
+fn id(i: u64) -> Uuid {
+    Uuid::from_u64_pair(7, i)
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    let mut p = i.to_le_bytes().to_vec();
+    p.resize(8 + (i % 700) as usize, i as u8);
+    p
+}
+
+/// Checks that `store` holds exactly records `0..len`, each intact; returns `len`.
+fn check_prefix(store: &MmapStore) -> u64 {
+    let len = store.len() as u64;
+    for i in 0..len {
+        assert_eq!(
+            store.get(&id(i)).unwrap().as_deref(),
+            Some(&payload(i)[..]),
+            "record {i} of {len}"
+        );
+    }
+    len
+}
+
+#[test]
+fn readers_refresh_while_a_writer_appends() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MmapStore>();
+    assert_send_sync::<StoreCache>();
+
+    let dir = TempDir::new("concurrent");
+    let path = dir.file("live.fms");
+    let total = flowmem_testing::iterations(6_000);
+    let mut writer = StoreWriter::create(&path).unwrap();
+    let done = AtomicBool::new(false);
+    let cache = StoreCache::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..total {
+                writer.append(&id(i), &payload(i)).unwrap();
+                if i % 97 == 0 {
+                    writer.flush().unwrap();
+                }
+            }
+            writer.sync().unwrap();
+            done.store(true, Ordering::Release);
+        });
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut store = MmapStore::open(&path).unwrap();
+                let mut seen = 0;
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    store.refresh().unwrap();
+                    let len = check_prefix(&store);
+                    assert!(len >= seen, "went back from {seen} to {len} records");
+                    seen = len;
+                    if finished {
+                        break;
+                    }
+                }
+                assert_eq!(seen, total);
+                assert!(store.torn_tail().is_none());
+            });
+        }
+        s.spawn(|| {
+            let mut seen = 0;
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let store: Arc<MmapStore> = cache.refresh(&path).unwrap();
+                let len = check_prefix(&store);
+                assert!(len >= seen);
+                seen = len;
+                if finished {
+                    break;
+                }
+            }
+            assert_eq!(seen, total);
+        });
+    });
+    assert_eq!(cache.get_or_open(&path).unwrap().len() as u64, total);
+}
