@@ -327,6 +327,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ""
         }
     );
+    // Without a filter every target must have been measured: a missing one means a benchmark id changed
+    // or a bench failed to report, and the report would silently show "–".
+    let unmeasured: Vec<&str> = report
+        .targets
+        .iter()
+        .filter(|t| t.ratio.is_none())
+        .map(|t| t.id.as_str())
+        .collect();
+    if opts.filter.is_none() && !unmeasured.is_empty() {
+        return Err(format!("targets not measured: {}", unmeasured.join(", ")).into());
+    }
     Ok(())
 }
 

@@ -265,3 +265,45 @@ fn arc_cache_remove_and_clear_keep_holders_values() {
     assert!(cache.is_empty());
     assert_eq!(cache.get("b"), None);
 }
+
+#[test]
+#[ignore = "long stress run: cargo xtask stress"]
+fn stress_all_three_maps_on_four_threads() {
+    let threads = 4u64;
+    let rounds = 300_000u64;
+    let concurrent: ConcurrentMap<u64, u64> = ConcurrentMap::new();
+    let read: ReadMap<u64, u64> = ReadMap::new();
+    let cache: ArcCache<u64, u64> = ArcCache::new(256);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (concurrent, read, cache) = (&concurrent, &read, &cache);
+            s.spawn(move || {
+                let mut x = t * 7 + 1;
+                for i in 0..rounds {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let key = (x >> 33) % 2048;
+                    // Per-thread counters under shared keys: the final sums are known.
+                    concurrent.get_or_insert_with(key, || 0);
+                    concurrent.update(&key, |v| *v += 1);
+                    if i % 50 == 0 {
+                        read.get_or_insert_with(key % 64, || 0);
+                        read.update(&(key % 64), |v| *v += 1);
+                    }
+                    assert_eq!(*cache.get_or_create(&key, || key * 3), key * 3);
+                    if i % 1000 == 0 {
+                        concurrent.for_each(|k, _| {
+                            concurrent.contains_key(k);
+                        });
+                    }
+                }
+            });
+        }
+    });
+    let total: u64 = concurrent.items().iter().map(|(_, v)| v).sum();
+    assert_eq!(total, threads * rounds);
+    let read_total: u64 = read.items().iter().map(|(_, v)| v).sum();
+    assert_eq!(read_total, threads * rounds.div_ceil(50));
+    assert!(cache.len() <= 256);
+}

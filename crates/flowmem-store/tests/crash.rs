@@ -91,9 +91,19 @@ fn run_and_kill(path: &Path, run: Duration) -> Option<u64> {
 
 #[test]
 fn killed_writer_loses_no_synced_record() {
+    crash_trials(flowmem_testing::iterations(30));
+}
+
+#[test]
+#[ignore = "long stress run: cargo xtask stress"]
+fn killed_writer_loses_no_synced_record_over_many_trials() {
+    crash_trials(300);
+}
+
+/// `trials` children killed one after another on one file, each checked after recovery.
+fn crash_trials(trials: u64) {
     let dir = TempDir::new("crash");
     let path = dir.file("crash.fms");
-    let trials = flowmem_testing::iterations(30);
     let mut synced = 0u64;
     let mut recovered_tails = 0;
     let mut checked = 0;
