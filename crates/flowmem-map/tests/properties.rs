@@ -79,63 +79,42 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
-impl Map for ConcurrentMap<Key, u32> {
-    fn apply(&self, op: &Op) -> Answer {
-        match *op {
-            Op::Insert(k, v) => Answer::Value(self.insert(k, v)),
-            Op::Get(k) => Answer::Value(self.get(&k)),
-            Op::GetWith(k) => Answer::Value(self.get_with(&k, |v| v + 1)),
-            Op::Update(k, d) => Answer::Value(self.update(&k, |v| {
-                *v += d;
-                *v
-            })),
-            Op::GetOrInsert(k, v) => Answer::Value(Some(self.get_or_insert_with(k, || v))),
-            Op::Remove(k) => Answer::Value(self.remove(&k)),
-            Op::ContainsKey(k) => Answer::Bool(self.contains_key(&k)),
-            Op::Len => Answer::Count(self.len()),
-            Op::IsEmpty => Answer::Bool(self.is_empty()),
-            Op::Keys => Answer::Keys(sorted(self.keys())),
-            Op::Items => Answer::Items(sorted(self.items())),
-            Op::Clear => {
-                self.clear();
-                Answer::Unit
-            }
-            Op::Retain(m) => {
-                self.retain(|_, v| *v % m != 0);
-                Answer::Unit
+/// `Map` for a map type with the shared API (the two maps answer each operation with the same call).
+macro_rules! impl_map {
+    ($map:ty) => {
+        impl Map for $map {
+            fn apply(&self, op: &Op) -> Answer {
+                match *op {
+                    Op::Insert(k, v) => Answer::Value(self.insert(k, v)),
+                    Op::Get(k) => Answer::Value(self.get(&k)),
+                    Op::GetWith(k) => Answer::Value(self.get_with(&k, |v| v + 1)),
+                    Op::Update(k, d) => Answer::Value(self.update(&k, |v| {
+                        *v += d;
+                        *v
+                    })),
+                    Op::GetOrInsert(k, v) => Answer::Value(Some(self.get_or_insert_with(k, || v))),
+                    Op::Remove(k) => Answer::Value(self.remove(&k)),
+                    Op::ContainsKey(k) => Answer::Bool(self.contains_key(&k)),
+                    Op::Len => Answer::Count(self.len()),
+                    Op::IsEmpty => Answer::Bool(self.is_empty()),
+                    Op::Keys => Answer::Keys(sorted(self.keys())),
+                    Op::Items => Answer::Items(sorted(self.items())),
+                    Op::Clear => {
+                        self.clear();
+                        Answer::Unit
+                    }
+                    Op::Retain(m) => {
+                        self.retain(|_, v| *v % m != 0);
+                        Answer::Unit
+                    }
+                }
             }
         }
-    }
+    };
 }
 
-impl Map for ReadMap<Key, u32> {
-    fn apply(&self, op: &Op) -> Answer {
-        match *op {
-            Op::Insert(k, v) => Answer::Value(self.insert(k, v)),
-            Op::Get(k) => Answer::Value(self.get(&k)),
-            Op::GetWith(k) => Answer::Value(self.get_with(&k, |v| v + 1)),
-            Op::Update(k, d) => Answer::Value(self.update(&k, |v| {
-                *v += d;
-                *v
-            })),
-            Op::GetOrInsert(k, v) => Answer::Value(Some(self.get_or_insert_with(k, || v))),
-            Op::Remove(k) => Answer::Value(self.remove(&k)),
-            Op::ContainsKey(k) => Answer::Bool(self.contains_key(&k)),
-            Op::Len => Answer::Count(self.len()),
-            Op::IsEmpty => Answer::Bool(self.is_empty()),
-            Op::Keys => Answer::Keys(sorted(self.keys())),
-            Op::Items => Answer::Items(sorted(self.items())),
-            Op::Clear => {
-                self.clear();
-                Answer::Unit
-            }
-            Op::Retain(m) => {
-                self.retain(|_, v| *v % m != 0);
-                Answer::Unit
-            }
-        }
-    }
-}
+impl_map!(ConcurrentMap<Key, u32>);
+impl_map!(ReadMap<Key, u32>);
 
 /// The model: a plain `HashMap` behind a `RefCell` (so it takes `&self` like the others).
 struct Model(std::cell::RefCell<HashMap<Key, u32>>);
