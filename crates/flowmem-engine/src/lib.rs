@@ -4,9 +4,11 @@
 //! traces), a work-stealing executor with persistent workers that makes no heap allocation per node once
 //! warm, durable runs that resume after a crash, and a benchmark API.
 //!
-//! Status: the layer's place in the workspace is set (it may use every lower layer); its types come with
-//! the layer's own issues.
+//! Status: [`simd`] (batch helpers over node status and duration arrays) is in place; the definition,
+//! executor, durability and benchmark API come with the layer's issues.
 #![forbid(unsafe_code)]
+
+pub mod simd;
 
 /// This crate's place in the flowmem layer order (0 = lowest).
 pub const LAYER: u8 = 5;

@@ -1,0 +1,348 @@
+//! Batch helpers over slices, written so that the compiler vectorises them (no `unsafe`, no intrinsics,
+//! any target): fixed-width chunks, independent lane accumulators, no early exit inside a chunk.
+//!
+//! The byte helpers scan status or tag arrays (one byte per node: which are ready, how many failed); the
+//! `u64` helpers reduce counters and durations.
+//!
+//! ```
+//! use flowmem_engine::simd;
+//!
+//! let status = [0u8, 2, 2, 1, 2, 0];
+//! assert_eq!(simd::pattern_count(&status, 2), 3);
+//! assert!(simd::pattern_any(&status, 1));
+//! let mut ready = Vec::new();
+//! simd::pattern_filter(&status, 0, &mut ready);
+//! assert_eq!(ready, [0, 5]);
+//!
+//! let durations_ns = [10u64, 20, 30, 40];
+//! assert_eq!(simd::sum_u64(&durations_ns), 100);
+//! assert_eq!(simd::max_u64(&durations_ns), Some(40));
+//! assert_eq!(simd::average_u64(&durations_ns), Some(25.0));
+//! assert_eq!(simd::variance_u64(&durations_ns), Some(125.0));
+//! ```
+
+/// Bytes per chunk of the byte helpers (two 128-bit vectors, one 256-bit).
+const BYTE_LANES: usize = 32;
+/// Lanes of the `u64` helpers.
+const WORD_LANES: usize = 8;
+
+/// The number of bytes of `data` equal to `byte`.
+///
+/// Counts in 32 one-byte lanes, folded into the total every 255 chunks (before a lane could overflow): a
+/// vector compare and add per 16 or 32 bytes.
+pub fn pattern_count(data: &[u8], byte: u8) -> usize {
+    let mut total = 0usize;
+    let mut chunks = data.chunks_exact(BYTE_LANES);
+    let mut lanes = [0u8; BYTE_LANES];
+    let mut pending = 0;
+    for chunk in &mut chunks {
+        for (lane, b) in lanes.iter_mut().zip(chunk) {
+            *lane += u8::from(*b == byte);
+        }
+        pending += 1;
+        if pending == u8::MAX {
+            total += lanes.iter().map(|l| usize::from(*l)).sum::<usize>();
+            lanes = [0; BYTE_LANES];
+            pending = 0;
+        }
+    }
+    total += lanes.iter().map(|l| usize::from(*l)).sum::<usize>();
+    total + chunks.remainder().iter().filter(|b| **b == byte).count()
+}
+
+/// Whether any byte of `data` equals `byte`. Tests a whole chunk at a time, and stops at the first chunk
+/// with a match.
+pub fn pattern_any(data: &[u8], byte: u8) -> bool {
+    let mut chunks = data.chunks_exact(BYTE_LANES);
+    for chunk in &mut chunks {
+        if chunk.iter().fold(false, |any, b| any | (*b == byte)) {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&byte)
+}
+
+/// Appends to `out` the index of every byte of `data` equal to `byte`, in order.
+///
+/// Each chunk becomes a 32-bit mask of matches (vectorised), and only the set bits are visited, so sparse
+/// matches cost little more than the scan.
+pub fn pattern_filter(data: &[u8], byte: u8, out: &mut Vec<usize>) {
+    let mut chunks = data.chunks_exact(BYTE_LANES);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut mask = 0u32;
+        for (i, b) in chunk.iter().enumerate() {
+            mask |= u32::from(*b == byte) << i;
+        }
+        while mask != 0 {
+            out.push(base + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+        base += BYTE_LANES;
+    }
+    for (i, b) in chunks.remainder().iter().enumerate() {
+        if *b == byte {
+            out.push(base + i);
+        }
+    }
+}
+
+/// The sum of `data`, wrapping on overflow (as `u64::wrapping_add` would, in any order).
+pub fn sum_u64(data: &[u64]) -> u64 {
+    let mut lanes = [0u64; WORD_LANES];
+    let mut chunks = data.chunks_exact(WORD_LANES);
+    for chunk in &mut chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.wrapping_add(*x);
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0u64, |s, x| s.wrapping_add(*x));
+    lanes.iter().fold(tail, |s, x| s.wrapping_add(*x))
+}
+
+/// The largest element, `None` for an empty slice.
+pub fn max_u64(data: &[u64]) -> Option<u64> {
+    let first = *data.first()?;
+    let mut lanes = [first; WORD_LANES];
+    let mut chunks = data.chunks_exact(WORD_LANES);
+    for chunk in &mut chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane).max(*x);
+        }
+    }
+    let tail = chunks.remainder().iter().copied().fold(first, u64::max);
+    Some(lanes.iter().copied().fold(tail, u64::max))
+}
+
+/// The exact sum as a `u128`: the high and low 32-bit halves are summed apart, in `u64` lanes that cannot
+/// overflow for fewer than 2^32 elements, so the loop vectorises and no precision is lost.
+fn exact_sum(data: &[u64]) -> u128 {
+    const BLOCK: usize = 1 << 31;
+    let mut total = 0u128;
+    for block in data.chunks(BLOCK) {
+        let mut hi = [0u64; WORD_LANES];
+        let mut lo = [0u64; WORD_LANES];
+        let mut chunks = block.chunks_exact(WORD_LANES);
+        for chunk in &mut chunks {
+            for ((h, l), x) in hi.iter_mut().zip(lo.iter_mut()).zip(chunk) {
+                *h += x >> 32;
+                *l += x & 0xFFFF_FFFF;
+            }
+        }
+        let mut h: u128 = hi.iter().map(|x| u128::from(*x)).sum();
+        let mut l: u128 = lo.iter().map(|x| u128::from(*x)).sum();
+        for x in chunks.remainder() {
+            h += u128::from(x >> 32);
+            l += u128::from(x & 0xFFFF_FFFF);
+        }
+        total += (h << 32) + l;
+    }
+    total
+}
+
+/// The arithmetic mean, from the exact sum; `None` for an empty slice.
+pub fn average_u64(data: &[u64]) -> Option<f64> {
+    if data.is_empty() {
+        return None;
+    }
+    Some(exact_sum(data) as f64 / data.len() as f64)
+}
+
+/// The population variance (mean of squared deviations from the mean), `None` for an empty slice.
+///
+/// Two passes: the exact mean, then the squared deviations summed in eight `f64` lanes (a different
+/// summation order from a plain loop, so the last bits may differ; the lanes also make it more accurate
+/// for long slices).
+pub fn variance_u64(data: &[u64]) -> Option<f64> {
+    let mean = average_u64(data)?;
+    let mut lanes = [0f64; WORD_LANES];
+    let mut chunks = data.chunks_exact(WORD_LANES);
+    for chunk in &mut chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            let d = *x as f64 - mean;
+            *lane += d * d;
+        }
+    }
+    let mut sum: f64 = lanes.iter().sum();
+    for x in chunks.remainder() {
+        let d = *x as f64 - mean;
+        sum += d * d;
+    }
+    Some(sum / data.len() as f64)
+}
+
+/// Plain one-element-at-a-time versions: the reference the tests compare with, and the baseline of the
+/// benches (written as a user would write them).
+pub mod scalar {
+    /// See [`super::pattern_count`].
+    pub fn pattern_count(data: &[u8], byte: u8) -> usize {
+        let mut n = 0;
+        for b in data {
+            if *b == byte {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// See [`super::pattern_any`].
+    pub fn pattern_any(data: &[u8], byte: u8) -> bool {
+        for b in data {
+            if *b == byte {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// See [`super::pattern_filter`].
+    pub fn pattern_filter(data: &[u8], byte: u8, out: &mut Vec<usize>) {
+        for (i, b) in data.iter().enumerate() {
+            if *b == byte {
+                out.push(i);
+            }
+        }
+    }
+
+    /// See [`super::sum_u64`].
+    pub fn sum_u64(data: &[u64]) -> u64 {
+        let mut s = 0u64;
+        for x in data {
+            s = s.wrapping_add(*x);
+        }
+        s
+    }
+
+    /// See [`super::max_u64`].
+    pub fn max_u64(data: &[u64]) -> Option<u64> {
+        let mut max = *data.first()?;
+        for x in data {
+            if *x > max {
+                max = *x;
+            }
+        }
+        Some(max)
+    }
+
+    /// See [`super::average_u64`].
+    pub fn average_u64(data: &[u64]) -> Option<f64> {
+        if data.is_empty() {
+            return None;
+        }
+        let mut s = 0u128;
+        for x in data {
+            s += u128::from(*x);
+        }
+        Some(s as f64 / data.len() as f64)
+    }
+
+    /// See [`super::variance_u64`].
+    pub fn variance_u64(data: &[u64]) -> Option<f64> {
+        let mean = average_u64(data)?;
+        let mut s = 0f64;
+        for x in data {
+            let d = *x as f64 - mean;
+            s += d * d;
+        }
+        Some(s / data.len() as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quickcheck::{QuickCheck, TestResult};
+
+    use super::*;
+
+    fn qc() -> QuickCheck {
+        QuickCheck::new().tests(flowmem_testing::cases(300))
+    }
+
+    /// Bytes from a small alphabet (so matches are common), of lengths around the chunk size.
+    fn bytes(seed: Vec<u8>, alphabet: u8) -> Vec<u8> {
+        seed.iter().map(|b| b % alphabet.max(1)).collect()
+    }
+
+    #[test]
+    fn prop_pattern_count_matches_scalar() {
+        fn prop(seed: Vec<u8>, repeat: u8, byte: u8) -> bool {
+            // Long inputs too: past 255 chunks the lanes are folded.
+            let data: Vec<u8> = bytes(seed, 4).repeat(usize::from(repeat % 40) + 1);
+            pattern_count(&data, byte % 4) == scalar::pattern_count(&data, byte % 4)
+        }
+        qc().quickcheck(prop as fn(Vec<u8>, u8, u8) -> bool);
+    }
+
+    #[test]
+    fn pattern_count_folds_lanes_before_they_overflow() {
+        let data = vec![7u8; 32 * 1000 + 5];
+        assert_eq!(pattern_count(&data, 7), data.len());
+    }
+
+    #[test]
+    fn prop_pattern_any_matches_scalar() {
+        fn prop(seed: Vec<u8>, byte: u8) -> bool {
+            let data = bytes(seed, 16);
+            pattern_any(&data, byte % 20) == scalar::pattern_any(&data, byte % 20)
+        }
+        qc().quickcheck(prop as fn(Vec<u8>, u8) -> bool);
+    }
+
+    #[test]
+    fn prop_pattern_filter_matches_scalar() {
+        fn prop(seed: Vec<u8>, byte: u8) -> bool {
+            let data = bytes(seed, 5);
+            let (mut fast, mut plain) = (vec![usize::MAX], vec![usize::MAX]);
+            pattern_filter(&data, byte % 5, &mut fast);
+            scalar::pattern_filter(&data, byte % 5, &mut plain);
+            fast == plain
+        }
+        qc().quickcheck(prop as fn(Vec<u8>, u8) -> bool);
+    }
+
+    #[test]
+    fn prop_sum_and_max_match_scalar() {
+        fn prop(data: Vec<u64>) -> bool {
+            sum_u64(&data) == scalar::sum_u64(&data) && max_u64(&data) == scalar::max_u64(&data)
+        }
+        qc().quickcheck(prop as fn(Vec<u64>) -> bool);
+    }
+
+    #[test]
+    fn prop_average_is_exact_like_scalar() {
+        fn prop(data: Vec<u64>) -> bool {
+            average_u64(&data) == scalar::average_u64(&data)
+        }
+        qc().quickcheck(prop as fn(Vec<u64>) -> bool);
+    }
+
+    #[test]
+    fn prop_variance_matches_scalar_to_rounding() {
+        fn prop(data: Vec<u32>) -> TestResult {
+            let data: Vec<u64> = data.into_iter().map(u64::from).collect();
+            match (variance_u64(&data), scalar::variance_u64(&data)) {
+                (None, None) => TestResult::passed(),
+                (Some(a), Some(b)) => {
+                    TestResult::from_bool((a - b).abs() <= 1e-9 * b.abs().max(1.0))
+                }
+                _ => TestResult::failed(),
+            }
+        }
+        qc().quickcheck(prop as fn(Vec<u32>) -> TestResult);
+    }
+
+    #[test]
+    fn empty_and_extreme_inputs() {
+        assert_eq!(pattern_count(&[], 0), 0);
+        assert!(!pattern_any(&[], 0));
+        assert_eq!((sum_u64(&[]), max_u64(&[])), (0, None));
+        assert_eq!((average_u64(&[]), variance_u64(&[])), (None, None));
+        let big = vec![u64::MAX; 1000];
+        assert_eq!(average_u64(&big), Some(u64::MAX as f64));
+        assert_eq!(sum_u64(&big), scalar::sum_u64(&big));
+        assert_eq!(variance_u64(&big), Some(0.0));
+    }
+}
