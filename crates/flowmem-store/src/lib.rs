@@ -38,7 +38,7 @@
 //!   undefined behaviour — as long as no other program truncates or rewrites a file while it is mapped
 //!   (see `docs/store.md`: the mmap caveat, and how this crate's own writer never does).
 //!
-//! The layout is documented byte by byte in `docs/store.md`; [`format`] has the constants.
+//! The layout is documented byte by byte in `docs/store.md`; [`mod@format`] has the constants.
 #![deny(unsafe_code)]
 
 mod cache;

@@ -80,6 +80,16 @@ fn zstd() {
 #[cfg(feature = "engine")]
 fn engine() {
     assert_eq!(flowmem::engine::LAYER, 5);
+    let mut builder = flowmem::engine::Workflow::builder("w");
+    builder
+        .node("a", |ctx: &mut flowmem::engine::NodeCtx<'_>| {
+            ctx.set_output(1u64);
+            Ok::<(), flowmem::engine::ActionError>(())
+        })
+        .retry(flowmem::engine::RetryPolicy::immediate(1));
+    assert_eq!(builder.build().unwrap().len(), 1);
+    assert_eq!(flowmem::engine::simd::sum_u64(&[1, 2]), 3);
+    assert_eq!(flowmem::engine::Value::from(1u64).as_u64(), Some(1));
 }
 
 #[test]

@@ -1,0 +1,143 @@
+//! What a node does: the `Action` trait, and what an action sees (`NodeCtx`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use flowmem_intern::Symbol;
+
+use crate::{ActionError, Value};
+
+/// A node's work. Implemented for every `Fn(&mut NodeCtx<'_>) -> Result<(), ActionError>` closure that is
+/// `Send + Sync + 'static`; implement it on a type for actions with their own state.
+///
+/// An action runs on one of the executor's worker threads. It may run more than once (retries, and after a
+/// crash the node that was running runs again), so it should be safe to repeat.
+///
+/// ```
+/// use flowmem_engine::{Action, ActionError, NodeCtx};
+///
+/// struct Double;
+///
+/// impl Action for Double {
+///     fn run(&self, ctx: &mut NodeCtx<'_>) -> Result<(), ActionError> {
+///         let n = ctx.input_u64("count").ok_or_else(|| ActionError::permanent("no count"))?;
+///         ctx.set_output(n * 2);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Action: Send + Sync + 'static {
+    /// Runs the action once.
+    fn run(&self, ctx: &mut NodeCtx<'_>) -> Result<(), ActionError>;
+}
+
+impl<F> Action for F
+where
+    F: Fn(&mut NodeCtx<'_>) -> Result<(), ActionError> + Send + Sync + 'static,
+{
+    fn run(&self, ctx: &mut NodeCtx<'_>) -> Result<(), ActionError> {
+        self(ctx)
+    }
+}
+
+/// Where a node's inputs come from: the outputs of its dependencies in this run (implemented by the
+/// executor's run state).
+pub(crate) trait Inputs {
+    /// The output of dependency `name`, if `name` is a dependency of the node and it produced one.
+    fn input(&self, name: Symbol) -> Option<&Value>;
+    /// Calls `f` with each dependency's name and output, in the order the node lists them.
+    fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value));
+}
+
+/// What an action sees while it runs: its node, its attempt, its dependencies' outputs, and the place for
+/// its own output.
+pub struct NodeCtx<'run> {
+    name: Symbol,
+    attempt: u32,
+    inputs: &'run dyn Inputs,
+    output: Value,
+    cancelled: &'run AtomicBool,
+}
+
+impl<'run> NodeCtx<'run> {
+    #[expect(
+        dead_code,
+        reason = "constructed by the executor, which comes with the engine's next part"
+    )]
+    pub(crate) fn new(
+        name: Symbol,
+        attempt: u32,
+        inputs: &'run dyn Inputs,
+        cancelled: &'run AtomicBool,
+    ) -> Self {
+        NodeCtx {
+            name,
+            attempt,
+            inputs,
+            output: Value::Unit,
+            cancelled,
+        }
+    }
+
+    /// The node's name.
+    pub fn node(&self) -> Symbol {
+        self.name
+    }
+
+    /// The node's name as text.
+    pub fn node_name(&self) -> &'static str {
+        flowmem_intern::resolve(self.name)
+    }
+
+    /// Which attempt this is: 1 for the first, 2 for the first retry, ...
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The output of dependency `name` (`None` if it is not a dependency of this node).
+    pub fn input(&self, name: &str) -> Option<&Value> {
+        self.inputs.input(flowmem_intern::get(name)?)
+    }
+
+    /// The output of dependency `name` by symbol.
+    pub fn input_symbol(&self, name: Symbol) -> Option<&Value> {
+        self.inputs.input(name)
+    }
+
+    /// The `u64` output of dependency `name`.
+    pub fn input_u64(&self, name: &str) -> Option<u64> {
+        self.input(name).and_then(Value::as_u64)
+    }
+
+    /// Calls `f` with each dependency's name and output, in the order the node lists its dependencies.
+    pub fn for_each_input(&self, mut f: impl FnMut(Symbol, &Value)) {
+        self.inputs.for_each_input(&mut f);
+    }
+
+    /// Sets this node's output (read by the nodes that depend on it). The last call wins.
+    pub fn set_output(&mut self, value: impl Into<Value>) {
+        self.output = value.into();
+    }
+
+    /// Whether the run was cancelled (or this attempt timed out): a long action should check it and stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    #[expect(
+        dead_code,
+        reason = "read by the executor, which comes with the engine's next part"
+    )]
+    pub(crate) fn take_output(&mut self) -> Value {
+        std::mem::take(&mut self.output)
+    }
+}
+
+impl std::fmt::Debug for NodeCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCtx")
+            .field("node", &self.node_name())
+            .field("attempt", &self.attempt)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}

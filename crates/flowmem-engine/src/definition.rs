@@ -1,0 +1,506 @@
+//! Workflow definitions: the builder, validation (duplicates, unknown dependencies, cycles), and the graph
+//! the executor walks.
+
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+
+use flowmem_intern::Symbol;
+
+use crate::{Action, DefinitionError, RetryPolicy};
+
+/// A validated workflow: named nodes, each with an action, its dependencies, a retry policy and an optional
+/// timeout. Cheap to clone (shared); immutable.
+///
+/// ```
+/// use flowmem_engine::{ActionError, NodeCtx, Workflow};
+///
+/// let mut builder = Workflow::builder("etl");
+/// builder.node("extract", |ctx: &mut NodeCtx<'_>| {
+///     ctx.set_output(1200u64);
+///     Ok::<(), ActionError>(())
+/// });
+/// builder.node("load", |_: &mut NodeCtx<'_>| Ok(())).after(["extract"]);
+/// let workflow = builder.build()?;
+/// assert_eq!(workflow.len(), 2);
+/// assert_eq!(workflow.dependencies("load").unwrap(), ["extract"]);
+/// # Ok::<(), flowmem_engine::DefinitionError>(())
+/// ```
+#[derive(Clone)]
+pub struct Workflow {
+    pub(crate) graph: Arc<Graph>,
+}
+
+/// The graph of a workflow, in the layout the executor wants: nodes by index, dependencies and dependents
+/// as compressed adjacency lists.
+pub(crate) struct Graph {
+    pub(crate) name: Symbol,
+    pub(crate) nodes: Box<[NodeDef]>,
+    dep_start: Box<[u32]>,
+    dep_list: Box<[u32]>,
+    out_start: Box<[u32]>,
+    out_list: Box<[u32]>,
+    pub(crate) roots: Box<[u32]>,
+    pub(crate) order: Box<[u32]>,
+    index: HashMap<Symbol, u32, foldhash::fast::FixedState>,
+}
+
+/// One node of a built workflow.
+#[expect(
+    dead_code,
+    reason = "action, retry and timeout are read by the executor (the engine's next part)"
+)]
+pub(crate) struct NodeDef {
+    pub(crate) name: Symbol,
+    pub(crate) action: Arc<dyn Action>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Graph {
+    /// Indices of node `i`'s dependencies.
+    pub(crate) fn deps(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.dep_list[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+    }
+
+    /// Indices of the nodes that depend on node `i`.
+    pub(crate) fn dependents(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.out_list[self.out_start[i] as usize..self.out_start[i + 1] as usize]
+    }
+
+    pub(crate) fn index_of(&self, name: Symbol) -> Option<u32> {
+        self.index.get(&name).copied()
+    }
+}
+
+impl Workflow {
+    /// A builder for a workflow called `name`.
+    pub fn builder(name: impl Into<String>) -> WorkflowBuilder {
+        WorkflowBuilder {
+            name: name.into(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &'static str {
+        flowmem_intern::resolve(self.graph.name)
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.graph.nodes.len()
+    }
+
+    /// Always `false`: a workflow has at least one node.
+    pub fn is_empty(&self) -> bool {
+        self.graph.nodes.is_empty()
+    }
+
+    /// The node names, in the order they were added.
+    pub fn nodes(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.graph
+            .nodes
+            .iter()
+            .map(|n| flowmem_intern::resolve(n.name))
+    }
+
+    /// Whether the workflow has a node called `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index(name).is_some()
+    }
+
+    fn index(&self, name: &str) -> Option<u32> {
+        self.graph.index_of(flowmem_intern::get(name)?)
+    }
+
+    /// The names of `node`'s dependencies, as listed; `None` if there is no such node.
+    pub fn dependencies(&self, node: &str) -> Option<Vec<&'static str>> {
+        let i = self.index(node)?;
+        Some(self.names(self.graph.deps(i)))
+    }
+
+    /// The names of the nodes that depend on `node`; `None` if there is no such node.
+    pub fn dependents(&self, node: &str) -> Option<Vec<&'static str>> {
+        let i = self.index(node)?;
+        Some(self.names(self.graph.dependents(i)))
+    }
+
+    /// The nodes with no dependency.
+    pub fn roots(&self) -> Vec<&'static str> {
+        self.names(&self.graph.roots)
+    }
+
+    /// The node names in an order where every node comes after its dependencies.
+    pub fn topological_order(&self) -> Vec<&'static str> {
+        self.names(&self.graph.order)
+    }
+
+    /// The number of dependency edges.
+    pub fn edges(&self) -> usize {
+        self.graph.dep_list.len()
+    }
+
+    fn names(&self, indices: &[u32]) -> Vec<&'static str> {
+        indices
+            .iter()
+            .map(|i| flowmem_intern::resolve(self.graph.nodes[*i as usize].name))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workflow")
+            .field("name", &self.name())
+            .field("nodes", &self.len())
+            .field("edges", &self.edges())
+            .finish()
+    }
+}
+
+/// Collects nodes, then [`build`](Self::build)s a validated [`Workflow`].
+pub struct WorkflowBuilder {
+    name: String,
+    nodes: Vec<NodeSpec>,
+}
+
+struct NodeSpec {
+    name: String,
+    action: Arc<dyn Action>,
+    deps: Vec<String>,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+}
+
+/// Options of the node just added: its dependencies, retries and timeout.
+pub struct NodeBuilder<'b> {
+    spec: &'b mut NodeSpec,
+}
+
+impl NodeBuilder<'_> {
+    /// Adds dependencies: the node runs once all of them have completed. Names may refer to nodes added
+    /// later; listing one twice is the same as once.
+    pub fn after<I>(self, dependencies: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for d in dependencies {
+            let d = d.as_ref();
+            if !self.spec.deps.iter().any(|x| x == d) {
+                self.spec.deps.push(d.to_string());
+            }
+        }
+        self
+    }
+
+    /// The node's retry policy (default: no retry).
+    pub fn retry(self, policy: RetryPolicy) -> Self {
+        self.spec.retry = policy;
+        self
+    }
+
+    /// Fails an attempt that runs longer than `limit` (default: no limit). The action is told through
+    /// [`NodeCtx::is_cancelled`](crate::NodeCtx::is_cancelled) and its result is discarded.
+    pub fn timeout(self, limit: Duration) -> Self {
+        self.spec.timeout = Some(limit);
+        self
+    }
+}
+
+impl fmt::Debug for NodeBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("name", &self.spec.name)
+            .field("after", &self.spec.deps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkflowBuilder {
+    /// Adds a node called `name` that runs `action`.
+    pub fn node(&mut self, name: impl Into<String>, action: impl Action) -> NodeBuilder<'_> {
+        self.node_shared(name, Arc::new(action))
+    }
+
+    /// Adds a node whose action is shared with other nodes (one allocation for many nodes).
+    pub fn node_shared(
+        &mut self,
+        name: impl Into<String>,
+        action: Arc<dyn Action>,
+    ) -> NodeBuilder<'_> {
+        self.nodes.push(NodeSpec {
+            name: name.into(),
+            action,
+            deps: Vec::new(),
+            retry: RetryPolicy::NONE,
+            timeout: None,
+        });
+        let spec = self.nodes.last_mut().expect("just pushed");
+        NodeBuilder { spec }
+    }
+
+    /// The number of nodes added so far.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Validates and builds the workflow.
+    ///
+    /// # Errors
+    /// [`DefinitionError::Empty`], [`DuplicateNode`](DefinitionError::DuplicateNode),
+    /// [`UnknownDependency`](DefinitionError::UnknownDependency), or [`Cycle`](DefinitionError::Cycle)
+    /// with the nodes of one cycle in order.
+    pub fn build(self) -> Result<Workflow, DefinitionError> {
+        let workflow = self.name;
+        let n = self.nodes.len();
+        if n == 0 {
+            return Err(DefinitionError::Empty { workflow });
+        }
+        if n >= u32::MAX as usize {
+            // Indices are u32; no real workflow comes near.
+            return Err(DefinitionError::Empty { workflow });
+        }
+        let mut index: HashMap<Symbol, u32, foldhash::fast::FixedState> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let names: Vec<Symbol> = self
+            .nodes
+            .iter()
+            .map(|spec| flowmem_intern::intern(&spec.name))
+            .collect();
+        for (i, (spec, name)) in self.nodes.iter().zip(&names).enumerate() {
+            if index.insert(*name, i as u32).is_some() {
+                return Err(DefinitionError::DuplicateNode {
+                    workflow,
+                    node: spec.name.clone(),
+                });
+            }
+        }
+        let mut dep_start = Vec::with_capacity(n + 1);
+        let mut dep_list = Vec::new();
+        for spec in &self.nodes {
+            dep_start.push(dep_list.len() as u32);
+            for d in &spec.deps {
+                let found = flowmem_intern::get(d).and_then(|s| index.get(&s));
+                match found {
+                    Some(j) => dep_list.push(*j),
+                    None => {
+                        return Err(DefinitionError::UnknownDependency {
+                            workflow,
+                            node: spec.name.clone(),
+                            dependency: d.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        dep_start.push(dep_list.len() as u32);
+        // Dependents: the same edges, reversed (counting sort by dependency).
+        let mut out_count = vec![0u32; n + 1];
+        for d in &dep_list {
+            out_count[*d as usize + 1] += 1;
+        }
+        for i in 0..n {
+            out_count[i + 1] += out_count[i];
+        }
+        let out_start = out_count.clone();
+        let mut cursor = out_count;
+        let mut out_list = vec![0u32; dep_list.len()];
+        for i in 0..n {
+            for d in &dep_list[dep_start[i] as usize..dep_start[i + 1] as usize] {
+                out_list[cursor[*d as usize] as usize] = i as u32;
+                cursor[*d as usize] += 1;
+            }
+        }
+        // Kahn's algorithm: an order, or the nodes left on cycles.
+        let mut pending: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
+        let roots: Vec<u32> = (0..n as u32)
+            .filter(|i| pending[*i as usize] == 0)
+            .collect();
+        let mut order = roots.clone();
+        let mut next = 0;
+        while next < order.len() {
+            let i = order[next] as usize;
+            next += 1;
+            for d in &out_list[out_start[i] as usize..out_start[i + 1] as usize] {
+                pending[*d as usize] -= 1;
+                if pending[*d as usize] == 0 {
+                    order.push(*d);
+                }
+            }
+        }
+        if order.len() < n {
+            let cycle = find_cycle(&pending, &dep_start, &dep_list);
+            return Err(DefinitionError::Cycle {
+                workflow,
+                nodes: cycle
+                    .into_iter()
+                    .map(|i| self.nodes[i as usize].name.clone())
+                    .collect(),
+            });
+        }
+        let nodes = self
+            .nodes
+            .into_iter()
+            .zip(names)
+            .map(|(spec, name)| NodeDef {
+                name,
+                action: spec.action,
+                retry: spec.retry,
+                timeout: spec.timeout,
+            })
+            .collect();
+        Ok(Workflow {
+            graph: Arc::new(Graph {
+                name: flowmem_intern::intern(&workflow),
+                nodes,
+                dep_start: dep_start.into(),
+                dep_list: dep_list.into(),
+                out_start: out_start.into(),
+                out_list: out_list.into(),
+                roots: roots.into(),
+                order: order.into(),
+                index,
+            }),
+        })
+    }
+}
+
+/// One cycle among the nodes Kahn's algorithm could not order (`pending > 0`): every such node has a
+/// dependency that is also one, so walking dependencies from any of them must come back to a node already
+/// seen. Returns the cycle's nodes, each depending on the next.
+fn find_cycle(pending: &[u32], dep_start: &[u32], dep_list: &[u32]) -> Vec<u32> {
+    let stuck = |i: u32| pending[i as usize] > 0;
+    let start = (0..pending.len() as u32)
+        .find(|i| stuck(*i))
+        .expect("a node is left");
+    let mut position = vec![usize::MAX; pending.len()];
+    let mut path = Vec::new();
+    let mut at = start;
+    loop {
+        if position[at as usize] != usize::MAX {
+            return path.split_off(position[at as usize]);
+        }
+        position[at as usize] = path.len();
+        path.push(at);
+        let deps = &dep_list[dep_start[at as usize] as usize..dep_start[at as usize + 1] as usize];
+        at = *deps
+            .iter()
+            .find(|d| stuck(**d))
+            .expect("a stuck node has a stuck dependency");
+    }
+}
+
+impl fmt::Debug for WorkflowBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowBuilder")
+            .field("name", &self.name)
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ActionError, NodeCtx};
+
+    fn noop(_: &mut NodeCtx<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    fn build(edges: &[(&str, &[&str])]) -> Result<Workflow, DefinitionError> {
+        let mut b = Workflow::builder("test");
+        for (node, deps) in edges {
+            b.node(*node, noop).after(deps.iter());
+        }
+        b.build()
+    }
+
+    #[test]
+    fn a_diamond_builds_with_its_order_roots_and_dependents() {
+        let w = build(&[
+            ("a", &[]),
+            ("b", &["a"]),
+            ("c", &["a"]),
+            ("d", &["b", "c", "b"]),
+        ])
+        .unwrap();
+        assert_eq!(w.roots(), ["a"]);
+        assert_eq!(w.dependencies("d").unwrap(), ["b", "c"]);
+        assert_eq!(w.dependents("a").unwrap(), ["b", "c"]);
+        assert_eq!(w.edges(), 4);
+        let order = w.topological_order();
+        let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+        assert!(pos("a") < pos("b") && pos("b") < pos("d") && pos("c") < pos("d"));
+        assert_eq!(w.dependencies("nope"), None);
+    }
+
+    #[test]
+    fn each_bad_definition_gets_its_own_error() {
+        assert!(matches!(build(&[]), Err(DefinitionError::Empty { .. })));
+        assert_eq!(
+            build(&[("a", &[]), ("a", &[])]).unwrap_err().to_string(),
+            "workflow `test`: two nodes are named `a`"
+        );
+        assert_eq!(
+            build(&[("a", &["ghost"])]).unwrap_err().to_string(),
+            "workflow `test`: node `a` depends on `ghost`, which is not a node of it"
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_named_node_by_node() {
+        let e = build(&[
+            ("start", &[]),
+            ("a", &["start", "c"]),
+            ("b", &["a"]),
+            ("c", &["b"]),
+            ("end", &["c"]),
+        ])
+        .unwrap_err();
+        let DefinitionError::Cycle { nodes, .. } = &e else {
+            panic!("{e}");
+        };
+        // Some rotation of a -> c -> b -> a ("a depends on c depends on b depends on a").
+        let at = nodes.iter().position(|n| n == "a").unwrap();
+        let rotated: Vec<&str> = nodes[at..]
+            .iter()
+            .chain(&nodes[..at])
+            .map(String::as_str)
+            .collect();
+        assert_eq!(rotated, ["a", "c", "b"]);
+        let own = build(&[("self", &["self"])]).unwrap_err();
+        assert_eq!(
+            own.to_string(),
+            "workflow `test` has a cycle: `self` depends on `self`"
+        );
+    }
+
+    #[test]
+    fn a_long_chain_and_a_wide_fan_out_build_quickly() {
+        let mut b = Workflow::builder("chain");
+        b.node("n0", noop);
+        for i in 1..10_000 {
+            b.node(format!("n{i}"), noop).after([format!("n{}", i - 1)]);
+        }
+        let chain = b.build().unwrap();
+        assert_eq!(
+            (chain.len(), chain.edges(), chain.roots().len()),
+            (10_000, 9_999, 1)
+        );
+        let mut b = Workflow::builder("fan");
+        b.node("root", noop);
+        for i in 0..10_000 {
+            b.node(format!("leaf{i}"), noop).after(["root"]);
+        }
+        let fan = b.build().unwrap();
+        assert_eq!(fan.dependents("root").unwrap().len(), 10_000);
+    }
+}
