@@ -1,6 +1,9 @@
 //! What a node does: the `Action` trait, and what an action sees (`NodeCtx`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Instant,
+};
 
 use flowmem_intern::Symbol;
 
@@ -56,18 +59,16 @@ pub struct NodeCtx<'run> {
     inputs: &'run dyn Inputs,
     output: Value,
     cancelled: &'run AtomicBool,
+    deadline: Option<Instant>,
 }
 
 impl<'run> NodeCtx<'run> {
-    #[expect(
-        dead_code,
-        reason = "constructed by the executor, which comes with the engine's next part"
-    )]
     pub(crate) fn new(
         name: Symbol,
         attempt: u32,
         inputs: &'run dyn Inputs,
         cancelled: &'run AtomicBool,
+        deadline: Option<Instant>,
     ) -> Self {
         NodeCtx {
             name,
@@ -75,6 +76,7 @@ impl<'run> NodeCtx<'run> {
             inputs,
             output: Value::Unit,
             cancelled,
+            deadline,
         }
     }
 
@@ -118,15 +120,12 @@ impl<'run> NodeCtx<'run> {
         self.output = value.into();
     }
 
-    /// Whether the run was cancelled (or this attempt timed out): a long action should check it and stop.
+    /// Whether the run was cancelled, or this attempt ran past its node's timeout: a long action should
+    /// check it now and then and stop (the executor cannot stop a thread; it discards a late result).
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    #[expect(
-        dead_code,
-        reason = "read by the executor, which comes with the engine's next part"
-    )]
     pub(crate) fn take_output(&mut self) -> Value {
         std::mem::take(&mut self.output)
     }

@@ -44,10 +44,6 @@ pub(crate) struct Graph {
 }
 
 /// One node of a built workflow.
-#[expect(
-    dead_code,
-    reason = "action, retry and timeout are read by the executor (the engine's next part)"
-)]
 pub(crate) struct NodeDef {
     pub(crate) name: Symbol,
     pub(crate) action: Arc<dyn Action>,

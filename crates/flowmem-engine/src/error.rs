@@ -94,13 +94,6 @@ impl ActionError {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "recorded by the executor (the engine's next part)"
-        )
-    )]
     pub(crate) fn panicked(message: String) -> Self {
         Self {
             kind: ActionErrorKind::Panicked,
@@ -108,13 +101,6 @@ impl ActionError {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "recorded by the executor (the engine's next part)"
-        )
-    )]
     pub(crate) fn timed_out(limit: Duration) -> Self {
         Self {
             kind: ActionErrorKind::TimedOut,
@@ -122,13 +108,6 @@ impl ActionError {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "recorded by the executor (the engine's next part)"
-        )
-    )]
     pub(crate) fn cancelled() -> Self {
         Self {
             kind: ActionErrorKind::Cancelled,

@@ -5,22 +5,27 @@
 //! warm, durable runs that resume after a crash, and a benchmark API.
 //!
 //! Status: workflow definitions ([`Workflow::builder`]: named nodes, actions, dependencies, retries,
-//! timeouts, validation naming duplicates, unknown dependencies and cycles), node values and the action
-//! interface, and [`simd`] (batch helpers over status and duration arrays) are in place. The executor,
-//! durability and the benchmark API come with the layer's next issues.
+//! timeouts, validation naming duplicates, unknown dependencies and cycles), the [`Executor`] (persistent
+//! workers, work stealing, many runs in flight, failure policies, cancellation, retries with backoff,
+//! timeouts, panics contained, run reports, stats) and [`simd`] are in place. The memory options,
+//! durability, file formats and the benchmark API come next.
 #![forbid(unsafe_code)]
 
 mod action;
 mod definition;
 mod error;
+mod executor;
 mod retry;
+mod run;
 pub mod simd;
 mod value;
 
 pub use action::{Action, NodeCtx};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
+pub use executor::{Executor, ExecutorStats};
 pub use retry::RetryPolicy;
+pub use run::{FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions, RunReport, RunStatus};
 pub use value::Value;
 
 /// This crate's place in the flowmem layer order (0 = lowest).

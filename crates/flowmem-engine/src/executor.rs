@@ -1,0 +1,616 @@
+//! The executor: persistent worker threads with work stealing, running many workflow runs at once.
+
+use std::{
+    cell::RefCell,
+    cmp::Reverse,
+    collections::BinaryHeap,
+    fmt,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc, Condvar, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_queue::ArrayQueue;
+use flowmem_alloc::Counters;
+
+use crate::{
+    ActionError, NodeCtx, Workflow,
+    run::{NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState},
+};
+
+/// A node of a run, ready to execute.
+struct Task {
+    run: Arc<RunState>,
+    node: u32,
+}
+
+/// The executor's counters, read with [`Executor::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecutorStats {
+    /// Actions running right now.
+    pub active: u64,
+    /// Nodes completed.
+    pub completed: u64,
+    /// Nodes failed (after their retries).
+    pub failed: u64,
+    /// Retries made.
+    pub retried: u64,
+    /// Nodes skipped or cancelled (never ran, or stopped).
+    pub skipped: u64,
+    /// Runs submitted.
+    pub runs: u64,
+}
+
+const ACTIVE: usize = 0;
+const COMPLETED: usize = 1;
+const FAILED: usize = 2;
+const RETRIED: usize = 3;
+const SKIPPED: usize = 4;
+
+/// Runs workflows on a fixed set of worker threads.
+///
+/// Each worker keeps its own deque of ready nodes and steals from the others when it runs dry
+/// (crossbeam's work-stealing deque), so a node becomes ready the moment its last dependency finishes (an
+/// atomic counter per node reaches zero), not level by level. Any number of runs can be in flight at once.
+/// A panicking action fails its node only; the workers go on serving every run. Dropping the executor
+/// waits for the runs in flight.
+///
+/// ```
+/// use flowmem_engine::{ActionError, Executor, NodeCtx, RunStatus, Workflow};
+///
+/// let mut builder = Workflow::builder("sum");
+/// builder.node("a", |ctx: &mut NodeCtx<'_>| {
+///     ctx.set_output(2u64);
+///     Ok::<(), ActionError>(())
+/// });
+/// builder.node("b", |ctx: &mut NodeCtx<'_>| {
+///     ctx.set_output(3u64);
+///     Ok::<(), ActionError>(())
+/// });
+/// builder
+///     .node("total", |ctx: &mut NodeCtx<'_>| {
+///         let sum = ctx.input_u64("a").unwrap_or(0) + ctx.input_u64("b").unwrap_or(0);
+///         ctx.set_output(sum);
+///         Ok::<(), ActionError>(())
+///     })
+///     .after(["a", "b"]);
+/// let workflow = builder.build()?;
+///
+/// let executor = Executor::new(2);
+/// let report = executor.run(&workflow);
+/// assert_eq!(report.status, RunStatus::Completed);
+/// assert_eq!(report.output("total").and_then(|v| v.as_u64()), Some(5));
+/// # Ok::<(), flowmem_engine::DefinitionError>(())
+/// ```
+pub struct Executor {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    timer: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    /// Work from outside the workers (submissions, retries due): a preallocated ring first, so a steady
+    /// stream of submissions allocates nothing; the growable injector when it is full.
+    ring: ArrayQueue<Task>,
+    overflow: Injector<Task>,
+    stealers: Vec<Stealer<Task>>,
+    sleeping: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    runs_in_flight: AtomicUsize,
+    next_run: AtomicU64,
+    counters: Counters<5>,
+    timer: Timer,
+}
+
+/// Retries waiting for their backoff: a heap by due time, served by one thread.
+struct Timer {
+    heap: Mutex<BinaryHeap<Reverse<Delayed>>>,
+    cv: Condvar,
+}
+
+struct Delayed {
+    due: Instant,
+    seq: u64,
+    task: Task,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+thread_local! {
+    /// The deque of the worker running on this thread (none on other threads), and its scratch list.
+    static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
+}
+
+struct WorkerLocal {
+    deque: Worker<Task>,
+    /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
+    /// rather than by recursion; kept across calls, so it stops allocating once grown.
+    settle: Vec<(u32, NodeStatus)>,
+    random: u64,
+}
+
+impl Executor {
+    /// An executor with `workers` threads (0: one per available CPU).
+    pub fn new(workers: usize) -> Self {
+        let workers = if workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            workers
+        };
+        let deques: Vec<Worker<Task>> = (0..workers).map(|_| Worker::new_lifo()).collect();
+        let shared = Arc::new(Shared {
+            ring: ArrayQueue::new(4096),
+            overflow: Injector::new(),
+            stealers: deques.iter().map(Worker::stealer).collect(),
+            sleeping: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            runs_in_flight: AtomicUsize::new(0),
+            next_run: AtomicU64::new(1),
+            counters: Counters::new(["active", "completed", "failed", "retried", "skipped"]),
+            timer: Timer {
+                heap: Mutex::new(BinaryHeap::new()),
+                cv: Condvar::new(),
+            },
+        });
+        let handles = deques
+            .into_iter()
+            .enumerate()
+            .map(|(i, deque)| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("flowmem-worker-{i}"))
+                    .spawn(move || worker_main(&shared, deque, i))
+                    .expect("spawning an executor worker thread")
+            })
+            .collect();
+        let timer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("flowmem-retry-timer".into())
+                .spawn(move || timer_main(&shared))
+                .expect("spawning the executor's timer thread")
+        };
+        Executor {
+            shared,
+            workers: handles,
+            timer: Some(timer),
+        }
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Starts a run of `workflow` with default options and returns at once.
+    pub fn submit(&self, workflow: &Workflow) -> RunHandle {
+        self.submit_with(workflow, RunOptions::default())
+    }
+
+    /// Starts a run of `workflow` with `options` and returns at once.
+    pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
+        let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
+        let run = Arc::new(RunState::new(id, workflow, options));
+        self.shared.runs_in_flight.fetch_add(1, Ordering::AcqRel);
+        for root in workflow.graph.roots.iter() {
+            if run.take_slot(*root) {
+                self.shared.push_external(Task {
+                    run: Arc::clone(&run),
+                    node: *root,
+                });
+            }
+        }
+        RunHandle { run }
+    }
+
+    /// Runs `workflow` and waits for the end.
+    pub fn run(&self, workflow: &Workflow) -> RunReport {
+        self.submit(workflow).wait()
+    }
+
+    /// Runs `workflow` with `options` and waits for the end.
+    pub fn run_with(&self, workflow: &Workflow, options: RunOptions) -> RunReport {
+        self.submit_with(workflow, options).wait()
+    }
+
+    /// The executor's counters.
+    pub fn stats(&self) -> ExecutorStats {
+        let s = self.shared.counters.snapshot();
+        ExecutorStats {
+            active: s[ACTIVE],
+            completed: s[COMPLETED],
+            failed: s[FAILED],
+            retried: s[RETRIED],
+            skipped: s[SKIPPED],
+            runs: self.shared.next_run.load(Ordering::Relaxed) - 1,
+        }
+    }
+}
+
+impl Default for Executor {
+    /// One worker per available CPU.
+    fn default() -> Self {
+        Executor::new(0)
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            let _g = self
+                .shared
+                .sleep_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shared.wake.notify_all();
+        }
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        {
+            let _g = self
+                .shared
+                .timer
+                .heap
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shared.timer.cv.notify_all();
+        }
+        if let Some(t) = self.timer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("workers", &self.workers.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Shared {
+    /// Queues work from outside a worker (or for any worker), and wakes one if some sleep.
+    fn push_external(&self, task: Task) {
+        if let Err(task) = self.ring.push(task) {
+            self.overflow.push(task);
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _g = self
+                .sleep_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
+    fn push(&self, task: Task) {
+        let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
+            Some(local) => {
+                local.deque.push(task);
+                None
+            }
+            None => Some(task),
+        });
+        match rejected {
+            None => self.notify(),
+            Some(task) => self.push_external(task),
+        }
+    }
+
+    fn find_task(&self, local: &Worker<Task>, me: usize) -> Option<Task> {
+        if let Some(t) = local.pop() {
+            return Some(t);
+        }
+        if let Some(t) = self.ring.pop() {
+            return Some(t);
+        }
+        loop {
+            let mut retry = false;
+            match self.overflow.steal_batch_and_pop(local) {
+                Steal::Success(t) => return Some(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = self.stealers.len();
+            for k in 1..n {
+                match self.stealers[(me + k) % n].steal() {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn has_external_work(&self) -> bool {
+        !self.ring.is_empty()
+            || !self.overflow.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
+    LOCAL.with(|l| {
+        *l.borrow_mut() = Some(WorkerLocal {
+            deque,
+            settle: Vec::new(),
+            random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        })
+    });
+    loop {
+        let task = LOCAL.with(|l| {
+            let l = l.borrow();
+            let local = l.as_ref().expect("set above");
+            shared.find_task(&local.deque, me)
+        });
+        if let Some(task) = task {
+            execute(shared, task);
+            continue;
+        }
+        if shared.shutdown.load(Ordering::Acquire)
+            && shared.runs_in_flight.load(Ordering::Acquire) == 0
+        {
+            break;
+        }
+        // Nothing to do: spin briefly, then sleep until woken (a push sees `sleeping` and notifies).
+        let mut found = false;
+        for _ in 0..64 {
+            std::hint::spin_loop();
+            if shared.has_external_work() {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            continue;
+        }
+        let guard = shared
+            .sleep_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        shared.sleeping.fetch_add(1, Ordering::SeqCst);
+        if !shared.has_external_work() && !shared.shutdown.load(Ordering::Acquire) {
+            // The timeout is a safety net only; wake-ups come from `notify`.
+            let _ = shared
+                .wake
+                .wait_timeout(guard, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        shared.sleeping.fetch_sub(1, Ordering::SeqCst);
+    }
+    LOCAL.with(|l| *l.borrow_mut() = None);
+}
+
+fn timer_main(shared: &Shared) {
+    let timer = &shared.timer;
+    let mut heap = timer.heap.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let now = Instant::now();
+        while heap.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Reverse(d) = heap.pop().expect("peeked");
+            shared.push_external(d.task);
+        }
+        if shared.shutdown.load(Ordering::Acquire)
+            && heap.is_empty()
+            && shared.runs_in_flight.load(Ordering::Acquire) == 0
+        {
+            return;
+        }
+        let wait = heap
+            .peek()
+            .map_or(Duration::from_millis(100), |Reverse(d)| {
+                d.due.saturating_duration_since(now)
+            });
+        heap = timer
+            .cv
+            .wait_timeout(heap, wait)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// Runs one attempt of a node, and everything its end decides.
+fn execute(shared: &Shared, task: Task) {
+    let Task { run, node } = task;
+    if let Some(status) = run.stopping() {
+        release_and_settle(shared, &run, node, status);
+        return;
+    }
+    let def = &run.workflow.graph.nodes[node as usize];
+    let attempt = run.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
+    run.set_status(node, NodeStatus::Running);
+    shared.counters.add(ACTIVE, 1);
+    let started = Instant::now();
+    let deadline = def.timeout.map(|t| started + t);
+    let inputs = NodeInputs { run: &run, node };
+    let stop_flag = if run.options.policy == crate::FailurePolicy::FailFast {
+        &run.halted
+    } else {
+        &run.cancelled
+    };
+    let mut ctx = NodeCtx::new(def.name, attempt, &inputs, stop_flag, deadline);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| def.action.run(&mut ctx)));
+    let took = started.elapsed();
+    shared.counters.sub(ACTIVE, 1);
+    run.add_time(node, took);
+    let result = match outcome {
+        Ok(result) => result,
+        Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+    };
+    let result = match (result, def.timeout) {
+        (_, Some(limit)) if took > limit => Err(ActionError::timed_out(limit)),
+        (r, _) if run.cancelled.load(Ordering::Acquire) && r.is_err() => {
+            Err(ActionError::cancelled())
+        }
+        (r, _) => r,
+    };
+    match result {
+        Ok(()) => {
+            run.set_output(node, ctx.take_output());
+            release_and_settle(shared, &run, node, NodeStatus::Completed);
+        }
+        Err(error) => {
+            let retries_left = attempt <= def.retry.max_retries();
+            if error.is_retryable() && retries_left && run.stopping().is_none() {
+                shared.counters.add(RETRIED, 1);
+                let random = LOCAL.with(|l| {
+                    l.borrow_mut().as_mut().map_or(attempt as u64, |local| {
+                        local.random ^= local.random << 13;
+                        local.random ^= local.random >> 7;
+                        local.random ^= local.random << 17;
+                        local.random
+                    })
+                });
+                let delay = def.retry.delay(attempt, random);
+                let task = Task {
+                    run: Arc::clone(&run),
+                    node,
+                };
+                if delay.is_zero() {
+                    shared.push(task);
+                } else {
+                    let mut heap = shared
+                        .timer
+                        .heap
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let seq = shared.next_run.load(Ordering::Relaxed) ^ u64::from(node) << 32;
+                    heap.push(Reverse(Delayed {
+                        due: Instant::now() + delay,
+                        seq,
+                        task,
+                    }));
+                    shared.timer.cv.notify_one();
+                }
+                return;
+            }
+            let status = if error.kind() == crate::ActionErrorKind::Cancelled {
+                NodeStatus::Cancelled
+            } else {
+                run.set_error(node, error);
+                if run.options.policy == crate::FailurePolicy::FailFast {
+                    run.halted.store(true, Ordering::Release);
+                }
+                NodeStatus::Failed
+            };
+            release_and_settle(shared, &run, node, status);
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_string())
+}
+
+/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node.
+fn release_and_settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
+    if let Some(next) = run.release_slot() {
+        shared.push(Task {
+            run: Arc::clone(run),
+            node: next,
+        });
+    }
+    settle(shared, run, node, status);
+}
+
+/// Records a node's final status and walks what it decides: dependents whose last dependency this was
+/// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
+/// no stack). Completes the run when its last node settles.
+fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
+    let mut scratch = LOCAL
+        .with(|l| {
+            l.borrow_mut()
+                .as_mut()
+                .map(|local| std::mem::take(&mut local.settle))
+        })
+        .unwrap_or_default();
+    scratch.push((node, status));
+    while let Some((node, status)) = scratch.pop() {
+        run.set_status(node, status);
+        let counter = match status {
+            NodeStatus::Completed => COMPLETED,
+            NodeStatus::Failed => FAILED,
+            _ => SKIPPED,
+        };
+        shared.counters.add(counter, 1);
+        let g = &run.workflow.graph;
+        for &d in g.dependents(node) {
+            if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+                continue;
+            }
+            // `d`'s last dependency just settled.
+            let fate = run.stopping().or_else(|| {
+                g.deps(d)
+                    .iter()
+                    .any(|x| run.status(*x) != NodeStatus::Completed)
+                    .then_some(NodeStatus::Skipped)
+            });
+            match fate {
+                Some(fate) => scratch.push((d, fate)),
+                None => {
+                    if run.take_slot(d) {
+                        shared.push(Task {
+                            run: Arc::clone(run),
+                            node: d,
+                        });
+                    }
+                }
+            }
+        }
+        if run.finish_one() {
+            run.complete();
+            shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
+            // Wake sleepers, so that a shutting-down executor sees the last run end.
+            let _g = shared
+                .sleep_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            shared.wake.notify_all();
+        }
+    }
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.settle = scratch;
+        }
+    });
+}

@@ -1,0 +1,424 @@
+//! One run of a workflow: its shared state (atomic counters per node), its handle, and its report.
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    sync::{
+        Arc, Condvar, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use flowmem_intern::Symbol;
+
+use crate::{ActionError, Value, Workflow, action::Inputs};
+
+/// What happens to the rest of a run when a node fails (after its retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Stop the run: nodes not started yet are skipped, running ones are told through
+    /// [`NodeCtx::is_cancelled`](crate::NodeCtx::is_cancelled). The default.
+    #[default]
+    FailFast,
+    /// Skip only what depends on the failed node; independent branches run to the end.
+    ContinueIndependent,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunOptions {
+    pub(crate) policy: FailurePolicy,
+    pub(crate) max_concurrency: Option<usize>,
+}
+
+impl RunOptions {
+    /// The defaults: fail fast, no limit beyond the executor's workers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The failure policy.
+    pub fn policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// At most `limit` nodes of this run execute at the same time (0 is taken as 1).
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = Some(limit.max(1));
+        self
+    }
+}
+
+/// Where a node is in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum NodeStatus {
+    /// Waiting for its dependencies (or for a worker).
+    Pending = 0,
+    /// Its action is running (or waiting to retry).
+    Running = 1,
+    /// Done, with its output.
+    Completed = 2,
+    /// Its action failed (after its retries).
+    Failed = 3,
+    /// Not run: a dependency failed or was skipped, or the run stopped after a failure.
+    Skipped = 4,
+    /// Not run, or stopped: the run was cancelled.
+    Cancelled = 5,
+}
+
+impl NodeStatus {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => NodeStatus::Running,
+            2 => NodeStatus::Completed,
+            3 => NodeStatus::Failed,
+            4 => NodeStatus::Skipped,
+            5 => NodeStatus::Cancelled,
+            _ => NodeStatus::Pending,
+        }
+    }
+
+    /// Whether the node has finished (completed, failed, skipped or cancelled).
+    pub fn is_finished(self) -> bool {
+        !matches!(self, NodeStatus::Pending | NodeStatus::Running)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// Every node completed.
+    Completed,
+    /// A node failed.
+    Failed,
+    /// The run was cancelled before it could complete.
+    Cancelled,
+}
+
+/// The state of one run, shared by the workers executing its nodes.
+pub(crate) struct RunState {
+    pub(crate) id: u64,
+    pub(crate) workflow: Workflow,
+    pub(crate) options: RunOptions,
+    /// Per node: dependencies not finished yet.
+    pub(crate) remaining: Box<[AtomicU32]>,
+    status: Box<[AtomicU8]>,
+    pub(crate) attempts: Box<[AtomicU32]>,
+    nanos: Box<[AtomicU64]>,
+    outputs: Box<[OnceLock<Value>]>,
+    errors: Box<[OnceLock<ActionError>]>,
+    unfinished: AtomicUsize,
+    /// Cancelled by the user.
+    pub(crate) cancelled: AtomicBool,
+    /// Stopped by a failure under fail-fast (also read by actions, through `NodeCtx::is_cancelled`).
+    pub(crate) halted: AtomicBool,
+    failed: AtomicBool,
+    slots: Mutex<Slots>,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+    started: Instant,
+    ended_ns: AtomicU64,
+}
+
+/// The per-run concurrency limit: nodes executing, and ready nodes waiting for a slot.
+struct Slots {
+    running: usize,
+    waiting: VecDeque<u32>,
+}
+
+impl RunState {
+    pub(crate) fn new(id: u64, workflow: &Workflow, options: RunOptions) -> Self {
+        let g = &workflow.graph;
+        let n = g.nodes.len();
+        RunState {
+            id,
+            workflow: workflow.clone(),
+            options,
+            remaining: (0..n as u32)
+                .map(|i| AtomicU32::new(g.deps(i).len() as u32))
+                .collect(),
+            status: (0..n).map(|_| AtomicU8::new(0)).collect(),
+            attempts: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            nanos: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            outputs: (0..n).map(|_| OnceLock::new()).collect(),
+            errors: (0..n).map(|_| OnceLock::new()).collect(),
+            unfinished: AtomicUsize::new(n),
+            cancelled: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            slots: Mutex::new(Slots {
+                running: 0,
+                waiting: VecDeque::new(),
+            }),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
+            started: Instant::now(),
+            ended_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn status(&self, node: u32) -> NodeStatus {
+        NodeStatus::from_u8(self.status[node as usize].load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_status(&self, node: u32, status: NodeStatus) {
+        self.status[node as usize].store(status as u8, Ordering::Release);
+    }
+
+    pub(crate) fn add_time(&self, node: u32, took: Duration) {
+        self.nanos[node as usize].fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_output(&self, node: u32, value: Value) {
+        let _ = self.outputs[node as usize].set(value);
+    }
+
+    pub(crate) fn set_error(&self, node: u32, error: ActionError) {
+        self.failed.store(true, Ordering::Release);
+        let _ = self.errors[node as usize].set(error);
+    }
+
+    /// Whether nodes not yet started should not start.
+    pub(crate) fn stopping(&self) -> Option<NodeStatus> {
+        if self.cancelled.load(Ordering::Acquire) {
+            Some(NodeStatus::Cancelled)
+        } else if self.halted.load(Ordering::Acquire) {
+            Some(NodeStatus::Skipped)
+        } else {
+            None
+        }
+    }
+
+    /// Takes a concurrency slot for `node`: `true` if it may run now, `false` if it was queued to run when
+    /// a slot frees.
+    pub(crate) fn take_slot(&self, node: u32) -> bool {
+        let Some(limit) = self.options.max_concurrency else {
+            return true;
+        };
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.running < limit {
+            slots.running += 1;
+            true
+        } else {
+            slots.waiting.push_back(node);
+            false
+        }
+    }
+
+    /// Gives back a slot; returns a waiting node that takes it over, if any.
+    pub(crate) fn release_slot(&self) -> Option<u32> {
+        self.options.max_concurrency?;
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = slots.waiting.pop_front();
+        if next.is_none() {
+            slots.running -= 1;
+        }
+        next
+    }
+
+    /// Counts a finished node; `true` if it was the last one.
+    pub(crate) fn finish_one(&self) -> bool {
+        self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    pub(crate) fn complete(&self) {
+        self.ended_ns
+            .store(self.started.elapsed().as_nanos() as u64, Ordering::Release);
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        *done = true;
+        self.done_cv.notify_all();
+    }
+
+    fn is_done(&self) -> bool {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait(&self, limit: Option<Duration>) -> bool {
+        let deadline = limit.map(|l| Instant::now() + l);
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*done {
+            match deadline {
+                None => {
+                    done = self
+                        .done_cv
+                        .wait(done)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    done = self
+                        .done_cv
+                        .wait_timeout(done, d - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    fn run_status(&self) -> RunStatus {
+        if self.failed.load(Ordering::Acquire) {
+            RunStatus::Failed
+        } else if self.cancelled.load(Ordering::Acquire)
+            && (0..self.status.len() as u32).any(|i| self.status(i) != NodeStatus::Completed)
+        {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Completed
+        }
+    }
+
+    fn report(&self) -> RunReport {
+        let g = &self.workflow.graph;
+        RunReport {
+            id: self.id,
+            workflow: self.workflow.name(),
+            status: self.run_status(),
+            duration: Duration::from_nanos(self.ended_ns.load(Ordering::Acquire)),
+            nodes: (0..g.nodes.len() as u32)
+                .map(|i| NodeReport {
+                    name: flowmem_intern::resolve(g.nodes[i as usize].name),
+                    status: self.status(i),
+                    attempts: self.attempts[i as usize].load(Ordering::Acquire),
+                    duration: Duration::from_nanos(self.nanos[i as usize].load(Ordering::Acquire)),
+                    error: self.errors[i as usize].get().cloned(),
+                    output: self.outputs[i as usize].get().cloned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A node's view of its run: the outputs of its own dependencies.
+pub(crate) struct NodeInputs<'a> {
+    pub(crate) run: &'a RunState,
+    pub(crate) node: u32,
+}
+
+impl Inputs for NodeInputs<'_> {
+    fn input(&self, name: Symbol) -> Option<&Value> {
+        let g = &self.run.workflow.graph;
+        let dep = g.index_of(name)?;
+        if !g.deps(self.node).contains(&dep) {
+            return None;
+        }
+        self.run.outputs[dep as usize].get()
+    }
+
+    fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value)) {
+        let g = &self.run.workflow.graph;
+        for dep in g.deps(self.node) {
+            if let Some(v) = self.run.outputs[*dep as usize].get() {
+                f(g.nodes[*dep as usize].name, v);
+            }
+        }
+    }
+}
+
+/// A run in flight: wait for it, cancel it.
+#[derive(Clone)]
+pub struct RunHandle {
+    pub(crate) run: Arc<RunState>,
+}
+
+impl RunHandle {
+    /// The run's id (unique within its executor).
+    pub fn id(&self) -> u64 {
+        self.run.id
+    }
+
+    /// Waits for the run to end, and reports.
+    pub fn wait(&self) -> RunReport {
+        self.run.wait(None);
+        self.run.report()
+    }
+
+    /// Waits at most `limit`; `None` if the run is still going.
+    pub fn wait_timeout(&self, limit: Duration) -> Option<RunReport> {
+        self.run.wait(Some(limit)).then(|| self.run.report())
+    }
+
+    /// Waits for the run to end and returns only its status (builds no report).
+    pub fn wait_status(&self) -> RunStatus {
+        self.run.wait(None);
+        self.run.run_status()
+    }
+
+    /// Whether the run has ended.
+    pub fn is_finished(&self) -> bool {
+        self.run.is_done()
+    }
+
+    /// Cancels the run: nodes not started are cancelled, running actions see
+    /// [`NodeCtx::is_cancelled`](crate::NodeCtx::is_cancelled). Returns at once; `wait` for the end.
+    pub fn cancel(&self) {
+        self.run.cancelled.store(true, Ordering::Release);
+        self.run.halted.store(true, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("id", &self.run.id)
+            .field("workflow", &self.run.workflow.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// What a run did, node by node.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run's id.
+    pub id: u64,
+    /// The workflow's name.
+    pub workflow: &'static str,
+    /// How it ended.
+    pub status: RunStatus,
+    /// From submission to the end.
+    pub duration: Duration,
+    /// Every node, in the order the workflow lists them.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One node in a [`RunReport`].
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// The node's name.
+    pub name: &'static str,
+    /// Its final status.
+    pub status: NodeStatus,
+    /// Attempts made (0 if it never ran).
+    pub attempts: u32,
+    /// Time spent in its action, all attempts together.
+    pub duration: Duration,
+    /// The error of its last attempt, if it failed.
+    pub error: Option<ActionError>,
+    /// Its output, if it completed.
+    pub output: Option<Value>,
+}
+
+impl RunReport {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeReport> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The output of node `name`, if it completed.
+    pub fn output(&self, name: &str) -> Option<&Value> {
+        self.node(name)?.output.as_ref()
+    }
+
+    /// How many nodes ended with `status`.
+    pub fn count(&self, status: NodeStatus) -> usize {
+        self.nodes.iter().filter(|n| n.status == status).count()
+    }
+}
