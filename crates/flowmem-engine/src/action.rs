@@ -1,11 +1,15 @@
 //! What a node does: the `Action` trait, and what an action sees (`NodeCtx`).
 
 use std::{
+    cell::OnceCell,
+    ops::{Deref, DerefMut},
     sync::atomic::{AtomicBool, Ordering},
     time::Instant,
 };
 
+use flowmem_alloc::{Arena, SyncArena};
 use flowmem_intern::Symbol;
+use flowmem_pool::{BufferPool, PooledBuf};
 
 use crate::{ActionError, Value};
 
@@ -42,13 +46,51 @@ where
     }
 }
 
-/// Where a node's inputs come from: the outputs of its dependencies in this run (implemented by the
-/// executor's run state).
+/// What a node reaches of its run (implemented by the executor's run state): its dependencies' outputs,
+/// the run's context, and the memory the executor recycles.
 pub(crate) trait Inputs {
     /// The output of dependency `name`, if `name` is a dependency of the node and it produced one.
     fn input(&self, name: Symbol) -> Option<&Value>;
     /// Calls `f` with each dependency's name and output, in the order the node lists them.
     fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value));
+    /// Stores `value` under `key` in the run's context.
+    fn put(&self, key: &str, value: Value) -> Option<Value>;
+    /// A clone of the run context's value under `key`.
+    fn fetch(&self, key: &str) -> Option<Value>;
+    /// The run's scratch arena, when the `arena` option is on.
+    fn run_arena(&self) -> Option<&SyncArena>;
+    /// The executor's buffer pool, when the `pooled_buffers` option is on.
+    fn buffer_pool(&self) -> Option<&BufferPool>;
+}
+
+/// A byte buffer from [`NodeCtx::buffer`]: from the executor's pool (returned to it on drop) or a plain
+/// `Vec`, depending on the `pooled_buffers` option. Derefs to `Vec<u8>`.
+#[derive(Debug)]
+pub struct Buffer<'run>(BufferInner<'run>);
+
+#[derive(Debug)]
+enum BufferInner<'run> {
+    Pooled(PooledBuf<'run>),
+    Plain(Vec<u8>),
+}
+
+impl Deref for Buffer<'_> {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        match &self.0 {
+            BufferInner::Pooled(b) => b,
+            BufferInner::Plain(v) => v,
+        }
+    }
+}
+
+impl DerefMut for Buffer<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        match &mut self.0 {
+            BufferInner::Pooled(b) => b,
+            BufferInner::Plain(v) => v,
+        }
+    }
 }
 
 /// What an action sees while it runs: its node, its attempt, its dependencies' outputs, and the place for
@@ -60,6 +102,8 @@ pub struct NodeCtx<'run> {
     output: Value,
     cancelled: &'run AtomicBool,
     deadline: Option<Instant>,
+    /// The node's own scratch arena when the run has none (`arena` option off).
+    node_arena: OnceCell<Arena>,
 }
 
 impl<'run> NodeCtx<'run> {
@@ -77,6 +121,7 @@ impl<'run> NodeCtx<'run> {
             output: Value::Unit,
             cancelled,
             deadline,
+            node_arena: OnceCell::new(),
         }
     }
 
@@ -113,6 +158,46 @@ impl<'run> NodeCtx<'run> {
     /// Calls `f` with each dependency's name and output, in the order the node lists its dependencies.
     pub fn for_each_input(&self, mut f: impl FnMut(Symbol, &Value)) {
         self.inputs.for_each_input(&mut f);
+    }
+
+    /// Stores `value` under `key` in the run's context, shared by all its nodes (for values that are not
+    /// one node's output: settings, running totals). Returns the value it replaces.
+    pub fn put(&self, key: &str, value: impl Into<Value>) -> Option<Value> {
+        self.inputs.put(key, value.into())
+    }
+
+    /// A clone of the value under `key` in the run's context.
+    pub fn fetch(&self, key: &str) -> Option<Value> {
+        self.inputs.fetch(key)
+    }
+
+    /// Copies `s` into scratch memory that lives as long as this context (no allocation once the
+    /// executor's memory is warm, with the `arena` option).
+    pub fn scratch_str(&self, s: &str) -> &str {
+        match self.inputs.run_arena() {
+            Some(arena) => arena.alloc_str(s),
+            None => self.node_arena.get_or_init(Arena::new).alloc_str(s),
+        }
+    }
+
+    /// Copies `items` into scratch memory that lives as long as this context.
+    pub fn scratch_slice<T: Copy>(&self, items: &[T]) -> &[T] {
+        match self.inputs.run_arena() {
+            Some(arena) => arena.alloc_slice_copy(items),
+            None => self
+                .node_arena
+                .get_or_init(Arena::new)
+                .alloc_slice_copy(items),
+        }
+    }
+
+    /// An empty byte buffer with room for at least `capacity` bytes (from the executor's pool with the
+    /// `pooled_buffers` option).
+    pub fn buffer(&self, capacity: usize) -> Buffer<'run> {
+        match self.inputs.buffer_pool() {
+            Some(pool) => Buffer(BufferInner::Pooled(pool.get(capacity))),
+            None => Buffer(BufferInner::Plain(Vec::with_capacity(capacity))),
+        }
     }
 
     /// Sets this node's output (read by the nodes that depend on it). The last call wins.

@@ -17,11 +17,24 @@ use std::{
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_queue::ArrayQueue;
 use flowmem_alloc::Counters;
+use flowmem_pool::BufferPool;
 
 use crate::{
-    ActionError, NodeCtx, Workflow,
-    run::{NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState},
+    ActionError, MemoryOptions, NodeCtx, Workflow,
+    run::{ContextPool, NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState},
 };
+
+/// The most run states kept per workflow (`pooled_node_state`): as many runs of one workflow as are
+/// usually in flight at once.
+const STATES_PER_WORKFLOW: usize = 64;
+/// The most run states kept in all.
+const STATES_IN_ALL: usize = 4096;
+
+#[derive(Default)]
+struct RecycledStates {
+    by_graph: std::collections::HashMap<usize, Vec<Arc<RunState>>, foldhash::fast::FixedState>,
+    total: usize,
+}
 
 /// A node of a run, ready to execute.
 struct Task {
@@ -107,6 +120,12 @@ struct Shared {
     next_run: AtomicU64,
     counters: Counters<5>,
     timer: Timer,
+    memory: MemoryOptions,
+    buffers: BufferPool,
+    /// Recycled run states by workflow graph (its address; a pooled state holds its graph, so the address
+    /// cannot be reused while the entry lives) (`pooled_node_state`).
+    states: Mutex<RecycledStates>,
+    contexts: ContextPool,
 }
 
 /// Retries waiting for their backoff: a heap by due time, served by one thread.
@@ -152,8 +171,13 @@ struct WorkerLocal {
 }
 
 impl Executor {
-    /// An executor with `workers` threads (0: one per available CPU).
+    /// An executor with `workers` threads (0: one per available CPU) and every memory option on.
     pub fn new(workers: usize) -> Self {
+        Executor::with_memory(workers, MemoryOptions::ALL)
+    }
+
+    /// An executor with `workers` threads (0: one per available CPU) and the given memory options.
+    pub fn with_memory(workers: usize, memory: MemoryOptions) -> Self {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -175,6 +199,10 @@ impl Executor {
                 heap: Mutex::new(BinaryHeap::new()),
                 cv: Condvar::new(),
             },
+            memory,
+            buffers: BufferPool::new(),
+            states: Mutex::new(RecycledStates::default()),
+            contexts: Arc::new(Mutex::new(Vec::new())),
         });
         let handles = deques
             .into_iter()
@@ -211,10 +239,66 @@ impl Executor {
         self.submit_with(workflow, RunOptions::default())
     }
 
+    /// The memory options this executor was made with.
+    pub fn memory(&self) -> MemoryOptions {
+        self.shared.memory
+    }
+
+    /// A run state for `workflow`: a recycled one whose last run is over and unreferenced
+    /// (`pooled_node_state`), or a new one.
+    fn acquire_state(&self, id: u64, workflow: &Workflow, options: RunOptions) -> Arc<RunState> {
+        let shared = &self.shared;
+        let fresh = || {
+            Arc::new(RunState::new(
+                id,
+                workflow,
+                options,
+                &shared.memory,
+                &shared.contexts,
+            ))
+        };
+        if !shared.memory.pooled_node_state {
+            return fresh();
+        }
+        let mut states = shared.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let RecycledStates { by_graph, total } = &mut *states;
+        let key = Arc::as_ptr(&workflow.graph) as usize;
+        if let Some(list) = by_graph.get_mut(&key) {
+            for state in list.iter_mut() {
+                if let Some(idle) = Arc::get_mut(state) {
+                    debug_assert!(idle.is_for(workflow));
+                    idle.reset(id, options, &shared.memory);
+                    return Arc::clone(state);
+                }
+            }
+        }
+        let state = fresh();
+        if *total < STATES_IN_ALL {
+            let list = by_graph.entry(key).or_default();
+            if list.len() < STATES_PER_WORKFLOW {
+                list.push(Arc::clone(&state));
+                *total += 1;
+            }
+        }
+        state
+    }
+
+    /// Drops the recycled run states of workflows (all of them: they are made again on demand), freeing
+    /// their memory and the workflows they hold.
+    pub fn clear_recycled(&self) {
+        let mut states = self
+            .shared
+            .states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        states.by_graph.clear();
+        states.total = 0;
+    }
+
     /// Starts a run of `workflow` with `options` and returns at once.
     pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
-        let run = Arc::new(RunState::new(id, workflow, options));
+        let run = self.acquire_state(id, workflow, options);
         self.shared.runs_in_flight.fetch_add(1, Ordering::AcqRel);
         for root in workflow.graph.roots.iter() {
             if run.take_slot(*root) {
@@ -458,7 +542,11 @@ fn execute(shared: &Shared, task: Task) {
     shared.counters.add(ACTIVE, 1);
     let started = Instant::now();
     let deadline = def.timeout.map(|t| started + t);
-    let inputs = NodeInputs { run: &run, node };
+    let inputs = NodeInputs {
+        run: &run,
+        node,
+        buffers: shared.memory.pooled_buffers.then_some(&shared.buffers),
+    };
     let stop_flag = if run.options.policy == crate::FailurePolicy::FailFast {
         &run.halted
     } else {

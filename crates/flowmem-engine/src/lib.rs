@@ -15,15 +15,17 @@ mod action;
 mod definition;
 mod error;
 mod executor;
+mod memory;
 mod retry;
 mod run;
 pub mod simd;
 mod value;
 
-pub use action::{Action, NodeCtx};
+pub use action::{Action, Buffer, NodeCtx};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorStats};
+pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;
 pub use run::{FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions, RunReport, RunStatus};
 pub use value::Value;

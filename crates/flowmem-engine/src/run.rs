@@ -10,9 +10,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use flowmem_alloc::SyncArena;
 use flowmem_intern::Symbol;
+use flowmem_pool::BufferPool;
 
-use crate::{ActionError, Value, Workflow, action::Inputs};
+use crate::{ActionError, MemoryOptions, Value, Workflow, action::Inputs, memory::ContextMap};
+
+/// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
+/// `pooled_node_state`).
+pub(crate) type ContextPool = Arc<Mutex<Vec<ContextMap>>>;
+
+/// The most contexts kept idle.
+const IDLE_CONTEXTS: usize = 256;
 
 /// What happens to the rest of a run when a node fails (after its retries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,6 +130,30 @@ pub(crate) struct RunState {
     done_cv: Condvar,
     started: Instant,
     ended_ns: AtomicU64,
+    /// Values by key, shared by the run's nodes.
+    context: Mutex<ContextMap>,
+    /// Scratch memory of the run's actions (`arena` option).
+    arena: Option<SyncArena>,
+    /// Where the context goes when this state is dropped (`pooled_contexts` without `pooled_node_state`).
+    context_home: Option<ContextPool>,
+}
+
+impl Drop for RunState {
+    fn drop(&mut self) {
+        if let Some(home) = &self.context_home {
+            let mut context = std::mem::replace(
+                self.context
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner),
+                ContextMap::new(true),
+            );
+            context.clear();
+            let mut idle = home.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < IDLE_CONTEXTS {
+                idle.push(context);
+            }
+        }
+    }
 }
 
 /// The per-run concurrency limit: nodes executing, and ready nodes waiting for a slot.
@@ -130,9 +163,26 @@ struct Slots {
 }
 
 impl RunState {
-    pub(crate) fn new(id: u64, workflow: &Workflow, options: RunOptions) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        workflow: &Workflow,
+        options: RunOptions,
+        memory: &MemoryOptions,
+        contexts: &ContextPool,
+    ) -> Self {
         let g = &workflow.graph;
         let n = g.nodes.len();
+        let recycled_context = if memory.pooled_contexts {
+            contexts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+        } else {
+            None
+        };
+        let context = recycled_context.unwrap_or_else(|| ContextMap::new(memory.interned_names));
+        let context_home =
+            (memory.pooled_contexts && !memory.pooled_node_state).then(|| Arc::clone(contexts));
         RunState {
             id,
             workflow: workflow.clone(),
@@ -157,7 +207,53 @@ impl RunState {
             done_cv: Condvar::new(),
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),
+            context: Mutex::new(context),
+            arena: memory.arena.then(SyncArena::new),
+            context_home,
         }
+    }
+
+    /// Makes a finished state ready for another run of the same workflow, keeping its memory (the
+    /// `pooled_node_state` option; the context and arena follow their own options).
+    pub(crate) fn reset(&mut self, id: u64, options: RunOptions, memory: &MemoryOptions) {
+        let g = &self.workflow.graph;
+        self.id = id;
+        self.options = options;
+        for (i, r) in self.remaining.iter_mut().enumerate() {
+            *r.get_mut() = g.deps(i as u32).len() as u32;
+        }
+        self.status.iter_mut().for_each(|s| *s.get_mut() = 0);
+        self.attempts.iter_mut().for_each(|a| *a.get_mut() = 0);
+        self.nanos.iter_mut().for_each(|t| *t.get_mut() = 0);
+        self.outputs.iter_mut().for_each(|o| drop(o.take()));
+        self.errors.iter_mut().for_each(|e| drop(e.take()));
+        *self.unfinished.get_mut() = g.nodes.len();
+        *self.cancelled.get_mut() = false;
+        *self.halted.get_mut() = false;
+        *self.failed.get_mut() = false;
+        let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
+        slots.running = 0;
+        slots.waiting.clear();
+        *self.done.get_mut().unwrap_or_else(PoisonError::into_inner) = false;
+        self.started = Instant::now();
+        *self.ended_ns.get_mut() = 0;
+        let context = self
+            .context
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if memory.pooled_contexts {
+            context.clear();
+        } else {
+            *context = ContextMap::new(memory.interned_names);
+        }
+        if let Some(arena) = &mut self.arena {
+            arena.reset();
+        }
+    }
+
+    /// Whether this state's workflow is `workflow` (the same graph).
+    pub(crate) fn is_for(&self, workflow: &Workflow) -> bool {
+        Arc::ptr_eq(&self.workflow.graph, &workflow.graph)
     }
 
     pub(crate) fn status(&self, node: u32) -> NodeStatus {
@@ -296,10 +392,11 @@ impl RunState {
     }
 }
 
-/// A node's view of its run: the outputs of its own dependencies.
+/// A node's view of its run: the outputs of its own dependencies, the run's context and recycled memory.
 pub(crate) struct NodeInputs<'a> {
     pub(crate) run: &'a RunState,
     pub(crate) node: u32,
+    pub(crate) buffers: Option<&'a BufferPool>,
 }
 
 impl Inputs for NodeInputs<'_> {
@@ -319,6 +416,31 @@ impl Inputs for NodeInputs<'_> {
                 f(g.nodes[*dep as usize].name, v);
             }
         }
+    }
+
+    fn put(&self, key: &str, value: Value) -> Option<Value> {
+        self.run
+            .context
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(key, value)
+    }
+
+    fn fetch(&self, key: &str) -> Option<Value> {
+        self.run
+            .context
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn run_arena(&self) -> Option<&SyncArena> {
+        self.run.arena.as_ref()
+    }
+
+    fn buffer_pool(&self) -> Option<&BufferPool> {
+        self.buffers
     }
 }
 
@@ -345,7 +467,16 @@ impl RunHandle {
         self.run.wait(Some(limit)).then(|| self.run.report())
     }
 
-    /// Waits for the run to end and returns only its status (builds no report).
+    /// The number of values in the run's context (see [`NodeCtx::put`](crate::NodeCtx::put)).
+    pub fn context_len(&self) -> usize {
+        self.run
+            .context
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Waits for the run to end and returns only its status (builds no report, allocates nothing).
     pub fn wait_status(&self) -> RunStatus {
         self.run.wait(None);
         self.run.run_status()

@@ -1,0 +1,172 @@
+//! The executor's memory options: each one recycles a kind of per-run or per-node memory instead of
+//! allocating it again, and each can be turned off to see (in allocation counts) what it saves.
+
+use std::{collections::HashMap, fmt};
+
+use flowmem_intern::Symbol;
+
+use crate::Value;
+
+/// Which memory the executor recycles. All on by default; [`MemoryOptions::NONE`] allocates everything
+/// afresh, as a plain executor would. `cargo xtask bench` reports the allocations per run with each option
+/// off in turn (target E2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemoryOptions {
+    /// Actions' scratch memory ([`NodeCtx::scratch_str`](crate::NodeCtx::scratch_str)) comes from an arena
+    /// that belongs to the run and keeps its blocks when the run is recycled. Off: each node that uses
+    /// scratch memory gets a new arena, allocated and freed around it.
+    pub arena: bool,
+    /// Keys of the run's context ([`NodeCtx::put`](crate::NodeCtx::put)) are interned symbols (a lookup in
+    /// the process-wide pool, nothing allocated once a key is known). Off: each `put` stores an owned
+    /// `String` key.
+    pub interned_names: bool,
+    /// The run's context map is cleared and reused by the next run (its table keeps its capacity). Off: each
+    /// run builds a new map.
+    pub pooled_contexts: bool,
+    /// The per-node state of a run (dependency counters, statuses, attempts, times, outputs) is kept per
+    /// workflow and reset for the next run. Off: each run allocates it.
+    pub pooled_node_state: bool,
+    /// [`NodeCtx::buffer`](crate::NodeCtx::buffer) hands out byte buffers from the executor's
+    /// `BufferPool`. Off: a new `Vec` each time.
+    pub pooled_buffers: bool,
+}
+
+/// One of the [`MemoryOptions`], by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryOption {
+    /// [`MemoryOptions::arena`].
+    Arena,
+    /// [`MemoryOptions::interned_names`].
+    InternedNames,
+    /// [`MemoryOptions::pooled_contexts`].
+    PooledContexts,
+    /// [`MemoryOptions::pooled_node_state`].
+    PooledNodeState,
+    /// [`MemoryOptions::pooled_buffers`].
+    PooledBuffers,
+}
+
+impl MemoryOption {
+    /// Every option.
+    pub const ALL: [MemoryOption; 5] = [
+        MemoryOption::Arena,
+        MemoryOption::InternedNames,
+        MemoryOption::PooledContexts,
+        MemoryOption::PooledNodeState,
+        MemoryOption::PooledBuffers,
+    ];
+
+    /// The option's field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryOption::Arena => "arena",
+            MemoryOption::InternedNames => "interned_names",
+            MemoryOption::PooledContexts => "pooled_contexts",
+            MemoryOption::PooledNodeState => "pooled_node_state",
+            MemoryOption::PooledBuffers => "pooled_buffers",
+        }
+    }
+}
+
+impl fmt::Display for MemoryOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl MemoryOptions {
+    /// Everything recycled (the default).
+    pub const ALL: MemoryOptions = MemoryOptions {
+        arena: true,
+        interned_names: true,
+        pooled_contexts: true,
+        pooled_node_state: true,
+        pooled_buffers: true,
+    };
+
+    /// Nothing recycled.
+    pub const NONE: MemoryOptions = MemoryOptions {
+        arena: false,
+        interned_names: false,
+        pooled_contexts: false,
+        pooled_node_state: false,
+        pooled_buffers: false,
+    };
+
+    /// These options with `option` set to `on`.
+    ///
+    /// ```
+    /// use flowmem_engine::{MemoryOption, MemoryOptions};
+    ///
+    /// let options = MemoryOptions::ALL.with(MemoryOption::PooledBuffers, false);
+    /// assert!(!options.pooled_buffers && options.arena);
+    /// ```
+    pub fn with(mut self, option: MemoryOption, on: bool) -> Self {
+        match option {
+            MemoryOption::Arena => self.arena = on,
+            MemoryOption::InternedNames => self.interned_names = on,
+            MemoryOption::PooledContexts => self.pooled_contexts = on,
+            MemoryOption::PooledNodeState => self.pooled_node_state = on,
+            MemoryOption::PooledBuffers => self.pooled_buffers = on,
+        }
+        self
+    }
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        MemoryOptions::ALL
+    }
+}
+
+type Fast = foldhash::fast::FixedState;
+
+/// A run's context: values by key, shared by its nodes.
+pub(crate) enum ContextMap {
+    /// Keys interned (`interned_names` on).
+    Interned(HashMap<Symbol, Value, Fast>),
+    /// Keys owned (`interned_names` off).
+    Named(HashMap<String, Value, Fast>),
+}
+
+impl ContextMap {
+    pub(crate) fn new(interned: bool) -> Self {
+        if interned {
+            ContextMap::Interned(HashMap::default())
+        } else {
+            ContextMap::Named(HashMap::default())
+        }
+    }
+
+    pub(crate) fn put(&mut self, key: &str, value: Value) -> Option<Value> {
+        match self {
+            ContextMap::Interned(m) => m.insert(flowmem_intern::intern(key), value),
+            ContextMap::Named(m) => match m.get_mut(key) {
+                // Even with owned keys, a key already there is not allocated again.
+                Some(slot) => Some(std::mem::replace(slot, value)),
+                None => m.insert(key.to_string(), value),
+            },
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            ContextMap::Interned(m) => m.get(&flowmem_intern::get(key)?),
+            ContextMap::Named(m) => m.get(key),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        match self {
+            ContextMap::Interned(m) => m.clear(),
+            ContextMap::Named(m) => m.clear(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ContextMap::Interned(m) => m.len(),
+            ContextMap::Named(m) => m.len(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! With every memory option on, a warmed-up executor makes no heap allocation at all per run (so none per
+//! node), measured with `Tracking` as this test binary's global allocator; and turning any one option off
+//! makes allocations appear, so each option is seen to matter.
+//!
+//! The workflow's actions use everything the options recycle: the run's context (`put`), scratch memory,
+//! a byte buffer, and an output.
+
+use flowmem_alloc::{System, Tracking, tracking};
+use flowmem_engine::{
+    ActionError, Executor, MemoryOption, MemoryOptions, NodeCtx, RunStatus, Workflow,
+};
+
+#[global_allocator]
+static GLOBAL: Tracking<System> = Tracking::new(System);
+
+fn busy_workflow() -> Workflow {
+    let mut b = Workflow::builder("busy");
+    for layer in 0..5 {
+        for i in 0..10 {
+            let node = b.node(format!("l{layer}n{i}"), |ctx: &mut NodeCtx<'_>| {
+                let name = ctx.scratch_str(ctx.node_name());
+                let mut buffer = ctx.buffer(4096);
+                buffer.extend_from_slice(name.as_bytes());
+                let mut inputs = 0;
+                ctx.for_each_input(|_, v| inputs += v.as_u64().unwrap_or(0));
+                ctx.put("last_node_bytes", buffer.len() as u64);
+                ctx.set_output(inputs + 1);
+                Ok::<(), ActionError>(())
+            });
+            if layer > 0 {
+                node.after([
+                    format!("l{}n{i}", layer - 1),
+                    format!("l{}n{}", layer - 1, (i + 1) % 10),
+                ]);
+            }
+        }
+    }
+    b.build().unwrap()
+}
+
+/// Allocations per run, in steady state, of `runs` runs with `memory`.
+fn allocations_per_run(memory: MemoryOptions, runs: u64) -> f64 {
+    let workflow = busy_workflow();
+    let executor = Executor::with_memory(2, memory);
+    let run_all = |n: u64| {
+        for _ in 0..n {
+            // Two runs in flight at a time, as a service would have.
+            let a = executor.submit(&workflow);
+            let b = executor.submit(&workflow);
+            assert_eq!(a.wait_status(), RunStatus::Completed);
+            assert_eq!(b.wait_status(), RunStatus::Completed);
+        }
+    };
+    run_all(200); // warm up: pools, thread caches, deques and maps reach their working size
+    let before = tracking::stats();
+    run_all(runs);
+    let after = tracking::stats();
+    (after.allocations - before.allocations) as f64 / (2 * runs) as f64
+}
+
+#[test]
+fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
+    assert!(tracking::is_installed());
+    let runs = flowmem_testing::iterations(300);
+    let all_on = allocations_per_run(MemoryOptions::ALL, runs);
+    assert_eq!(all_on, 0.0, "allocations per run with every option on");
+    for option in MemoryOption::ALL {
+        let off = allocations_per_run(MemoryOptions::ALL.with(option, false), runs);
+        eprintln!("{option} off: {off} allocations per run");
+        assert!(
+            off >= 1.0,
+            "{option} off: {off} allocations per run; the option changes nothing"
+        );
+    }
+    let none = allocations_per_run(MemoryOptions::NONE, runs);
+    eprintln!("all on: {all_on}, all off: {none} allocations per run");
+    assert!(
+        none > 50.0,
+        "{none} allocations per run with every option off"
+    );
+}
