@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+mod benchmark;
 mod definition;
 mod error;
 mod executor;
@@ -22,6 +23,7 @@ pub mod simd;
 mod value;
 
 pub use action::{Action, Buffer, NodeCtx};
+pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorStats};

@@ -7,7 +7,7 @@
 
 use flowmem_alloc::{System, Tracking, tracking};
 use flowmem_engine::{
-    ActionError, Executor, MemoryOption, MemoryOptions, NodeCtx, RunStatus, Workflow,
+    ActionError, Benchmark, Executor, MemoryOption, MemoryOptions, NodeCtx, RunStatus, Workflow,
 };
 
 #[global_allocator]
