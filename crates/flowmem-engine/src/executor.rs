@@ -27,6 +27,8 @@ use crate::{
 /// The most run states kept per workflow (`pooled_node_state`): as many runs of one workflow as are
 /// usually in flight at once.
 const STATES_PER_WORKFLOW: usize = 64;
+/// How many times a submission looks again for a state whose ended run is still being let go of.
+const STATE_WAIT_ROUNDS: usize = 64;
 /// The most run states kept in all.
 const STATES_IN_ALL: usize = 4096;
 
@@ -264,11 +266,25 @@ impl Executor {
         let RecycledStates { by_graph, total } = &mut *states;
         let key = Arc::as_ptr(&workflow.graph) as usize;
         if let Some(list) = by_graph.get_mut(&key) {
-            for state in list.iter_mut() {
-                if let Some(idle) = Arc::get_mut(state) {
-                    debug_assert!(idle.is_for(workflow));
-                    idle.reset(id, options, &shared.memory);
-                    return Arc::clone(state);
+            // A run that has just ended may still be referenced by the worker that settled its last node,
+            // for a few instructions: wait for that (briefly) rather than allocate a duplicate state.
+            for round in 0..STATE_WAIT_ROUNDS {
+                let mut lingering = false;
+                for state in list.iter_mut() {
+                    if let Some(idle) = Arc::get_mut(state) {
+                        debug_assert!(idle.is_for(workflow));
+                        idle.reset(id, options, &shared.memory);
+                        return Arc::clone(state);
+                    }
+                    lingering |= state.has_ended();
+                }
+                if !lingering {
+                    break;
+                }
+                if round > 16 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
                 }
             }
         }

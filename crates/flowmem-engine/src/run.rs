@@ -130,6 +130,8 @@ pub(crate) struct RunState {
     done_cv: Condvar,
     started: Instant,
     ended_ns: AtomicU64,
+    /// Set when the run has ended (read without the lock by the state pool).
+    ended: AtomicBool,
     /// Values by key, shared by the run's nodes.
     context: Mutex<ContextMap>,
     /// Scratch memory of the run's actions (`arena` option).
@@ -207,6 +209,7 @@ impl RunState {
             done_cv: Condvar::new(),
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
             context: Mutex::new(context),
             arena: memory.arena.then(SyncArena::new),
             context_home,
@@ -237,6 +240,7 @@ impl RunState {
         *self.done.get_mut().unwrap_or_else(PoisonError::into_inner) = false;
         self.started = Instant::now();
         *self.ended_ns.get_mut() = 0;
+        *self.ended.get_mut() = false;
         let context = self
             .context
             .get_mut()
@@ -249,6 +253,12 @@ impl RunState {
         if let Some(arena) = &mut self.arena {
             arena.reset();
         }
+    }
+
+    /// Whether the run has ended (its state may still be referenced by a worker letting go of it, or by a
+    /// handle).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     /// Whether this state's workflow is `workflow` (the same graph).
@@ -323,6 +333,7 @@ impl RunState {
     pub(crate) fn complete(&self) {
         self.ended_ns
             .store(self.started.elapsed().as_nanos() as u64, Ordering::Release);
+        self.ended.store(true, Ordering::Release);
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         *done = true;
         self.done_cv.notify_all();

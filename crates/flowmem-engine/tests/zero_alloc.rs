@@ -78,4 +78,22 @@ fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
         none > 50.0,
         "{none} allocations per run with every option off"
     );
+
+    // The benchmark API counts the same way (this binary has a Tracking allocator).
+    let workflow = busy_workflow();
+    let executor = Executor::new(2);
+    let warm = Benchmark::new(&workflow)
+        .executor(&executor)
+        .iterations(runs)
+        .warmup(200)
+        .run();
+    assert_eq!(warm.allocations_per_run, Some(0.0), "{warm}");
+    assert_eq!(warm.failed_runs, 0);
+    let cold_executor = Executor::with_memory(2, MemoryOptions::NONE);
+    let cold = Benchmark::new(&workflow)
+        .executor(&cold_executor)
+        .iterations(50)
+        .run();
+    assert!(cold.allocations_per_run.unwrap() > 50.0, "{cold}");
+    assert!(cold.bytes_per_run.unwrap() > 0.0);
 }
