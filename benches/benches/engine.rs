@@ -1,13 +1,283 @@
-//! Layer 5 benches. For now the `simd` helpers against plain one-element-at-a-time loops (E5) at 100, 1,000
-//! and 10,000 elements; the executor's benches come with it.
+//! Layer 5 benches: the executor on no-op DAGs against a tokio executor (a task per node awaiting its
+//! dependencies), a rayon executor (a scope spawning each node when its last dependency ends) and the
+//! `dagx` crate (E1, E3, E4), all on two worker threads; and the `simd` helpers against plain loops (E5).
 //!
-//! Inputs: status bytes from an alphabet of four (the counted byte is one in four), with a rare byte every
+//! Shapes: a chain of 10k, a fan-out of 10k, 10 layers of 1,000 with in-degree 2, a generated montage-like
+//! mosaic (fan-ins of hundreds), 10k concurrent runs of a 10-node workflow, and every WfCommons trace in
+//! `../shared/wfcommons` when the folder is there (read straight from its JSON). dagx takes dependencies as
+//! typed tuples of fixed arity, so it runs the chain, fan-out and layered shapes only, and a dagx graph runs
+//! once: its per-run time includes building the graph (its model), ours and the others' do not.
+//!
+//! SIMD inputs: status bytes from an alphabet of four (the counted byte is one in four), with a rare byte every
 //! 64th place (the filtered one) and no occurrence of the byte `pattern_any` looks for (so both versions
 //! scan everything); `u64` values from a fixed pseudo-random sequence.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowmem_benches::keep;
-use flowmem_engine::simd;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    measurement::WallTime,
+};
+use dagx::{Task, task};
+use flowmem_benches::{
+    dags::{Dag, noop, wfcommons_dir},
+    keep,
+};
+use flowmem_engine::{Executor, RunStatus, simd};
+
+const WORKERS: usize = 2;
+
+/// The baselines' runtimes, made once.
+struct Baselines {
+    tokio: tokio::runtime::Runtime,
+    rayon: rayon::ThreadPool,
+}
+
+impl Baselines {
+    fn new() -> Self {
+        Baselines {
+            tokio: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKERS)
+                .build()
+                .expect("tokio runtime"),
+            rayon: rayon::ThreadPoolBuilder::new()
+                .num_threads(WORKERS)
+                .build()
+                .expect("rayon pool"),
+        }
+    }
+}
+
+/// One run on tokio: a task per node, each awaiting its dependencies' completion (a `watch` channel per
+/// node) and then marking its own.
+async fn tokio_run(dag: &Dag) {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..dag.len())
+        .map(|_| tokio::sync::watch::channel(false))
+        .unzip();
+    let mut handles = Vec::with_capacity(dag.len());
+    for (i, done) in senders.into_iter().enumerate() {
+        let waits: Vec<_> = dag.deps[i]
+            .iter()
+            .map(|d| receivers[*d as usize].clone())
+            .collect();
+        handles.push(tokio::spawn(async move {
+            for mut w in waits {
+                let _ = w.wait_for(|v| *v).await;
+            }
+            keep(()); // the no-op action
+            let _ = done.send(true);
+        }));
+    }
+    for h in handles {
+        h.await.expect("node task");
+    }
+}
+
+/// One run on rayon: a scope; each node, once run, spawns the dependents whose last dependency it was.
+fn rayon_run(pool: &rayon::ThreadPool, dag: &Dag, dependents: &[Vec<u32>]) {
+    let remaining: Vec<AtomicU32> = dag
+        .deps
+        .iter()
+        .map(|d| AtomicU32::new(d.len() as u32))
+        .collect();
+    fn node<'s>(
+        s: &rayon::Scope<'s>,
+        i: u32,
+        remaining: &'s [AtomicU32],
+        dependents: &'s [Vec<u32>],
+    ) {
+        keep(()); // the no-op action
+        for &d in &dependents[i as usize] {
+            if remaining[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                s.spawn(move |s| node(s, d, remaining, dependents));
+            }
+        }
+    }
+    pool.scope(|s| {
+        let remaining = &remaining;
+        for (i, deps) in dag.deps.iter().enumerate() {
+            if deps.is_empty() {
+                s.spawn(move |s| node(s, i as u32, remaining, dependents));
+            }
+        }
+    });
+}
+
+struct Source;
+#[task]
+impl Source {
+    async fn run() -> u64 {
+        0
+    }
+}
+
+struct After1;
+#[task]
+impl After1 {
+    async fn run(a: &u64) -> u64 {
+        *a
+    }
+}
+
+struct After2;
+#[task]
+impl After2 {
+    async fn run(a: &u64, b: &u64) -> u64 {
+        *a + *b
+    }
+}
+
+/// One dagx run (built, then run on the tokio runtime), if dagx can express the DAG (at most two
+/// dependencies per node, listed before it).
+fn dagx_run(rt: &tokio::runtime::Runtime, dag: &Dag) -> Option<()> {
+    let runner = dagx::DagRunner::new();
+    let mut handles = Vec::with_capacity(dag.len());
+    for (i, deps) in dag.deps.iter().enumerate() {
+        if deps.iter().any(|d| *d as usize >= i) {
+            return None;
+        }
+        let h = match deps.as_slice() {
+            [] => runner.add_task(Source).depends_on(()),
+            [a] => runner.add_task(After1).depends_on(&handles[*a as usize]),
+            [a, b] => runner
+                .add_task(After2)
+                .depends_on((&handles[*a as usize], &handles[*b as usize])),
+            _ => return None,
+        };
+        handles.push(h);
+    }
+    rt.block_on(runner.run(|fut| {
+        tokio::spawn(fut);
+    }))
+    .expect("dagx run");
+    Some(())
+}
+
+fn executor_group(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    executor: &Executor,
+    base: &Baselines,
+    dag: &Dag,
+    with_dagx: bool,
+) {
+    group.throughput(Throughput::Elements(dag.len() as u64));
+    let workflow = dag.to_workflow(noop());
+    group.bench_function("flowmem", |b| {
+        b.iter(|| {
+            assert_eq!(
+                executor.submit(&workflow).wait_status(),
+                RunStatus::Completed
+            )
+        })
+    });
+    group.bench_function("tokio", |b| b.iter(|| base.tokio.block_on(tokio_run(dag))));
+    let dependents = dag.dependents();
+    group.bench_function("rayon", |b| {
+        b.iter(|| rayon_run(&base.rayon, dag, &dependents))
+    });
+    if with_dagx {
+        group.bench_function("dagx", |b| {
+            b.iter(|| dagx_run(&base.tokio, dag).expect("dagx can run this shape"))
+        });
+    }
+}
+
+fn shapes(c: &mut Criterion) {
+    let executor = Executor::new(WORKERS);
+    let base = Baselines::new();
+    let generated = [
+        (Dag::chain(10_000), true),
+        (Dag::fan_out(10_000), true),
+        (Dag::layered(10, 1_000), true),
+        (Dag::montage_like(500), false),
+    ];
+    for (dag, with_dagx) in &generated {
+        let mut group = c.benchmark_group(format!("dag_{}", dag.name));
+        group.sampling_mode(SamplingMode::Flat);
+        executor_group(&mut group, &executor, &base, dag, *with_dagx);
+        group.finish();
+    }
+    let Some(dir) = wfcommons_dir() else {
+        eprintln!("engine bench: ../shared/wfcommons is absent; the WfCommons traces are skipped");
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    for path in files {
+        let dag = match Dag::from_wfcommons(&path) {
+            Ok(dag) => dag,
+            Err(e) => {
+                eprintln!("engine bench: skipping {e}");
+                continue;
+            }
+        };
+        let mut group = c.benchmark_group(format!("wf_{}", dag.name));
+        group.sampling_mode(SamplingMode::Flat);
+        executor_group(&mut group, &executor, &base, &dag, false);
+        group.finish();
+    }
+}
+
+/// 10,000 runs of a 10-node workflow in flight at once: the time to run them all (E3).
+fn concurrent_runs(c: &mut Criterion) {
+    const RUNS: usize = 10_000;
+    let executor = Executor::new(WORKERS);
+    let base = Baselines::new();
+    let dag = Dag::layered(2, 5);
+    let workflow = dag.to_workflow(noop());
+    let mut group = c.benchmark_group("concurrent_10k_x10");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((RUNS * dag.len()) as u64));
+    group.bench_function("flowmem", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let handles: Vec<_> = (0..RUNS).map(|_| executor.submit(&workflow)).collect();
+                for h in handles {
+                    assert_eq!(h.wait_status(), RunStatus::Completed);
+                }
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                base.tokio.block_on(async {
+                    let dag = Arc::new(dag.clone());
+                    let runs: Vec<_> = (0..RUNS)
+                        .map(|_| {
+                            let dag = Arc::clone(&dag);
+                            tokio::spawn(async move { tokio_run(&dag).await })
+                        })
+                        .collect();
+                    for r in runs {
+                        r.await.expect("run task");
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    group.finish();
+    keep(Duration::ZERO);
+}
 
 fn inputs(n: usize) -> (Vec<u8>, Vec<u64>) {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -80,6 +350,6 @@ fn helpers(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = helpers
+    targets = shapes, concurrent_runs, helpers
 }
 criterion_main!(benches);

@@ -14,6 +14,8 @@ use std::{
 
 use criterion::Criterion;
 
+pub mod dags;
+
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
 compile_error!(
     "choose one global allocator for the benches: feature `jemalloc` or `mimalloc`, not both"

@@ -16,7 +16,7 @@ use std::{
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_queue::ArrayQueue;
-use flowmem_alloc::Counters;
+use flowmem_alloc::CachePadded;
 use flowmem_pool::BufferPool;
 
 use crate::{
@@ -115,12 +115,16 @@ struct Shared {
     overflow: Injector<Task>,
     stealers: Vec<Stealer<Task>>,
     sleeping: AtomicUsize,
+    /// A wake-up was sent and its sleeper has not picked it up yet: further pushes need not send another.
+    wake_pending: AtomicBool,
     sleep_lock: Mutex<()>,
     wake: Condvar,
     shutdown: AtomicBool,
     runs_in_flight: AtomicUsize,
     next_run: AtomicU64,
-    counters: Counters<5>,
+    /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
+    /// path), plus a last row for counts made off the workers.
+    counters: Box<[CachePadded<[AtomicU64; 5]>]>,
     timer: Timer,
     memory: MemoryOptions,
     buffers: BufferPool,
@@ -165,6 +169,7 @@ thread_local! {
 }
 
 struct WorkerLocal {
+    id: usize,
     deque: Worker<Task>,
     /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
     /// rather than by recursion; kept across calls, so it stops allocating once grown.
@@ -191,12 +196,15 @@ impl Executor {
             overflow: Injector::new(),
             stealers: deques.iter().map(Worker::stealer).collect(),
             sleeping: AtomicUsize::new(0),
+            wake_pending: AtomicBool::new(false),
             sleep_lock: Mutex::new(()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             runs_in_flight: AtomicUsize::new(0),
             next_run: AtomicU64::new(1),
-            counters: Counters::new(["active", "completed", "failed", "retried", "skipped"]),
+            counters: (0..=workers)
+                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
             timer: Timer {
                 heap: Mutex::new(BinaryHeap::new()),
                 cv: Condvar::new(),
@@ -276,7 +284,7 @@ impl Executor {
                         idle.reset(id, options, &shared.memory);
                         return Arc::clone(state);
                     }
-                    lingering |= state.has_ended();
+                    lingering |= state.is_being_let_go();
                 }
                 if !lingering {
                     break;
@@ -315,6 +323,8 @@ impl Executor {
     pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
         let run = self.acquire_state(id, workflow, options);
+        // The handle first: a run that ends before `submit` returns is not taken for recyclable.
+        let handle = RunHandle::new(Arc::clone(&run));
         self.shared.runs_in_flight.fetch_add(1, Ordering::AcqRel);
         for root in workflow.graph.roots.iter() {
             if run.take_slot(*root) {
@@ -324,7 +334,7 @@ impl Executor {
                 });
             }
         }
-        RunHandle { run }
+        handle
     }
 
     /// Runs `workflow` and waits for the end.
@@ -339,13 +349,19 @@ impl Executor {
 
     /// The executor's counters.
     pub fn stats(&self) -> ExecutorStats {
-        let s = self.shared.counters.snapshot();
+        let sum = |i: usize| {
+            self.shared
+                .counters
+                .iter()
+                .map(|row| row[i].load(Ordering::Relaxed))
+                .fold(0u64, u64::wrapping_add)
+        };
         ExecutorStats {
-            active: s[ACTIVE],
-            completed: s[COMPLETED],
-            failed: s[FAILED],
-            retried: s[RETRIED],
-            skipped: s[SKIPPED],
+            active: sum(ACTIVE),
+            completed: sum(COMPLETED),
+            failed: sum(FAILED),
+            retried: sum(RETRIED),
+            skipped: sum(SKIPPED),
             runs: self.shared.next_run.load(Ordering::Relaxed) - 1,
         }
     }
@@ -397,6 +413,21 @@ impl fmt::Debug for Executor {
 }
 
 impl Shared {
+    /// Adds `n` (wrapping) to counter `i` of this worker's row; off the workers, to the shared last row.
+    fn count(&self, i: usize, n: u64) {
+        let worker = LOCAL.with(|l| l.borrow().as_ref().map(|local| local.id));
+        match worker {
+            // Single writer: a plain load and store.
+            Some(w) => {
+                let c = &self.counters[w][i];
+                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            }
+            None => {
+                self.counters[self.counters.len() - 1][i].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Queues work from outside a worker (or for any worker), and wakes one if some sleep.
     fn push_external(&self, task: Task) {
         if let Err(task) = self.ring.push(task) {
@@ -416,17 +447,22 @@ impl Shared {
     }
 
     /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
+    ///
+    /// A worker pushing onto an empty deque will pop the task itself next, so nobody is woken for it; a
+    /// second task waiting there is work to share, and wakes a sleeper.
     fn push(&self, task: Task) {
         let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
             Some(local) => {
+                let surplus = !local.deque.is_empty();
                 local.deque.push(task);
-                None
+                Ok(surplus)
             }
-            None => Some(task),
+            None => Err(task),
         });
         match rejected {
-            None => self.notify(),
-            Some(task) => self.push_external(task),
+            Ok(true) => self.notify(),
+            Ok(false) => {}
+            Err(task) => self.push_external(task),
         }
     }
 
@@ -446,7 +482,7 @@ impl Shared {
             }
             let n = self.stealers.len();
             for k in 1..n {
-                match self.stealers[(me + k) % n].steal() {
+                match self.stealers[(me + k) % n].steal_batch_and_pop(local) {
                     Steal::Success(t) => return Some(t),
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
@@ -468,6 +504,7 @@ impl Shared {
 fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(WorkerLocal {
+            id: me,
             deque,
             settle: Vec::new(),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
@@ -513,6 +550,7 @@ fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         shared.sleeping.fetch_sub(1, Ordering::SeqCst);
+        shared.wake_pending.store(false, Ordering::Release);
     }
     LOCAL.with(|l| *l.borrow_mut() = None);
 }
@@ -555,7 +593,7 @@ fn execute(shared: &Shared, task: Task) {
     let def = &run.workflow.graph.nodes[node as usize];
     let attempt = run.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
     run.set_status(node, NodeStatus::Running);
-    shared.counters.add(ACTIVE, 1);
+    shared.count(ACTIVE, 1);
     let started = Instant::now();
     let deadline = def.timeout.map(|t| started + t);
     let inputs = NodeInputs {
@@ -571,7 +609,7 @@ fn execute(shared: &Shared, task: Task) {
     let mut ctx = NodeCtx::new(def.name, attempt, &inputs, stop_flag, deadline);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| def.action.run(&mut ctx)));
     let took = started.elapsed();
-    shared.counters.sub(ACTIVE, 1);
+    shared.count(ACTIVE, u64::MAX); // wrapping: minus one
     run.add_time(node, took);
     let result = match outcome {
         Ok(result) => result,
@@ -592,7 +630,7 @@ fn execute(shared: &Shared, task: Task) {
         Err(error) => {
             let retries_left = attempt <= def.retry.max_retries();
             if error.is_retryable() && retries_left && run.stopping().is_none() {
-                shared.counters.add(RETRIED, 1);
+                shared.count(RETRIED, 1);
                 let random = LOCAL.with(|l| {
                     l.borrow_mut().as_mut().map_or(attempt as u64, |local| {
                         local.random ^= local.random << 13;
@@ -676,7 +714,7 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
             NodeStatus::Failed => FAILED,
             _ => SKIPPED,
         };
-        shared.counters.add(counter, 1);
+        shared.count(counter, 1);
         let g = &run.workflow.graph;
         for &d in g.dependents(node) {
             if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) != 1 {

@@ -132,6 +132,9 @@ pub(crate) struct RunState {
     ended_ns: AtomicU64,
     /// Set when the run has ended (read without the lock by the state pool).
     ended: AtomicBool,
+    /// Live `RunHandle`s of this run: while there are any, the state is not recycled (and the pool does
+    /// not wait for it).
+    handles: AtomicUsize,
     /// Values by key, shared by the run's nodes.
     context: Mutex<ContextMap>,
     /// Scratch memory of the run's actions (`arena` option).
@@ -210,6 +213,7 @@ impl RunState {
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            handles: AtomicUsize::new(0),
             context: Mutex::new(context),
             arena: memory.arena.then(SyncArena::new),
             context_home,
@@ -255,10 +259,10 @@ impl RunState {
         }
     }
 
-    /// Whether the run has ended (its state may still be referenced by a worker letting go of it, or by a
-    /// handle).
-    pub(crate) fn has_ended(&self) -> bool {
-        self.ended.load(Ordering::Acquire)
+    /// Whether the run has ended and no handle refers to it: any reference left is a worker's, about to be
+    /// dropped.
+    pub(crate) fn is_being_let_go(&self) -> bool {
+        self.ended.load(Ordering::Acquire) && self.handles.load(Ordering::Acquire) == 0
     }
 
     /// Whether this state's workflow is `workflow` (the same graph).
@@ -456,12 +460,28 @@ impl Inputs for NodeInputs<'_> {
 }
 
 /// A run in flight: wait for it, cancel it.
-#[derive(Clone)]
 pub struct RunHandle {
-    pub(crate) run: Arc<RunState>,
+    run: Arc<RunState>,
+}
+
+impl Clone for RunHandle {
+    fn clone(&self) -> Self {
+        RunHandle::new(Arc::clone(&self.run))
+    }
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        self.run.handles.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl RunHandle {
+    pub(crate) fn new(run: Arc<RunState>) -> Self {
+        run.handles.fetch_add(1, Ordering::AcqRel);
+        RunHandle { run }
+    }
+
     /// The run's id (unique within its executor).
     pub fn id(&self) -> u64 {
         self.run.id
