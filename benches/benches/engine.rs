@@ -144,7 +144,7 @@ fn dagx_run(rt: &tokio::runtime::Runtime, dag: &Dag) -> Option<()> {
         }
         let h = match deps.as_slice() {
             [] => runner.add_task(Source).depends_on(()),
-            [a] => runner.add_task(After1).depends_on(&handles[*a as usize]),
+            [a] => runner.add_task(After1).depends_on(handles[*a as usize]),
             [a, b] => runner
                 .add_task(After2)
                 .depends_on((&handles[*a as usize], &handles[*b as usize])),
