@@ -334,6 +334,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .iter()
         .filter(|t| t.ratio.is_none())
         .map(|t| t.id.as_str())
+        .filter(|id| !targets::NEED_EXTERNAL_DATA.contains(id))
         .collect();
     if opts.filter.is_none() && !unmeasured.is_empty() {
         return Err(format!("targets not measured: {}", unmeasured.join(", ")).into());

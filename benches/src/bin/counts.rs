@@ -207,4 +207,60 @@ fn main() {
     if wants("pool") {
         pool(&out);
     }
+    if wants("engine") {
+        engine(&out);
+    }
+}
+
+/// Heap allocations per run of `busy_workflow` in steady state (two runs in flight at a time), with
+/// `memory`; process-wide, since the runs execute on the executor's threads.
+fn allocations_per_run(memory: flowmem_engine::MemoryOptions) -> f64 {
+    use flowmem_engine::{Executor, RunStatus};
+    let workflow = flowmem_benches::dags::busy_workflow();
+    let executor = Executor::with_memory(2, memory);
+    let runs = |n: u64| {
+        for _ in 0..n {
+            let a = executor.submit(&workflow);
+            let b = executor.submit(&workflow);
+            assert_eq!(a.wait_status(), RunStatus::Completed);
+            assert_eq!(b.wait_status(), RunStatus::Completed);
+        }
+    };
+    runs(300);
+    let before = tracking::stats();
+    let measured = if flowmem_benches::quick() { 200 } else { 2_000 };
+    runs(measured);
+    let after = tracking::stats();
+    (after.allocations - before.allocations) as f64 / (2 * measured) as f64
+}
+
+fn engine(out: &Out) {
+    use flowmem_engine::{MemoryOption, MemoryOptions};
+    let nodes = flowmem_benches::dags::busy_workflow().len() as f64;
+    let id = "memory_options/all_on_per_node";
+    if out.wants(id) || out.wants("memory_options/") {
+        let all_on = allocations_per_run(MemoryOptions::ALL);
+        out.emit("engine", id, all_on / nodes, "allocations per node");
+        out.emit(
+            "engine",
+            "memory_options/all_on_per_run",
+            all_on,
+            "allocations per run",
+        );
+        for option in MemoryOption::ALL {
+            let off = allocations_per_run(MemoryOptions::ALL.with(option, false));
+            out.emit(
+                "engine",
+                &format!("memory_options/{option}_off_per_run"),
+                off,
+                "allocations per run",
+            );
+        }
+        out.emit(
+            "engine",
+            "memory_options/all_off_per_run",
+            allocations_per_run(MemoryOptions::NONE),
+            "allocations per run",
+        );
+    }
 }
