@@ -10,7 +10,7 @@
 //! | 2 | [`pool`] | `pool` | object pools (bounded or not, sync and async waits), size-classed buffer pools |
 //! | 3 | [`map`] | `map` | a sharded map with no escaping guards, a copy-on-write map with lock-free reads, a bounded `Arc` cache with one creation per key |
 //! | 4 | [`store`] | `store` | an append-only record store: CRC-32C per record, crash recovery, zero-copy reads through a memory map (`zstd`: compressed records) |
-//! | 5 | `engine` | `engine` | the workflow engine |
+//! | 5 | [`engine`] | `engine` | workflow definitions, a work-stealing executor that allocates nothing per node when warm, a benchmark API, SIMD helpers |
 //!
 //! `cargo xtask bench` in the repository measures every layer against `std` and the crates it builds on;
 //! the figures are in `docs/benchmarks.md`.
