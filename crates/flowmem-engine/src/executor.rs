@@ -27,6 +27,9 @@ use crate::{
 /// The most run states kept per workflow (`pooled_node_state`): as many runs of one workflow as are
 /// usually in flight at once.
 const STATES_PER_WORKFLOW: usize = 64;
+/// Idle checks before a worker sleeps: first spinning, then yielding.
+const IDLE_SPINS: usize = 256;
+const IDLE_ROUNDS: usize = IDLE_SPINS + 32;
 /// How many times a submission looks again for a state whose ended run is still being let go of.
 const STATE_WAIT_ROUNDS: usize = 64;
 /// The most run states kept in all.
@@ -525,10 +528,15 @@ fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
         {
             break;
         }
-        // Nothing to do: spin briefly, then sleep until woken (a push sees `sleeping` and notifies).
+        // Nothing to do: look again for a while (spinning, then yielding the CPU) before going to sleep —
+        // work often arrives within microseconds, and a sleep and wake-up cost two system calls.
         let mut found = false;
-        for _ in 0..64 {
-            std::hint::spin_loop();
+        for round in 0..IDLE_ROUNDS {
+            if round < IDLE_SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
             if shared.has_external_work() {
                 found = true;
                 break;
