@@ -217,6 +217,10 @@ fn shapes(c: &mut Criterion) {
         })
         .unwrap_or_default();
     files.sort();
+    if flowmem_benches::quick() {
+        // The short tour runs the trace of target E4 only.
+        files.retain(|p| p.to_string_lossy().contains("montage-chameleon-dss-15d"));
+    }
     for path in files {
         let dag = match Dag::from_wfcommons(&path) {
             Ok(dag) => dag,
@@ -295,7 +299,12 @@ fn inputs(n: usize) -> (Vec<u8>, Vec<u64>) {
 }
 
 fn helpers(c: &mut Criterion) {
-    for (n, label) in [(100usize, "100"), (1_000, "1k"), (10_000, "10k")] {
+    let sizes: &[(usize, &str)] = if flowmem_benches::quick() {
+        &[(10_000, "10k")]
+    } else {
+        &[(100, "100"), (1_000, "1k"), (10_000, "10k")]
+    };
+    for &(n, label) in sizes {
         let (bytes, words) = inputs(n);
         let mut group = c.benchmark_group(format!("simd_{label}"));
         group.throughput(Throughput::Elements(n as u64));
