@@ -234,6 +234,9 @@ impl MmapStore {
             format::check_header(bytes).map_err(|p| StoreError::header(&self.path, p))?;
             start = HEADER_LEN;
         }
+        // The mapping covers the file as it was when mapped, which may be longer than `len` (a writer
+        // appending meanwhile): the scan, and every offset below, go by the mapping.
+        let len = bytes.len() as u64;
         let mut found: Vec<Found> = Vec::new();
         let end = format::scan(bytes, start, self.layout, |f| found.push(f));
         drop(lock);
