@@ -356,9 +356,35 @@ fn helpers(c: &mut Criterion) {
     }
 }
 
+/// Importing the WfCommons montage trace of 2,122 tasks against parsing the same bytes into a
+/// `serde_json::Value` (D3).
+fn import(c: &mut Criterion) {
+    let Some(dir) = wfcommons_dir() else {
+        return;
+    };
+    let path = dir.join("montage-chameleon-dss-15d-001.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("engine bench: {} is absent; D3 is skipped", path.display());
+        return;
+    };
+    let mut group = c.benchmark_group("import_montage_dss");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("flowmem_import", |b| {
+        b.iter(|| {
+            flowmem_engine::import_wfcommons(keep(&bytes), flowmem_engine::TaskAction::Noop)
+                .expect("the trace imports")
+                .tasks
+        })
+    });
+    group.bench_function("serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(keep(&bytes)).expect("valid JSON"))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = shapes, concurrent_runs, helpers
+    targets = shapes, concurrent_runs, import, helpers
 }
 criterion_main!(benches);

@@ -19,7 +19,7 @@ pub(crate) enum Measure {
 
 /// Targets that need data the repository does not carry (`../shared/wfcommons`): a run without it leaves
 /// them unmeasured, and that is not an error.
-pub(crate) const NEED_EXTERNAL_DATA: &[&str] = &["E4"];
+pub(crate) const NEED_EXTERNAL_DATA: &[&str] = &["E4", "D3"];
 
 /// The goal a ratio must meet.
 #[derive(Debug, Clone, Copy)]
@@ -421,6 +421,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         denominator: "wf_montage-chameleon-dss-15d-001/tokio",
         measure: Measure::Time,
         goal: Goal::AtMost(0.33),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "D3",
+        layer: "engine",
+        what: "import of WfCommons montage-chameleon-dss-15d (2,122 tasks) / serde_json::from_slice into a Value, time",
+        numerator: "import_montage_dss/flowmem_import",
+        denominator: "import_montage_dss/serde_json_value",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.5),
         allocators: SYSTEM,
     },
     TargetSpec {

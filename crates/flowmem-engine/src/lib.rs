@@ -16,6 +16,8 @@ mod benchmark;
 mod definition;
 mod error;
 mod executor;
+mod export;
+mod load;
 mod memory;
 mod retry;
 mod run;
@@ -27,6 +29,9 @@ pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorStats};
+pub use load::{
+    LoadError, Registry, TaskAction, WfImport, import_wfcommons, import_wfcommons_file, registry,
+};
 pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;
 pub use run::{FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions, RunReport, RunStatus};

@@ -1,0 +1,493 @@
+//! Workflows from files: a JSON definition whose nodes name registered actions, and WfCommons WfFormat
+//! traces (schema 1.4 to 1.6) with every task mapped to one chosen action.
+
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use serde::Deserialize;
+
+use crate::{Action, ActionError, DefinitionError, NodeCtx, RetryPolicy, Workflow};
+
+/// Why a workflow file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid JSON, or not of the expected shape.
+    #[error("{}line {line}, column {column}: {message}", origin(path))]
+    Json {
+        /// The file, when loaded from one.
+        path: Option<PathBuf>,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A node names an action the registry does not have.
+    #[error("node `{node}` names the action `{action}`, which is not registered (registered: {})", known.join(", "))]
+    UnknownAction {
+        /// The node.
+        node: String,
+        /// The action it names.
+        action: String,
+        /// The registered names, sorted.
+        known: Vec<String>,
+    },
+    /// A WfFormat file of a schema version this build does not read.
+    #[error("WfFormat schema version {version} is not supported (1.4 to 1.6 are)")]
+    UnsupportedSchema {
+        /// The version found.
+        version: String,
+    },
+    /// The graph the file describes is not a valid workflow.
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+}
+
+fn origin(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or(String::new(), |p| format!("{}: ", p.display()))
+}
+
+fn json_error(e: serde_json::Error, path: Option<&Path>) -> LoadError {
+    LoadError::Json {
+        path: path.map(Path::to_path_buf),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+/// Actions by name, for workflows loaded from files. Use the process-wide [`registry()`] or one of your
+/// own.
+#[derive(Default)]
+pub struct Registry {
+    actions: RwLock<HashMap<String, Arc<dyn Action>>>,
+}
+
+/// The process-wide registry (created on first use).
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `action` under `name`, returning the action it replaces.
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        action: impl Action,
+    ) -> Option<Arc<dyn Action>> {
+        self.register_shared(name, Arc::new(action))
+    }
+
+    /// Registers a shared action under `name`, returning the action it replaces.
+    pub fn register_shared(
+        &self,
+        name: impl Into<String>,
+        action: Arc<dyn Action>,
+    ) -> Option<Arc<dyn Action>> {
+        self.actions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.into(), action)
+    }
+
+    /// The action registered under `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Action>> {
+        self.actions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .actions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("actions", &self.names())
+            .finish()
+    }
+}
+
+/// The JSON definition of a workflow.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Definition {
+    name: String,
+    nodes: Vec<NodeDefinition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeDefinition {
+    name: String,
+    action: String,
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    retry: Option<RetryDefinition>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryDefinition {
+    max_retries: u32,
+    #[serde(default)]
+    initial_ms: u64,
+    #[serde(default)]
+    multiplier: Option<f64>,
+    #[serde(default)]
+    max_delay_ms: Option<u64>,
+    #[serde(default = "yes")]
+    jitter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Workflow {
+    /// A workflow from its JSON definition, each node's `action` looked up in the process-wide
+    /// [`registry()`].
+    ///
+    /// ```
+    /// use flowmem_engine::{ActionError, NodeCtx, Workflow, registry};
+    ///
+    /// registry().register("noop", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    /// let workflow = Workflow::from_json(r#"{
+    ///     "name": "etl",
+    ///     "nodes": [
+    ///         {"name": "extract", "action": "noop"},
+    ///         {"name": "load", "action": "noop", "after": ["extract"],
+    ///          "retry": {"max_retries": 3, "initial_ms": 100}, "timeout_ms": 5000}
+    ///     ]
+    /// }"#)?;
+    /// assert_eq!(workflow.dependencies("load").unwrap(), ["extract"]);
+    ///
+    /// let error = Workflow::from_json("{\n  \"name\": 7\n}").unwrap_err();
+    /// assert!(error.to_string().starts_with("line 2, column"));
+    /// # Ok::<(), flowmem_engine::LoadError>(())
+    /// ```
+    pub fn from_json(text: &str) -> Result<Workflow, LoadError> {
+        Self::from_json_with(text, registry())
+    }
+
+    /// [`from_json`](Self::from_json) with actions from `registry`.
+    pub fn from_json_with(text: &str, registry: &Registry) -> Result<Workflow, LoadError> {
+        Self::definition(text, registry, None)
+    }
+
+    /// A workflow from a JSON definition file (actions from the process-wide registry).
+    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Workflow, LoadError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::definition(&text, registry(), Some(path))
+    }
+
+    fn definition(
+        text: &str,
+        registry: &Registry,
+        path: Option<&Path>,
+    ) -> Result<Workflow, LoadError> {
+        let def: Definition = serde_json::from_str(text).map_err(|e| json_error(e, path))?;
+        let mut builder = Workflow::builder(def.name);
+        for node in def.nodes {
+            let action = registry
+                .get(&node.action)
+                .ok_or_else(|| LoadError::UnknownAction {
+                    node: node.name.clone(),
+                    action: node.action.clone(),
+                    known: registry.names(),
+                })?;
+            let mut handle = builder.node_shared(node.name, action).after(&node.after);
+            if let Some(r) = node.retry {
+                let mut policy =
+                    RetryPolicy::exponential(r.max_retries, Duration::from_millis(r.initial_ms))
+                        .jitter(r.jitter);
+                if let Some(m) = r.multiplier {
+                    policy = policy.multiplier(m);
+                }
+                if let Some(max) = r.max_delay_ms {
+                    policy = policy.max_delay(Duration::from_millis(max));
+                }
+                handle = handle.retry(policy);
+            }
+            if let Some(ms) = node.timeout_ms {
+                handle.timeout(Duration::from_millis(ms));
+            }
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// What each task of an imported WfCommons trace does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TaskAction {
+    /// Nothing (measures the engine alone).
+    Noop,
+    /// Busy-waits for the task's recorded runtime times `scale` (CPU-bound stand-in).
+    Spin {
+        /// Factor applied to each runtime (e.g. 0.001: a second becomes a millisecond).
+        scale: f64,
+    },
+    /// Sleeps for the task's recorded runtime times `scale` (I/O-bound stand-in).
+    Sleep {
+        /// Factor applied to each runtime.
+        scale: f64,
+    },
+}
+
+/// A WfCommons trace imported as a workflow.
+#[derive(Debug, Clone)]
+pub struct WfImport {
+    /// The workflow: one node per task, named by the task's id.
+    pub workflow: Workflow,
+    /// The file's `schemaVersion`.
+    pub schema_version: String,
+    /// Tasks imported.
+    pub tasks: usize,
+    /// Dependency edges (the union of `parents` and `children`).
+    pub edges: usize,
+    /// Edges listed on one side only (`(parent, child)`, a `parents` entry without the matching
+    /// `children` entry or the reverse); they are imported.
+    pub disagreements: Vec<(String, String)>,
+    /// Tasks with no recorded runtime (they run for zero time under `Spin` and `Sleep`).
+    pub missing_runtimes: usize,
+}
+
+#[derive(Deserialize)]
+struct WfFile<'a> {
+    #[serde(rename = "schemaVersion", borrow, default)]
+    schema_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    workflow: WfWorkflow<'a>,
+}
+
+#[derive(Deserialize)]
+struct WfWorkflow<'a> {
+    #[serde(borrow, default)]
+    specification: Option<WfTasks<'a>>,
+    #[serde(borrow, default)]
+    execution: Option<WfExecution<'a>>,
+    /// Schema 1.4: tasks directly under `workflow`.
+    #[serde(borrow, default)]
+    tasks: Option<Vec<WfTask<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct WfTasks<'a> {
+    #[serde(borrow)]
+    tasks: Vec<WfTask<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WfTask<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    parents: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    children: Vec<Cow<'a, str>>,
+    /// Schema 1.4 keeps the runtime on the task.
+    #[serde(rename = "runtimeInSeconds", alias = "runtime", default)]
+    runtime: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct WfExecution<'a> {
+    #[serde(borrow, default)]
+    tasks: Vec<WfExecTask<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WfExecTask<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "runtimeInSeconds", alias = "runtime", default)]
+    runtime: Option<f64>,
+}
+
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Imports a WfCommons WfFormat trace (schema 1.4 to 1.6): every task becomes a node running `action`;
+/// dependencies are the union of `parents` and `children` (disagreements are reported, not fatal).
+///
+/// ```no_run
+/// use flowmem_engine::{TaskAction, import_wfcommons_file};
+///
+/// let imported = import_wfcommons_file(
+///     "../shared/wfcommons/montage-chameleon-dss-15d-001.json",
+///     TaskAction::Spin { scale: 0.0001 },
+/// )?;
+/// println!("{} tasks, {} edges", imported.tasks, imported.edges);
+/// # Ok::<(), flowmem_engine::LoadError>(())
+/// ```
+pub fn import_wfcommons(json: &[u8], action: TaskAction) -> Result<WfImport, LoadError> {
+    import(json, action, None)
+}
+
+/// [`import_wfcommons`] from a file.
+pub fn import_wfcommons_file(
+    path: impl AsRef<Path>,
+    action: TaskAction,
+) -> Result<WfImport, LoadError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    import(&bytes, action, Some(path))
+}
+
+fn import(json: &[u8], action: TaskAction, path: Option<&Path>) -> Result<WfImport, LoadError> {
+    let file: WfFile<'_> = serde_json::from_slice(json).map_err(|e| json_error(e, path))?;
+    let schema_version = file
+        .schema_version
+        .as_deref()
+        .unwrap_or("unknown")
+        .to_string();
+    if let Some(v) = &file.schema_version
+        && !["1.4", "1.5", "1.6"].contains(&v.as_ref())
+    {
+        return Err(LoadError::UnsupportedSchema {
+            version: v.to_string(),
+        });
+    }
+    let tasks = match (file.workflow.specification, file.workflow.tasks) {
+        (Some(spec), _) => spec.tasks,
+        (None, Some(tasks)) => tasks,
+        (None, None) => Vec::new(),
+    };
+    let key = |t: &WfTask<'_>| -> String { t.id.as_deref().unwrap_or(&t.name).to_string() };
+    let names: Vec<String> = tasks.iter().map(key).collect();
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut runtimes: HashMap<&str, f64> = HashMap::new();
+    for (t, name) in tasks.iter().zip(&names) {
+        if let Some(r) = t.runtime {
+            runtimes.insert(name.as_str(), r);
+        }
+    }
+    if let Some(exec) = &file.workflow.execution {
+        for t in &exec.tasks {
+            if let (Some(r), Some((name, _))) = (t.runtime, index.get_key_value(t.id.as_ref())) {
+                runtimes.insert(name, r);
+            }
+        }
+    }
+    // Edges from both sides; an edge named on one side only is a disagreement.
+    let mut from_parents: HashSet<(usize, usize)> = HashSet::new();
+    let mut from_children: HashSet<(usize, usize)> = HashSet::new();
+    for (i, t) in tasks.iter().enumerate() {
+        for p in &t.parents {
+            if let Some(&j) = index.get(p.as_ref()) {
+                from_parents.insert((j, i));
+            }
+        }
+        for c in &t.children {
+            if let Some(&j) = index.get(c.as_ref()) {
+                from_children.insert((i, j));
+            }
+        }
+    }
+    let mut disagreements: Vec<(String, String)> = from_parents
+        .symmetric_difference(&from_children)
+        .map(|(p, c)| (names[*p].clone(), names[*c].clone()))
+        .collect();
+    disagreements.sort();
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for (p, c) in from_parents.union(&from_children) {
+        deps[*c].push(*p);
+    }
+    let edges = deps.iter().map(Vec::len).sum();
+    let noop: Arc<dyn Action> = Arc::new(|_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    let mut missing_runtimes = 0;
+    let workflow_name = file.name.as_deref().unwrap_or("wfcommons").to_string();
+    let mut builder = Workflow::builder(workflow_name);
+    for (i, name) in names.iter().enumerate() {
+        let runtime = runtimes.get(name.as_str()).copied();
+        missing_runtimes += usize::from(runtime.is_none());
+        let seconds = runtime.unwrap_or(0.0).max(0.0);
+        let node_action: Arc<dyn Action> = match action {
+            TaskAction::Noop => Arc::clone(&noop),
+            TaskAction::Spin { scale } => {
+                let d = Duration::try_from_secs_f64(seconds * scale).unwrap_or_default();
+                Arc::new(move |_: &mut NodeCtx<'_>| {
+                    spin(d);
+                    Ok::<(), ActionError>(())
+                })
+            }
+            TaskAction::Sleep { scale } => {
+                let d = Duration::try_from_secs_f64(seconds * scale).unwrap_or_default();
+                Arc::new(move |_: &mut NodeCtx<'_>| {
+                    std::thread::sleep(d);
+                    Ok::<(), ActionError>(())
+                })
+            }
+        };
+        builder
+            .node_shared(name.clone(), node_action)
+            .after(deps[i].iter().map(|d| names[*d].as_str()));
+    }
+    Ok(WfImport {
+        workflow: builder.build()?,
+        schema_version,
+        tasks: names.len(),
+        edges,
+        disagreements,
+        missing_runtimes,
+    })
+}

@@ -1,0 +1,170 @@
+//! Workflows from files: JSON definitions with a registry, WfCommons traces, and DOT / Mermaid export.
+
+use std::path::PathBuf;
+
+use flowmem_engine::{
+    ActionError, DefinitionError, Executor, LoadError, NodeCtx, Registry, RunStatus, TaskAction,
+    Workflow, import_wfcommons, import_wfcommons_file,
+};
+
+fn registry() -> Registry {
+    let r = Registry::new();
+    r.register("noop", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    r.register("double", |ctx: &mut NodeCtx<'_>| {
+        let mut n = 0;
+        ctx.for_each_input(|_, v| n += v.as_u64().unwrap_or(1));
+        ctx.set_output(n.max(1) * 2);
+        Ok::<(), ActionError>(())
+    });
+    r
+}
+
+#[test]
+fn a_json_definition_builds_and_runs_with_registered_actions() {
+    let w = Workflow::from_json_with(
+        r#"{"name": "pipeline", "nodes": [
+            {"name": "a", "action": "double"},
+            {"name": "b", "action": "double", "after": ["a"],
+             "retry": {"max_retries": 2, "initial_ms": 1, "max_delay_ms": 5, "jitter": false},
+             "timeout_ms": 1000}
+        ]}"#,
+        &registry(),
+    )
+    .unwrap();
+    let report = Executor::new(2).run(&w);
+    assert_eq!(report.status, RunStatus::Completed);
+    assert_eq!(report.output("b").unwrap().as_u64(), Some(4));
+}
+
+#[test]
+fn bad_json_says_where_and_unknown_actions_say_what_exists() {
+    let r = registry();
+    match Workflow::from_json_with(
+        "{\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": 1} ]\n}",
+        &r,
+    ) {
+        Err(LoadError::Json { line, column, .. }) => assert_eq!((line, column), (3, 23)),
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
+    let typo = Workflow::from_json_with(
+        r#"{"name": "x", "nodes": [{"name": "a", "action": "noop", "afterr": []}]}"#,
+        &r,
+    );
+    assert!(typo.unwrap_err().to_string().contains("afterr"));
+    let unknown = Workflow::from_json_with(
+        r#"{"name": "x", "nodes": [{"name": "a", "action": "nope"}]}"#,
+        &r,
+    )
+    .unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "node `a` names the action `nope`, which is not registered (registered: double, noop)"
+    );
+    let cycle = Workflow::from_json_with(
+        r#"{"name": "x", "nodes": [
+            {"name": "a", "action": "noop", "after": ["b"]},
+            {"name": "b", "action": "noop", "after": ["a"]}]}"#,
+        &r,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        cycle,
+        LoadError::Definition(DefinitionError::Cycle { .. })
+    ));
+}
+
+#[test]
+fn a_trace_whose_parents_and_children_disagree_imports_the_union_and_says_so() {
+    // c lists a as a parent, but a does not list c as a child; b is a's child only by a's word.
+    let trace = br#"{"schemaVersion": "1.5", "name": "tiny", "workflow": {
+        "specification": {"tasks": [
+            {"name": "a", "id": "a", "parents": [], "children": ["b"]},
+            {"name": "b", "id": "b", "parents": [], "children": []},
+            {"name": "c", "id": "c", "parents": ["a"], "children": []}
+        ], "files": []},
+        "execution": {"tasks": [{"id": "a", "runtimeInSeconds": 2.0}, {"id": "b", "runtimeInSeconds": 1.0}]}
+    }}"#;
+    let imported = import_wfcommons(trace, TaskAction::Noop).unwrap();
+    assert_eq!((imported.tasks, imported.edges), (3, 2));
+    assert_eq!(
+        imported.disagreements,
+        [
+            ("a".to_string(), "b".to_string()),
+            ("a".to_string(), "c".to_string())
+        ]
+    );
+    assert_eq!(imported.missing_runtimes, 1);
+    assert_eq!(imported.workflow.dependencies("b").unwrap(), ["a"]);
+    assert_eq!(imported.workflow.dependencies("c").unwrap(), ["a"]);
+}
+
+#[test]
+fn schema_1_4_and_version_errors() {
+    let v14 = br#"{"schemaVersion": "1.4", "workflow": {"tasks": [
+        {"name": "x", "parents": [], "children": ["y"], "runtime": 0.001},
+        {"name": "y", "parents": ["x"], "children": [], "runtime": 0.001}]}}"#;
+    let imported = import_wfcommons(v14, TaskAction::Sleep { scale: 1.0 }).unwrap();
+    assert_eq!(
+        (imported.tasks, imported.edges, imported.missing_runtimes),
+        (2, 1, 0)
+    );
+    let report = Executor::new(2).run(&imported.workflow);
+    assert_eq!(report.status, RunStatus::Completed);
+    assert!(report.duration.as_micros() >= 2000, "{:?}", report.duration);
+    let future = br#"{"schemaVersion": "2.0", "workflow": {"tasks": []}}"#;
+    assert!(matches!(
+        import_wfcommons(future, TaskAction::Noop),
+        Err(LoadError::UnsupportedSchema { .. })
+    ));
+    let broken = b"{\"workflow\": [";
+    assert!(matches!(
+        import_wfcommons(broken, TaskAction::Noop),
+        Err(LoadError::Json { line: 1, .. })
+    ));
+}
+
+fn wfcommons_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/wfcommons");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn every_wfcommons_trace_imports_and_runs() {
+    let Some(dir) = wfcommons_dir() else {
+        eprintln!("../shared/wfcommons is absent: nothing to import");
+        return;
+    };
+    // tasks and edges per file, as the folder's README lists them.
+    let expected = [
+        ("helloworld-chain-5-chameleon.json", 5, 4),
+        ("helloworld-forkjoin-10-chameleon.json", 10, 16),
+        ("montage-chameleon-2mass-005d-001.json", 58, 114),
+        ("montage-chameleon-2mass-01d-001.json", 103, 231),
+        ("montage-chameleon-dss-15d-001.json", 2122, 6114),
+        ("epigenomics-chameleon-ilmn-6seq-50k-001.json", 1695, 2108),
+        ("1000genome-chameleon-2ch-100k-001.json", 52, 76),
+        ("1000genome-chameleon-22ch-250k-001.json", 902, 1166),
+    ];
+    let executor = Executor::new(2);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let imported = import_wfcommons_file(&path, TaskAction::Noop)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((_, tasks, edges)) = expected.iter().find(|(f, ..)| *f == file) {
+            assert_eq!((imported.tasks, imported.edges), (*tasks, *edges), "{file}");
+        }
+        let report = executor.run(&imported.workflow);
+        assert_eq!(report.status, RunStatus::Completed, "{file}");
+        assert_eq!(
+            imported.workflow.to_dot().matches(" -> ").count(),
+            imported.edges
+        );
+        seen += 1;
+    }
+    assert!(seen >= 1);
+}
