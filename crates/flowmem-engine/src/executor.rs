@@ -2,14 +2,13 @@
 
 use std::{
     cell::RefCell,
-    cmp::Reverse,
-    collections::BinaryHeap,
     fmt,
     panic::AssertUnwindSafe,
     sync::{
         Arc, Condvar, Mutex, PoisonError,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
+    task::{Wake, Waker},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -108,7 +107,6 @@ const SKIPPED: usize = 4;
 pub struct Executor {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    timer: Option<JoinHandle<()>>,
 }
 
 struct Shared {
@@ -128,42 +126,12 @@ struct Shared {
     /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
     /// path), plus a last row for counts made off the workers.
     counters: Box<[CachePadded<[AtomicU64; 5]>]>,
-    timer: Timer,
     memory: MemoryOptions,
     buffers: BufferPool,
     /// Recycled run states by workflow graph (its address; a pooled state holds its graph, so the address
     /// cannot be reused while the entry lives) (`pooled_node_state`).
     states: Mutex<RecycledStates>,
     contexts: ContextPool,
-}
-
-/// Retries waiting for their backoff: a heap by due time, served by one thread.
-struct Timer {
-    heap: Mutex<BinaryHeap<Reverse<Delayed>>>,
-    cv: Condvar,
-}
-
-struct Delayed {
-    due: Instant,
-    seq: u64,
-    task: Task,
-}
-
-impl PartialEq for Delayed {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.seq) == (other.due, other.seq)
-    }
-}
-impl Eq for Delayed {}
-impl PartialOrd for Delayed {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Delayed {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.due, self.seq).cmp(&(other.due, other.seq))
-    }
 }
 
 thread_local! {
@@ -208,10 +176,6 @@ impl Executor {
             counters: (0..=workers)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
-            timer: Timer {
-                heap: Mutex::new(BinaryHeap::new()),
-                cv: Condvar::new(),
-            },
             memory,
             buffers: BufferPool::new(),
             states: Mutex::new(RecycledStates::default()),
@@ -228,17 +192,9 @@ impl Executor {
                     .expect("spawning an executor worker thread")
             })
             .collect();
-        let timer = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("flowmem-retry-timer".into())
-                .spawn(move || timer_main(&shared))
-                .expect("spawning the executor's timer thread")
-        };
         Executor {
             shared,
             workers: handles,
-            timer: Some(timer),
         }
     }
 
@@ -391,18 +347,6 @@ impl Drop for Executor {
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
-        {
-            let _g = self
-                .shared
-                .timer
-                .heap
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.shared.timer.cv.notify_all();
-        }
-        if let Some(t) = self.timer.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -504,7 +448,7 @@ impl Shared {
     }
 }
 
-fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
+fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(WorkerLocal {
             id: me,
@@ -563,36 +507,32 @@ fn worker_main(shared: &Shared, deque: Worker<Task>, me: usize) {
     LOCAL.with(|l| *l.borrow_mut() = None);
 }
 
-fn timer_main(shared: &Shared) {
-    let timer = &shared.timer;
-    let mut heap = timer.heap.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        let now = Instant::now();
-        while heap.peek().is_some_and(|Reverse(d)| d.due <= now) {
-            let Reverse(d) = heap.pop().expect("peeked");
-            shared.push_external(d.task);
-        }
-        if shared.shutdown.load(Ordering::Acquire)
-            && heap.is_empty()
-            && shared.runs_in_flight.load(Ordering::Acquire) == 0
-        {
-            return;
-        }
-        let wait = heap
-            .peek()
-            .map_or(Duration::from_millis(100), |Reverse(d)| {
-                d.due.saturating_duration_since(now)
-            });
-        heap = timer
-            .cv
-            .wait_timeout(heap, wait)
+/// A retry waiting out its backoff on `flowmem_pool`'s timer thread: woken at the due time, it queues the
+/// node again.
+struct RetryWake {
+    shared: Arc<Shared>,
+    task: Mutex<Option<Task>>,
+}
+
+impl Wake for RetryWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let task = self
+            .task
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .0;
+            .take();
+        if let Some(task) = task {
+            self.shared.push_external(task);
+        }
     }
 }
 
 /// Runs one attempt of a node, and everything its end decides.
-fn execute(shared: &Shared, task: Task) {
+fn execute(shared: &Arc<Shared>, task: Task) {
     let Task { run, node } = task;
     if let Some(status) = run.stopping() {
         release_and_settle(shared, &run, node, status);
@@ -655,18 +595,11 @@ fn execute(shared: &Shared, task: Task) {
                 if delay.is_zero() {
                     shared.push(task);
                 } else {
-                    let mut heap = shared
-                        .timer
-                        .heap
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let seq = shared.next_run.load(Ordering::Relaxed) ^ u64::from(node) << 32;
-                    heap.push(Reverse(Delayed {
-                        due: Instant::now() + delay,
-                        seq,
-                        task,
-                    }));
-                    shared.timer.cv.notify_one();
+                    let wake = Arc::new(RetryWake {
+                        shared: Arc::clone(shared),
+                        task: Mutex::new(Some(task)),
+                    });
+                    flowmem_pool::wake_at(Instant::now() + delay, Waker::from(wake));
                 }
                 return;
             }

@@ -41,6 +41,7 @@ pub use buffer::{
 };
 pub use error::PoolError;
 pub use object::{Acquire, ObjectPool, PoolConfig, PoolStats, Pooled, Reset};
+pub use timer::wake_at;
 
 /// This crate's place in the flowmem layer order (0 = lowest).
 pub const LAYER: u8 = 2;

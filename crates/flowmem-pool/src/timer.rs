@@ -73,8 +73,28 @@ fn run(timer: &'static Timer) {
     }
 }
 
-/// Wakes `waker` at `at` (a spurious wake if its future has finished by then: harmless).
-pub(crate) fn wake_at(at: Instant, waker: Waker) {
+/// Wakes `waker` at `at`, from one process-wide timer thread (started on first use): timeouts and
+/// delays without an async runtime. The pool's `acquire_async` uses it for its timeout; the engine, for
+/// retry back-off. A waker whose future has finished by then gets a spurious wake, which is harmless.
+///
+/// `wake` runs on the timer thread, under its lock: it should only queue work (as wakers do), not do it.
+///
+/// ```
+/// use std::{sync::{Arc, mpsc}, task::{Wake, Waker}, time::{Duration, Instant}};
+///
+/// struct Ping(mpsc::SyncSender<Instant>);
+/// impl Wake for Ping {
+///     fn wake(self: Arc<Self>) {
+///         let _ = self.0.send(Instant::now());
+///     }
+/// }
+///
+/// let (tx, rx) = mpsc::sync_channel(1);
+/// let due = Instant::now() + Duration::from_millis(5);
+/// flowmem_pool::wake_at(due, Waker::from(Arc::new(Ping(tx))));
+/// assert!(rx.recv().unwrap() >= due);
+/// ```
+pub fn wake_at(at: Instant, waker: Waker) {
     let timer = timer();
     let mut guard = timer.queue.lock().unwrap_or_else(|p| p.into_inner());
     let seq = guard.1;
