@@ -147,18 +147,20 @@ fn identity(meta: &std::fs::Metadata) -> Identity {
 }
 
 /// Maps `file` read-only.
+///
+/// Why it is sound: `Mmap::map` requires that the mapped bytes do not change while slices into them
+/// exist. Writers of this crate only ever append past the end of the file. The one place a file shrinks
+/// is `StoreWriter::open` truncating a torn tail, which holds an exclusive lock on the data file; every
+/// scan that reads bytes past the last whole record (open, refresh) holds a shared lock on it, and slices
+/// handed out (`get`, `record`, `iter`) only cover whole records, which are never truncated. Compaction
+/// writes a new file and renames it over the path, leaving mapped files untouched. Another program that
+/// truncates or rewrites the file breaks this contract (documented in docs/store.md).
 #[allow(
     unsafe_code,
     reason = "memory-mapping a file is unsafe; the store's write discipline makes it sound"
 )]
 pub(crate) fn map_file(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: `Mmap::map` is sound as long as the mapped bytes do not change while slices into them exist.
-    // Writers of this crate only ever append past the end of the file. The one place a file shrinks is
-    // `StoreWriter::open` truncating a torn tail, which holds an exclusive lock on the data file; every scan
-    // that reads bytes past the last whole record (open, refresh) holds a shared lock on it, and slices
-    // handed out (`get`, `record`, `iter`) only cover whole records, which are never truncated. Compaction
-    // writes a new file and renames it over the path, leaving mapped files untouched. Another program
-    // that truncates or rewrites the file breaks this contract (documented in docs/store.md).
+    // SAFETY: no bytes of whole records change or go while mapped (the function's comment says how).
     unsafe { Mmap::map(file) }.map_err(|e| StoreError::io(path, e))
 }
 
