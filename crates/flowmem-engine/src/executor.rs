@@ -29,8 +29,9 @@ const STATES_PER_WORKFLOW: usize = 64;
 /// Idle checks before a worker sleeps: first spinning, then yielding.
 const IDLE_SPINS: usize = 256;
 const IDLE_ROUNDS: usize = IDLE_SPINS + 32;
-/// How many times a submission looks again for a state whose ended run is still being let go of.
-const STATE_WAIT_ROUNDS: usize = 64;
+/// How long a submission waits, at most, for a state whose ended run is still being let go of by a
+/// worker (normally a few instructions; longer only when the OS preempted that worker).
+const STATE_WAIT: Duration = Duration::from_millis(5);
 /// The most run states kept in all.
 const STATES_IN_ALL: usize = 4096;
 
@@ -233,9 +234,11 @@ impl Executor {
         let RecycledStates { by_graph, total } = &mut *states;
         let key = Arc::as_ptr(&workflow.graph) as usize;
         if let Some(list) = by_graph.get_mut(&key) {
-            // A run that has just ended may still be referenced by the worker that settled its last node,
-            // for a few instructions: wait for that (briefly) rather than allocate a duplicate state.
-            for round in 0..STATE_WAIT_ROUNDS {
+            // A run that has just ended may still be referenced by a worker that settled one of its nodes,
+            // for a few instructions (or a time slice, if the OS preempted it there): wait for that, up to
+            // STATE_WAIT, rather than allocate a duplicate state.
+            let mut waited_since = None;
+            for round in 0.. {
                 let mut lingering = false;
                 for state in list.iter_mut() {
                     if let Some(idle) = Arc::get_mut(state) {
@@ -245,7 +248,9 @@ impl Executor {
                     }
                     lingering |= state.is_being_let_go();
                 }
-                if !lingering {
+                if !lingering
+                    || waited_since.get_or_insert_with(Instant::now).elapsed() >= STATE_WAIT
+                {
                     break;
                 }
                 if round > 16 {
