@@ -53,8 +53,8 @@ pub(crate) trait Inputs {
     fn input(&self, name: Symbol) -> Option<&Value>;
     /// Calls `f` with each dependency's name and output, in the order the node lists them.
     fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value));
-    /// Stores `value` under `key` in the run's context.
-    fn put(&self, key: &str, value: Value) -> Option<Value>;
+    /// Stores `value` under `key` in the run's context (and in a durable run's store).
+    fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError>;
     /// A clone of the run context's value under `key`.
     fn fetch(&self, key: &str) -> Option<Value>;
     /// The run's scratch arena, when the `arena` option is on.
@@ -104,6 +104,8 @@ pub struct NodeCtx<'run> {
     deadline: Option<Instant>,
     /// The node's own scratch arena when the run has none (`arena` option off).
     node_arena: OnceCell<Arena>,
+    /// The first error of a `put` that could not be recorded: it fails the node.
+    deferred: OnceCell<ActionError>,
 }
 
 impl<'run> NodeCtx<'run> {
@@ -122,6 +124,7 @@ impl<'run> NodeCtx<'run> {
             cancelled,
             deadline,
             node_arena: OnceCell::new(),
+            deferred: OnceCell::new(),
         }
     }
 
@@ -162,7 +165,29 @@ impl<'run> NodeCtx<'run> {
 
     /// Stores `value` under `key` in the run's context, shared by all its nodes (for values that are not
     /// one node's output: settings, running totals). Returns the value it replaces.
+    ///
+    /// In a durable run the value is also recorded in the store (and restored when the run resumes). If it
+    /// cannot be (an `Opaque` value with a durable store, a store failure), it is not stored and the node
+    /// fails when its action returns; [`try_put`](Self::try_put) reports that at once.
     pub fn put(&self, key: &str, value: impl Into<Value>) -> Option<Value> {
+        match self.inputs.put(key, value.into()) {
+            Ok(previous) => previous,
+            Err(e) => {
+                let _ = self.deferred.set(e);
+                None
+            }
+        }
+    }
+
+    /// [`put`](Self::put), returning the error of a value that could not be recorded (see `put`).
+    ///
+    /// # Errors
+    /// An [`ActionErrorKind::Persistence`](crate::ActionErrorKind::Persistence) error.
+    pub fn try_put(
+        &self,
+        key: &str,
+        value: impl Into<Value>,
+    ) -> Result<Option<Value>, ActionError> {
         self.inputs.put(key, value.into())
     }
 
@@ -209,6 +234,11 @@ impl<'run> NodeCtx<'run> {
     /// check it now and then and stop (the executor cannot stop a thread; it discards a late result).
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The error of a `put` that could not be recorded, if any.
+    pub(crate) fn take_deferred(&mut self) -> Result<(), ActionError> {
+        self.deferred.take().map_or(Ok(()), Err)
     }
 
     pub(crate) fn take_output(&mut self) -> Value {

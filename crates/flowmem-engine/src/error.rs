@@ -75,6 +75,9 @@ pub enum ActionErrorKind {
     TimedOut,
     /// The run was cancelled.
     Cancelled,
+    /// The node's output or a context value could not be recorded by the run's store (a value a durable
+    /// store cannot persist, a store failure); no retry.
+    Persistence,
 }
 
 impl ActionError {
@@ -105,6 +108,13 @@ impl ActionError {
         Self {
             kind: ActionErrorKind::TimedOut,
             message: format!("ran past its timeout of {limit:?}"),
+        }
+    }
+
+    pub(crate) fn persistence(error: &crate::DurabilityError) -> Self {
+        Self {
+            kind: ActionErrorKind::Persistence,
+            message: error.to_string(),
         }
     }
 
@@ -142,6 +152,7 @@ impl fmt::Display for ActionError {
             ActionErrorKind::Panicked => "panicked",
             ActionErrorKind::TimedOut => "timed out",
             ActionErrorKind::Cancelled => "cancelled",
+            ActionErrorKind::Persistence => "not recorded",
         };
         write!(f, "{kind}: {}", self.message)
     }

@@ -19,8 +19,10 @@ use flowmem_alloc::CachePadded;
 use flowmem_pool::BufferPool;
 
 use crate::{
-    ActionError, MemoryOptions, NodeCtx, Workflow,
-    run::{ContextPool, NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState},
+    ActionError, DurabilityError, MemoryOptions, NodeCtx, RunId, Store, Value, Workflow,
+    run::{
+        ContextPool, Durable, NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState,
+    },
 };
 
 /// The most run states kept per workflow (`pooled_node_state`): as many runs of one workflow as are
@@ -287,18 +289,93 @@ impl Executor {
     pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
         let run = self.acquire_state(id, workflow, options);
+        self.launch(run, &workflow.graph.roots)
+    }
+
+    /// Starts `run` at the nodes `start` (every node not restored whose dependencies are).
+    fn launch(&self, run: Arc<RunState>, start: &[u32]) -> RunHandle {
         // The handle first: a run that ends before `submit` returns is not taken for recyclable.
         let handle = RunHandle::new(Arc::clone(&run));
+        if start.is_empty() {
+            // A durable run whose every node was restored.
+            run.complete();
+            return handle;
+        }
         self.shared.runs_in_flight.fetch_add(1, Ordering::AcqRel);
-        for root in workflow.graph.roots.iter() {
-            if run.take_slot(*root) {
+        for node in start {
+            if run.take_slot(*node) {
                 self.shared.push_external(Task {
                     run: Arc::clone(&run),
-                    node: *root,
+                    node: *node,
                 });
             }
         }
         handle
+    }
+
+    /// Starts durable run `run` of `workflow`, checkpointing into `store`, and returns at once. If `store`
+    /// has checkpoints of `run` (an earlier attempt crashed, failed or was cancelled), the run resumes:
+    /// completed nodes are not run again and their outputs and the run's context are restored; nodes
+    /// that were running when the earlier attempt stopped run again (at-least-once).
+    ///
+    /// Each node's output is checkpointed when it completes, before its dependents start; with a durable
+    /// store an output or context value that cannot be persisted ([`Value::Opaque`]) fails its node with an
+    /// [`ActionErrorKind::Persistence`](crate::ActionErrorKind::Persistence) error. The handle's `wait`
+    /// returns once every checkpoint of the run is durable. Submit a run id once at a time.
+    ///
+    /// # Errors
+    /// What the store's [`begin`](Store::begin) returns: the run id was started with another workflow, the
+    /// store cannot be read, its records are inconsistent.
+    pub fn submit_durable(
+        &self,
+        workflow: &Workflow,
+        store: Arc<dyn Store>,
+        run: RunId,
+        options: RunOptions,
+    ) -> Result<RunHandle, DurabilityError> {
+        let checkpoints = store.begin(run, workflow)?;
+        if let Some((node, _)) = checkpoints
+            .nodes
+            .iter()
+            .find(|(node, _)| *node as usize >= workflow.len())
+        {
+            return Err(DurabilityError::Inconsistent {
+                run,
+                problem: format!(
+                    "a checkpoint of node {node}, but workflow `{}` has {} nodes",
+                    workflow.name(),
+                    workflow.len()
+                ),
+            });
+        }
+        let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
+        // Not from the recycled states: a recycled state would keep the store (and its file lock) alive
+        // after the run. A durable run's cost is its I/O, not this allocation.
+        let state = Arc::new(RunState::new(
+            id,
+            workflow,
+            options,
+            &self.shared.memory,
+            &self.shared.contexts,
+        ));
+        let start = state.make_durable(Durable::new(store, run), checkpoints);
+        Ok(self.launch(state, &start))
+    }
+
+    /// Runs durable run `run` of `workflow` with default options (see
+    /// [`submit_durable`](Self::submit_durable)) and waits until it ends and its checkpoints are durable.
+    ///
+    /// # Errors
+    /// As [`submit_durable`](Self::submit_durable). Failures during the run are in the report.
+    pub fn run_durable(
+        &self,
+        workflow: &Workflow,
+        store: Arc<dyn Store>,
+        run: RunId,
+    ) -> Result<RunReport, DurabilityError> {
+        Ok(self
+            .submit_durable(workflow, store, run, RunOptions::default())?
+            .wait())
     }
 
     /// Runs `workflow` and waits for the end.
@@ -575,9 +652,14 @@ fn execute(shared: &Arc<Shared>, task: Task) {
         }
         (r, _) => r,
     };
+    // A completed node's output is checkpointed (durable runs) before any dependent can start.
+    let result = result.and_then(|()| ctx.take_deferred()).and_then(|()| {
+        let output: Value = ctx.take_output();
+        run.checkpoint(node, &output).map(|()| output)
+    });
     match result {
-        Ok(()) => {
-            run.set_output(node, ctx.take_output());
+        Ok(output) => {
+            run.set_output(node, output);
             release_and_settle(shared, &run, node, NodeStatus::Completed);
         }
         Err(error) => {

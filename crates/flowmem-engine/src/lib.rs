@@ -14,6 +14,7 @@
 mod action;
 mod benchmark;
 mod definition;
+mod durable;
 mod error;
 mod executor;
 mod export;
@@ -27,6 +28,10 @@ mod value;
 pub use action::{Action, Buffer, NodeCtx};
 pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
+pub use durable::{
+    Checkpoints, DurabilityError, FileStore, FileStoreOptions, FileStoreStats, MemoryStore, RunId,
+    Store, SyncMode, Ticket,
+};
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorStats};
 pub use load::{

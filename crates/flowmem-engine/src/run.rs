@@ -14,7 +14,10 @@ use flowmem_alloc::SyncArena;
 use flowmem_intern::Symbol;
 use flowmem_pool::BufferPool;
 
-use crate::{ActionError, MemoryOptions, Value, Workflow, action::Inputs, memory::ContextMap};
+use crate::{
+    ActionError, Checkpoints, DurabilityError, MemoryOptions, RunId, Store, Value, Workflow,
+    action::Inputs, durable::Ticket, memory::ContextMap,
+};
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
 /// `pooled_node_state`).
@@ -78,11 +81,14 @@ pub enum NodeStatus {
     Cancelled = 5,
 }
 
+/// The raw status of a node completed in an earlier attempt of a durable run (reads as `Completed`).
+const RESTORED: u8 = 6;
+
 impl NodeStatus {
     fn from_u8(v: u8) -> Self {
         match v {
             1 => NodeStatus::Running,
-            2 => NodeStatus::Completed,
+            2 | RESTORED => NodeStatus::Completed,
             3 => NodeStatus::Failed,
             4 => NodeStatus::Skipped,
             5 => NodeStatus::Cancelled,
@@ -141,6 +147,39 @@ pub(crate) struct RunState {
     arena: Option<SyncArena>,
     /// Where the context goes when this state is dropped (`pooled_contexts` without `pooled_node_state`).
     context_home: Option<ContextPool>,
+    /// The store and run id of a durable run.
+    pub(crate) durable: OnceLock<Durable>,
+}
+
+/// What a durable run keeps: its store, its id, the last ticket of its checkpoints.
+pub(crate) struct Durable {
+    store: Arc<dyn Store>,
+    run: RunId,
+    /// The highest ticket of the run's records: `wait` waits until it is durable.
+    ticket: AtomicU64,
+    /// Why the run's checkpoints could not be made durable.
+    error: OnceLock<Arc<DurabilityError>>,
+}
+
+impl Durable {
+    pub(crate) fn new(store: Arc<dyn Store>, run: RunId) -> Self {
+        Durable {
+            store,
+            run,
+            ticket: AtomicU64::new(0),
+            error: OnceLock::new(),
+        }
+    }
+
+    fn record(&self, outcome: Result<Ticket, DurabilityError>) -> Result<(), ActionError> {
+        match outcome {
+            Ok(ticket) => {
+                self.ticket.fetch_max(ticket, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => Err(ActionError::persistence(&e)),
+        }
+    }
 }
 
 impl Drop for RunState {
@@ -217,6 +256,7 @@ impl RunState {
             context: Mutex::new(context),
             arena: memory.arena.then(SyncArena::new),
             context_home,
+            durable: OnceLock::new(),
         }
     }
 
@@ -257,6 +297,82 @@ impl RunState {
         if let Some(arena) = &mut self.arena {
             arena.reset();
         }
+        drop(self.durable.take());
+    }
+
+    /// Makes this (fresh or reset) state a durable run with `checkpoints` restored: restored nodes count
+    /// as completed with their outputs, and the context is filled. A checkpointed node is restored only if
+    /// all its dependencies are (else it runs again). Returns the nodes to start with (none if every node
+    /// was restored).
+    pub(crate) fn make_durable(&self, durable: Durable, checkpoints: Checkpoints) -> Vec<u32> {
+        let _ = self.durable.set(durable);
+        let g = &self.workflow.graph;
+        let n = g.nodes.len();
+        let mut outputs: Vec<Option<Value>> = vec![None; n];
+        for (node, value) in checkpoints.nodes {
+            outputs[node as usize] = Some(value);
+        }
+        let mut restored = vec![false; n];
+        for &i in g.order.iter() {
+            let i = i as usize;
+            if outputs[i].is_some() && g.deps(i as u32).iter().all(|d| restored[*d as usize]) {
+                restored[i] = true;
+                if let Some(v) = outputs[i].take() {
+                    self.set_output(i as u32, v);
+                }
+                self.status[i].store(RESTORED, Ordering::Release);
+            }
+        }
+        let mut start = Vec::new();
+        for i in 0..n {
+            if restored[i] {
+                continue;
+            }
+            let waiting = g
+                .deps(i as u32)
+                .iter()
+                .filter(|d| !restored[**d as usize])
+                .count();
+            self.remaining[i].store(waiting as u32, Ordering::Release);
+            if waiting == 0 {
+                start.push(i as u32);
+            }
+        }
+        let count = restored.iter().filter(|r| **r).count();
+        self.unfinished.fetch_sub(count, Ordering::AcqRel);
+        let mut context = self.context.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, value) in checkpoints.context {
+            context.put(&key, value);
+        }
+        start
+    }
+
+    /// Records node `node`'s completion with `output` in the run's store (durable runs).
+    pub(crate) fn checkpoint(&self, node: u32, output: &Value) -> Result<(), ActionError> {
+        let Some(d) = self.durable.get() else {
+            return Ok(());
+        };
+        let name = flowmem_intern::resolve(self.workflow.graph.nodes[node as usize].name);
+        d.record(d.store.checkpoint(d.run, node, name, output))
+    }
+
+    /// For a durable run, waits until its checkpoints are durable (recording the error if they cannot
+    /// be made so).
+    fn await_durability(&self) {
+        let Some(d) = self.durable.get() else {
+            return;
+        };
+        if d.error.get().is_some() {
+            return;
+        }
+        if let Err(e) = d.store.wait_durable(d.ticket.load(Ordering::Acquire)) {
+            let _ = d.error.set(Arc::new(e));
+        }
+    }
+
+    /// Whether a node was restored from the store rather than run.
+    fn is_restored(&self, node: u32) -> bool {
+        self.status[node as usize].load(Ordering::Acquire) == RESTORED
     }
 
     /// Whether the run has ended and no handle refers to it: any reference left is a worker's, about to be
@@ -375,7 +491,8 @@ impl RunState {
     }
 
     fn run_status(&self) -> RunStatus {
-        if self.failed.load(Ordering::Acquire) {
+        let store_failed = self.durable.get().is_some_and(|d| d.error.get().is_some());
+        if self.failed.load(Ordering::Acquire) || store_failed {
             RunStatus::Failed
         } else if self.cancelled.load(Ordering::Acquire)
             && (0..self.status.len() as u32).any(|i| self.status(i) != NodeStatus::Completed)
@@ -388,8 +505,11 @@ impl RunState {
 
     fn report(&self) -> RunReport {
         let g = &self.workflow.graph;
+        let durable = self.durable.get();
         RunReport {
             id: self.id,
+            run_id: durable.map(|d| d.run),
+            store_error: durable.and_then(|d| d.error.get().cloned()),
             workflow: self.workflow.name(),
             status: self.run_status(),
             duration: Duration::from_nanos(self.ended_ns.load(Ordering::Acquire)),
@@ -401,6 +521,7 @@ impl RunState {
                     duration: Duration::from_nanos(self.nanos[i as usize].load(Ordering::Acquire)),
                     error: self.errors[i as usize].get().cloned(),
                     output: self.outputs[i as usize].get().cloned(),
+                    restored: self.is_restored(i),
                 })
                 .collect(),
         }
@@ -433,12 +554,17 @@ impl Inputs for NodeInputs<'_> {
         }
     }
 
-    fn put(&self, key: &str, value: Value) -> Option<Value> {
-        self.run
+    fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
+        let mut context = self
+            .run
             .context
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .put(key, value)
+            .unwrap_or_else(PoisonError::into_inner);
+        // Recorded under the context's lock, so the store sees puts of one key in the map's order.
+        if let Some(d) = self.run.durable.get() {
+            d.record(d.store.put_context(d.run, key, &value))?;
+        }
+        Ok(context.put(key, value))
     }
 
     fn fetch(&self, key: &str) -> Option<Value> {
@@ -487,15 +613,20 @@ impl RunHandle {
         self.run.id
     }
 
-    /// Waits for the run to end, and reports.
+    /// Waits for the run to end (for a durable run, until its checkpoints are durable), and reports.
     pub fn wait(&self) -> RunReport {
         self.run.wait(None);
+        self.run.await_durability();
         self.run.report()
     }
 
-    /// Waits at most `limit`; `None` if the run is still going.
+    /// Waits at most `limit` for the run to end; `None` if it is still going. (A durable run's final
+    /// sync is waited for in full.)
     pub fn wait_timeout(&self, limit: Duration) -> Option<RunReport> {
-        self.run.wait(Some(limit)).then(|| self.run.report())
+        self.run.wait(Some(limit)).then(|| {
+            self.run.await_durability();
+            self.run.report()
+        })
     }
 
     /// The number of values in the run's context (see [`NodeCtx::put`](crate::NodeCtx::put)).
@@ -510,10 +641,17 @@ impl RunHandle {
     /// Waits for the run to end and returns only its status (builds no report, allocates nothing).
     pub fn wait_status(&self) -> RunStatus {
         self.run.wait(None);
+        self.run.await_durability();
         self.run.run_status()
     }
 
-    /// Whether the run has ended.
+    /// The run id of a durable run.
+    pub fn run_id(&self) -> Option<RunId> {
+        self.run.durable.get().map(|d| d.run)
+    }
+
+    /// Whether the run has ended (its last checkpoints may still be on their way to durability: `wait`
+    /// for that).
     pub fn is_finished(&self) -> bool {
         self.run.is_done()
     }
@@ -539,8 +677,12 @@ impl fmt::Debug for RunHandle {
 /// What a run did, node by node.
 #[derive(Debug, Clone)]
 pub struct RunReport {
-    /// The run's id.
+    /// The run's id (unique within its executor).
     pub id: u64,
+    /// The durable run's id ([`Executor::submit_durable`](crate::Executor::submit_durable)).
+    pub run_id: Option<RunId>,
+    /// Why a durable run's checkpoints could not be made durable (the run then counts as failed).
+    pub store_error: Option<Arc<DurabilityError>>,
     /// The workflow's name.
     pub workflow: &'static str,
     /// How it ended.
@@ -566,6 +708,9 @@ pub struct NodeReport {
     pub error: Option<ActionError>,
     /// Its output, if it completed.
     pub output: Option<Value>,
+    /// Whether it completed in an earlier attempt of this durable run and was restored from the store
+    /// (not run in this one).
+    pub restored: bool,
 }
 
 impl RunReport {
@@ -577,6 +722,11 @@ impl RunReport {
     /// The output of node `name`, if it completed.
     pub fn output(&self, name: &str) -> Option<&Value> {
         self.node(name)?.output.as_ref()
+    }
+
+    /// How many nodes were restored from the store (durable runs) rather than run.
+    pub fn restored(&self) -> usize {
+        self.nodes.iter().filter(|n| n.restored).count()
     }
 
     /// How many nodes ended with `status`.

@@ -131,7 +131,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// An I/O error on the file at `path` (for code that works on a store's file beside it).
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         StoreError::Io {
             path: path.into(),
             source,

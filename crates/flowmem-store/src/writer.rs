@@ -473,6 +473,20 @@ impl StoreWriter {
         })
     }
 
+    /// A second handle to the file, to make records durable without holding the writer: `sync_data` on
+    /// it makes durable every record [`flush`](Self::flush)ed before the call, while this writer goes on
+    /// appending (group commit: one `fdatasync` for every record flushed since the last one). Take a new
+    /// handle after [`compact`](Self::compact), which replaces the file.
+    ///
+    /// # Errors
+    /// An I/O error duplicating the handle.
+    pub fn sync_handle(&self) -> Result<File> {
+        self.out
+            .get_ref()
+            .try_clone()
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
     /// The file this writer appends to.
     pub fn path(&self) -> &Path {
         &self.path
