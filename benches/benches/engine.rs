@@ -382,9 +382,79 @@ fn import(c: &mut Criterion) {
     group.finish();
 }
 
+/// D1: durable runs. 1,000 nodes (10 layers of 100, in-degree 2) each spinning 50 µs, on two workers:
+/// no store, a `MemoryStore`, and a `FileStore` syncing with `fdatasync` (the target; default 1 ms commit
+/// interval), without a commit interval, or only writing to the OS (`SyncMode::Write`). Each iteration is a new run id; the files live under
+/// `target/flowmem-bench/store-data` (the repository's disk).
+fn durable(c: &mut Criterion) {
+    use flowmem_engine::{
+        ActionError, FileStore, FileStoreOptions, MemoryStore, NodeCtx, RunId, Store, SyncMode,
+    };
+    const SPIN: Duration = Duration::from_micros(50);
+    let executor = Executor::new(WORKERS);
+    let dag = Dag::layered(10, 100);
+    let workflow = dag.to_workflow(Arc::new(|ctx: &mut NodeCtx<'_>| {
+        let until = Instant::now() + SPIN;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        ctx.set_output(u64::from(ctx.attempt()));
+        Ok::<(), ActionError>(())
+    }));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/flowmem-bench/store-data/durable");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench data folder");
+    let file = |name: &str, options: FileStoreOptions| -> Arc<dyn Store> {
+        Arc::new(FileStore::open_with(dir.join(name), options).expect("bench store"))
+    };
+    let stores: [(&str, Option<Arc<dyn Store>>); 5] = [
+        ("no_store", None),
+        ("memory_store", Some(Arc::new(MemoryStore::new()))),
+        (
+            "file_store",
+            Some(file("fsync.fms", FileStoreOptions::new())),
+        ),
+        (
+            "file_store_no_interval",
+            Some(file(
+                "fsync0.fms",
+                FileStoreOptions::new().commit_interval(Duration::ZERO),
+            )),
+        ),
+        (
+            "file_store_write_only",
+            Some(file(
+                "write.fms",
+                FileStoreOptions::new().sync(SyncMode::Write),
+            )),
+        ),
+    ];
+    let mut group = c.benchmark_group("durable_1000x50us");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(dag.len() as u64));
+    for (name, store) in &stores {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let report = match store {
+                    None => executor.run(&workflow),
+                    Some(s) => executor
+                        .run_durable(&workflow, Arc::clone(s), RunId::random())
+                        .expect("durable run"),
+                };
+                assert_eq!(report.status, RunStatus::Completed);
+            })
+        });
+    }
+    group.finish();
+    drop(stores);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = shapes, concurrent_runs, import, helpers
+    targets = shapes, concurrent_runs, durable, import, helpers
 }
 criterion_main!(benches);

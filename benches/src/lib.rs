@@ -14,6 +14,7 @@ use std::{
 
 use criterion::Criterion;
 
+pub mod crash;
 pub mod dags;
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]

@@ -260,7 +260,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "bench: measuring counts and sizes (system allocator, Tracking installed)",
         );
         let mut cmd = Command::new(out.join(format!("counts{EXE}")));
-        cmd.args(&counts_layers);
+        cmd.args(&counts_layers)
+            .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
         if let Some(f) = &opts.filter {
             cmd.args(["--filter", f]);
         }

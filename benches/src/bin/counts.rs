@@ -185,6 +185,10 @@ fn main() {
         std::process::exit(2);
     }
     assert!(tracking::is_installed());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("crash-child") {
+        flowmem_benches::crash::child_main(&args[1..]);
+    }
     let mut layers = Vec::new();
     let mut filter = None;
     let mut args = std::env::args().skip(1);
@@ -262,5 +266,33 @@ fn engine(out: &Out) {
             allocations_per_run(MemoryOptions::NONE),
             "allocations per run",
         );
+    }
+    if out.wants("crash_trials/") {
+        // Target D2: children killed at random moments, their runs resumed here.
+        let trials = if flowmem_benches::quick() { 24 } else { 60 };
+        let exe = std::env::current_exe().expect("the path of this binary");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/flowmem-bench/crash-trials");
+        let s = flowmem_benches::crash::trials(&exe, &dir, trials);
+        let _ = std::fs::remove_dir_all(&dir);
+        for (id, value, unit) in [
+            (
+                "crash_trials/lost_plus_extra",
+                s.lost + s.extra,
+                "nodes, all trials",
+            ),
+            ("crash_trials/lost", s.lost, "nodes, all trials"),
+            ("crash_trials/extra", s.extra, "executions, all trials"),
+            ("crash_trials/trials", s.trials, "trials"),
+            ("crash_trials/killed_mid_run", s.killed_mid_run, "trials"),
+            ("crash_trials/in_flight", s.in_flight, "nodes, all trials"),
+            (
+                "crash_trials/checkpointed",
+                s.checkpointed,
+                "nodes, all trials",
+            ),
+        ] {
+            out.emit("engine", id, f64::from(value), unit);
+        }
     }
 }

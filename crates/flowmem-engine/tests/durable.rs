@@ -282,6 +282,50 @@ fn group_commit_shares_syncs_and_wait_returns_after_the_last_one() {
 }
 
 #[test]
+fn the_commit_interval_sets_how_often_the_store_commits() {
+    let dir = temp_dir("interval");
+    let mut b = Workflow::builder("chain");
+    for i in 0..200u64 {
+        let node = b.node(format!("c{i}"), move |ctx: &mut NodeCtx<'_>| {
+            let until = std::time::Instant::now() + std::time::Duration::from_micros(100);
+            while std::time::Instant::now() < until {}
+            ctx.set_output(i);
+            Ok::<(), ActionError>(())
+        });
+        if i > 0 {
+            node.after([format!("c{}", i - 1)]);
+        }
+    }
+    let w = b.build().unwrap();
+    let commits = |interval: std::time::Duration, name: &str| {
+        let store = Arc::new(
+            FileStore::open_with(
+                dir.join(name),
+                FileStoreOptions::new().commit_interval(interval),
+            )
+            .unwrap(),
+        );
+        let report = Executor::new(2)
+            .run_durable(&w, store.clone(), RunId::random())
+            .unwrap();
+        assert_eq!(report.status, RunStatus::Completed);
+        let stats = store.stats();
+        assert_eq!(stats.durable, stats.records);
+        stats.commits
+    };
+    // An hour between commits: one commit at the start, then only the one the run's `wait` asks for.
+    let hour = commits(std::time::Duration::from_secs(3600), "hour.fms");
+    assert!(hour <= 2, "{hour} commits");
+    // None: the committer commits back to back during the 20 ms chain.
+    let none = commits(std::time::Duration::ZERO, "zero.fms");
+    assert!(
+        none > hour,
+        "{none} commits without an interval, {hour} with an hour"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn the_file_store_refuses_a_second_writer_a_foreign_file_and_keeps_every_value_kind() {
     let dir = temp_dir("files");
     let path = dir.join("s.fms");
