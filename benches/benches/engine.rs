@@ -384,8 +384,8 @@ fn import(c: &mut Criterion) {
 
 /// D1: durable runs. 1,000 nodes (10 layers of 100, in-degree 2) each spinning 50 µs, on two workers:
 /// no store, a `MemoryStore`, and a `FileStore` syncing with `fdatasync` (the target; default 1 ms commit
-/// interval), without a commit interval, or only writing to the OS (`SyncMode::Write`). Each iteration is a new run id; the files live under
-/// `target/flowmem-bench/store-data` (the repository's disk).
+/// interval), without a commit interval, or only writing to the OS (`SyncMode::Write`). Each iteration
+/// is a new run id; the files live under `target/flowmem-bench/store-data` (the repository's disk).
 fn durable(c: &mut Criterion) {
     use flowmem_engine::{
         ActionError, FileStore, FileStoreOptions, MemoryStore, NodeCtx, RunId, Store, SyncMode,
