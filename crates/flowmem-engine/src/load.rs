@@ -452,6 +452,9 @@ fn import(json: &[u8], action: TaskAction, path: Option<&Path>) -> Result<WfImpo
     for (p, c) in from_parents.union(&from_children) {
         deps[*c].push(*p);
     }
+    // In file order, whatever the set's iteration order: importing a file twice gives the same workflow
+    // (the same fingerprint, so a durable run of it resumes).
+    deps.iter_mut().for_each(|d| d.sort_unstable());
     let edges = deps.iter().map(Vec::len).sum();
     let noop: Arc<dyn Action> = Arc::new(|_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
     let mut missing_runtimes = 0;

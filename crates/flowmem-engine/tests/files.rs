@@ -99,6 +99,58 @@ fn a_trace_whose_parents_and_children_disagree_imports_the_union_and_says_so() {
 }
 
 #[test]
+fn importing_a_trace_twice_gives_the_same_workflow_and_fingerprint() {
+    // Many parents per task: the union of parents and children is a set, its order must not leak.
+    let tasks: Vec<String> = (0..40)
+        .map(|i| {
+            let parents: Vec<String> = (0..i).map(|p| format!("\"t{p}\"")).collect();
+            format!(
+                r#"{{"name": "t{i}", "id": "t{i}", "parents": [{}], "children": []}}"#,
+                parents.join(",")
+            )
+        })
+        .collect();
+    let trace = format!(
+        r#"{{"schemaVersion": "1.5", "name": "wide", "workflow": {{"specification": {{"tasks": [{}]}}}}}}"#,
+        tasks.join(",")
+    );
+    let first = import_wfcommons(trace.as_bytes(), TaskAction::Noop).unwrap();
+    let deps = first.workflow.dependencies("t39").unwrap();
+    let expected: Vec<String> = (0..39).map(|p| format!("t{p}")).collect();
+    assert_eq!(deps, expected, "dependencies in file order");
+    for _ in 0..5 {
+        let again = import_wfcommons(trace.as_bytes(), TaskAction::Noop).unwrap();
+        assert_eq!(again.workflow.fingerprint(), first.workflow.fingerprint());
+    }
+}
+
+#[test]
+fn a_fingerprint_ignores_the_order_dependencies_are_listed_in() {
+    let build = |order: [&str; 2]| {
+        let mut b = Workflow::builder("w");
+        b.node("a", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+        b.node("b", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+        b.node("c", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()))
+            .after(order);
+        b.build().unwrap()
+    };
+    assert_eq!(
+        build(["a", "b"]).fingerprint(),
+        build(["b", "a"]).fingerprint()
+    );
+    let mut other = Workflow::builder("w");
+    other.node("a", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    other.node("b", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    other
+        .node("c", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()))
+        .after(["a"]);
+    assert_ne!(
+        other.build().unwrap().fingerprint(),
+        build(["a", "b"]).fingerprint()
+    );
+}
+
+#[test]
 fn schema_1_4_and_version_errors() {
     let v14 = br#"{"schemaVersion": "1.4", "workflow": {"tasks": [
         {"name": "x", "parents": [], "children": ["y"], "runtime": 0.001},

@@ -48,6 +48,11 @@ pub use flowmem_store as store;
 pub mod prelude {
     #[cfg(feature = "alloc")]
     pub use flowmem_alloc::{Arena, ArenaPool, CachePadded, Counters, SyncArena, Tracking};
+    #[cfg(feature = "engine")]
+    pub use flowmem_engine::{
+        ActionError, Executor, FileStore, MemoryStore, NodeCtx, RunId, RunStatus, Store, Value,
+        Workflow,
+    };
     #[cfg(feature = "intern")]
     pub use flowmem_intern::{FrozenPool, StringPool, Symbol, sym};
     #[cfg(feature = "map")]

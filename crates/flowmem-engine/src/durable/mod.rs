@@ -430,19 +430,23 @@ impl Store for MemoryStore {
 }
 
 impl Workflow {
-    /// A 64-bit fingerprint of the workflow's shape: its node names in order and each node's
-    /// dependencies (not its name, actions, retries or timeouts). A durable run resumes only with a
-    /// workflow of the same fingerprint. Stable across processes and versions (FNV-1a).
+    /// A 64-bit fingerprint of the workflow's shape: its node names in order and each node's set of
+    /// dependencies (not the order they are listed in, nor the workflow's name, actions, retries or
+    /// timeouts). A durable run resumes only with a workflow of the same fingerprint. Stable across
+    /// processes and versions (FNV-1a).
     pub fn fingerprint(&self) -> u64 {
         let g = &self.graph;
         let mut h = encode::fnv1a(&(g.nodes.len() as u64).to_le_bytes(), encode::FNV_OFFSET);
+        let mut deps = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let name = flowmem_intern::resolve(node.name);
             h = encode::fnv1a(&(name.len() as u64).to_le_bytes(), h);
             h = encode::fnv1a(name.as_bytes(), h);
-            let deps = g.deps(i as u32);
+            deps.clear();
+            deps.extend_from_slice(g.deps(i as u32));
+            deps.sort_unstable();
             h = encode::fnv1a(&(deps.len() as u32).to_le_bytes(), h);
-            for d in deps {
+            for d in &deps {
                 h = encode::fnv1a(&d.to_le_bytes(), h);
             }
         }
