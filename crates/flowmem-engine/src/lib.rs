@@ -4,11 +4,14 @@
 //! traces), a work-stealing executor with persistent workers that makes no heap allocation per node once
 //! warm, durable runs that resume after a crash, and a benchmark API.
 //!
-//! Status: workflow definitions ([`Workflow::builder`]: named nodes, actions, dependencies, retries,
-//! timeouts, validation naming duplicates, unknown dependencies and cycles), the [`Executor`] (persistent
-//! workers, work stealing, many runs in flight, failure policies, cancellation, retries with backoff,
-//! timeouts, panics contained, run reports, stats) and [`simd`] are in place. The memory options,
-//! durability, file formats and the benchmark API come next.
+//! - Definitions: [`Workflow::builder`] (validation naming duplicates, unknown dependencies and cycles),
+//!   [`Workflow::from_json`] with a [`Registry`] of actions, [`import_wfcommons`], DOT and Mermaid export.
+//! - Execution: the [`Executor`] (persistent workers, work stealing, many runs in flight, failure policies,
+//!   cancellation, retries with backoff, timeouts, panics contained, run reports, stats) and its
+//!   [`MemoryOptions`].
+//! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`Store`] ([`FileStore`]
+//!   on flowmem-store, with group commit; [`MemoryStore`]); submitting the same [`RunId`] again resumes.
+//! - [`Benchmark`] and the [`simd`] helpers.
 #![forbid(unsafe_code)]
 
 mod action;
