@@ -225,13 +225,22 @@ pub fn trials(exe: &Path, dir: &Path, trials: u32) -> Summary {
     let reference = Executor::new(2).run(&workflow(Duration::ZERO, Arc::new(|_| {})));
     assert_eq!(reference.status, RunStatus::Completed);
 
-    // One uninterrupted child first: it must complete, and it gives the time kills are spread over.
-    let started = Instant::now();
-    let status = spawn_child(exe, &dir.join("whole.fms"), &dir.join("whole.log"), spin)
+    // Uninterrupted children first: they must complete, and the quickest gives the time kills are spread
+    // over (the quickest, so that a slow calibration under load does not send most kills past the end).
+    let mut whole = Duration::MAX;
+    for k in 0..3 {
+        let started = Instant::now();
+        let status = spawn_child(
+            exe,
+            &dir.join(format!("whole-{k}.fms")),
+            &dir.join(format!("whole-{k}.log")),
+            spin,
+        )
         .wait()
         .expect("waiting for the child");
-    assert!(status.success(), "an uninterrupted child failed: {status}");
-    let whole = started.elapsed();
+        assert!(status.success(), "an uninterrupted child failed: {status}");
+        whole = whole.min(started.elapsed());
+    }
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
