@@ -244,6 +244,26 @@ fn a_run_id_does_not_resume_with_another_workflow() {
     assert_eq!(w.fingerprint(), diamond(&probe(5)).fingerprint());
 }
 
+/// Runs `w` durably in a new file store at `path`; the store's counters once `wait` returned, which must
+/// find every record durable.
+fn run_and_count(
+    w: &Workflow,
+    path: &std::path::Path,
+    options: FileStoreOptions,
+) -> flowmem_engine::FileStoreStats {
+    let store = Arc::new(FileStore::open_with(path, options).unwrap());
+    let report = Executor::new(2)
+        .run_durable(w, store.clone(), RunId::random())
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    let stats = store.stats();
+    assert_eq!(
+        stats.durable, stats.records,
+        "wait returned after the commit"
+    );
+    stats
+}
+
 #[test]
 fn group_commit_shares_syncs_and_wait_returns_after_the_last_one() {
     let dir = temp_dir("group");
@@ -256,23 +276,9 @@ fn group_commit_shares_syncs_and_wait_returns_after_the_last_one() {
     }
     let w = b.build().unwrap();
     for mode in [SyncMode::Fsync, SyncMode::Write] {
-        let store = Arc::new(
-            FileStore::open_with(
-                dir.join(format!("{mode:?}.fms")),
-                FileStoreOptions::new().sync(mode),
-            )
-            .unwrap(),
-        );
-        let report = Executor::new(2)
-            .run_durable(&w, store.clone(), RunId::random())
-            .unwrap();
-        assert_eq!(report.status, RunStatus::Completed);
-        let stats = store.stats();
+        let path = dir.join(format!("{mode:?}.fms"));
+        let stats = run_and_count(&w, &path, FileStoreOptions::new().sync(mode));
         assert_eq!(stats.records, 2001, "header and 2,000 checkpoints");
-        assert_eq!(
-            stats.durable, stats.records,
-            "wait returned after the commit"
-        );
         assert!(
             stats.commits < stats.records / 4,
             "{mode:?}: {stats:?}: group commit must share commits"
@@ -298,20 +304,8 @@ fn the_commit_interval_sets_how_often_the_store_commits() {
     }
     let w = b.build().unwrap();
     let commits = |interval: std::time::Duration, name: &str| {
-        let store = Arc::new(
-            FileStore::open_with(
-                dir.join(name),
-                FileStoreOptions::new().commit_interval(interval),
-            )
-            .unwrap(),
-        );
-        let report = Executor::new(2)
-            .run_durable(&w, store.clone(), RunId::random())
-            .unwrap();
-        assert_eq!(report.status, RunStatus::Completed);
-        let stats = store.stats();
-        assert_eq!(stats.durable, stats.records);
-        stats.commits
+        let options = FileStoreOptions::new().commit_interval(interval);
+        run_and_count(&w, &dir.join(name), options).commits
     };
     // An hour between commits: one commit at the start, then only the one the run's `wait` asks for.
     let hour = commits(std::time::Duration::from_secs(3600), "hour.fms");
