@@ -7,7 +7,7 @@ use std::{
     time::Instant,
 };
 
-use flowmem_alloc::{Arena, SyncArena};
+use flowmem_alloc::Arena;
 use flowmem_intern::Symbol;
 use flowmem_pool::{BufferPool, PooledBuf};
 
@@ -57,8 +57,9 @@ pub(crate) trait Inputs {
     fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError>;
     /// A clone of the run context's value under `key`.
     fn fetch(&self, key: &str) -> Option<Value>;
-    /// The run's scratch arena, when the `arena` option is on.
-    fn run_arena(&self) -> Option<&SyncArena>;
+    /// An arena for the node's scratch memory: the worker's (lent until the node is done, then reset
+    /// and given back) with the `arena` option, else a new one.
+    fn scratch_arena(&self) -> Arena;
     /// The executor's buffer pool, when the `pooled_buffers` option is on.
     fn buffer_pool(&self) -> Option<&BufferPool>;
 }
@@ -102,7 +103,7 @@ pub struct NodeCtx<'run> {
     output: Value,
     cancelled: &'run AtomicBool,
     deadline: Option<Instant>,
-    /// The node's own scratch arena when the run has none (`arena` option off).
+    /// The node's scratch arena, taken on first use (the worker's with the `arena` option, else new).
     node_arena: OnceCell<Arena>,
     /// The first error of a `put` that could not be recorded: it fails the node.
     deferred: OnceCell<ActionError>,
@@ -199,21 +200,21 @@ impl<'run> NodeCtx<'run> {
     /// Copies `s` into scratch memory that lives as long as this context (no allocation once the
     /// executor's memory is warm, with the `arena` option).
     pub fn scratch_str(&self, s: &str) -> &str {
-        match self.inputs.run_arena() {
-            Some(arena) => arena.alloc_str(s),
-            None => self.node_arena.get_or_init(Arena::new).alloc_str(s),
-        }
+        self.scratch().alloc_str(s)
     }
 
     /// Copies `items` into scratch memory that lives as long as this context.
     pub fn scratch_slice<T: Copy>(&self, items: &[T]) -> &[T] {
-        match self.inputs.run_arena() {
-            Some(arena) => arena.alloc_slice_copy(items),
-            None => self
-                .node_arena
-                .get_or_init(Arena::new)
-                .alloc_slice_copy(items),
-        }
+        self.scratch().alloc_slice_copy(items)
+    }
+
+    fn scratch(&self) -> &Arena {
+        self.node_arena.get_or_init(|| self.inputs.scratch_arena())
+    }
+
+    /// The scratch arena, if the action used one (to give it back to the worker).
+    pub(crate) fn take_scratch(&mut self) -> Option<Arena> {
+        self.node_arena.take()
     }
 
     /// An empty byte buffer with room for at least `capacity` bytes (from the executor's pool with the

@@ -15,7 +15,7 @@ use std::{
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_queue::ArrayQueue;
-use flowmem_alloc::CachePadded;
+use flowmem_alloc::{Arena, CachePadded};
 use flowmem_pool::BufferPool;
 
 use crate::{
@@ -149,6 +149,9 @@ struct WorkerLocal {
     /// rather than by recursion; kept across calls, so it stops allocating once grown.
     settle: Vec<(u32, NodeStatus)>,
     random: u64,
+    /// The actions' scratch memory (`arena` option): reset after each node, so it keeps its blocks and
+    /// serves every node this worker runs without allocating once warm.
+    scratch: Option<Arena>,
 }
 
 impl Executor {
@@ -536,6 +539,7 @@ fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
             id: me,
             deque,
             settle: Vec::new(),
+            scratch: shared.memory.arena.then(Arena::new),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
@@ -589,6 +593,12 @@ fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
     LOCAL.with(|l| *l.borrow_mut() = None);
 }
 
+/// The worker's scratch arena, lent to the node that asks for scratch memory first (none off the workers,
+/// or while lent).
+pub(crate) fn take_worker_scratch() -> Option<Arena> {
+    LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|w| w.scratch.take()))
+}
+
 /// A retry waiting out its backoff on `flowmem_pool`'s timer thread: woken at the due time, it queues the
 /// node again.
 struct RetryWake {
@@ -630,6 +640,7 @@ fn execute(shared: &Arc<Shared>, task: Task) {
         run: &run,
         node,
         buffers: shared.memory.pooled_buffers.then_some(&shared.buffers),
+        worker_scratch: shared.memory.arena,
     };
     let stop_flag = if run.options.policy == crate::FailurePolicy::FailFast {
         &run.halted
@@ -657,6 +668,17 @@ fn execute(shared: &Arc<Shared>, task: Task) {
         let output: Value = ctx.take_output();
         run.checkpoint(node, &output).map(|()| output)
     });
+    // The worker's scratch arena, if the action borrowed it: reset, and back to the worker.
+    if let Some(mut arena) = ctx.take_scratch()
+        && shared.memory.arena
+    {
+        arena.reset();
+        LOCAL.with(|l| {
+            if let Some(w) = l.borrow_mut().as_mut() {
+                w.scratch = Some(arena);
+            }
+        });
+    }
     match result {
         Ok(output) => {
             run.set_output(node, output);

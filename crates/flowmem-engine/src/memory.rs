@@ -13,8 +13,9 @@ use crate::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemoryOptions {
     /// Actions' scratch memory ([`NodeCtx::scratch_str`](crate::NodeCtx::scratch_str)) comes from an arena
-    /// that belongs to the run and keeps its blocks when the run is recycled. Off: each node that uses
-    /// scratch memory gets a new arena, allocated and freed around it.
+    /// of the worker running the node, reset when the node is done (scratch memory lives as long as the
+    /// node's context) and keeping its blocks, so a warm worker allocates nothing for it. Off: each node
+    /// that uses scratch memory gets a new arena, allocated and freed around it.
     pub arena: bool,
     /// Keys of the run's context ([`NodeCtx::put`](crate::NodeCtx::put)) are interned symbols (a lookup in
     /// the process-wide pool, nothing allocated once a key is known). Off: each `put` stores an owned

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flowmem_alloc::SyncArena;
+use flowmem_alloc::Arena;
 use flowmem_intern::Symbol;
 use flowmem_pool::BufferPool;
 
@@ -143,8 +143,6 @@ pub(crate) struct RunState {
     handles: AtomicUsize,
     /// Values by key, shared by the run's nodes.
     context: Mutex<ContextMap>,
-    /// Scratch memory of the run's actions (`arena` option).
-    arena: Option<SyncArena>,
     /// Where the context goes when this state is dropped (`pooled_contexts` without `pooled_node_state`).
     context_home: Option<ContextPool>,
     /// The store and run id of a durable run.
@@ -254,14 +252,13 @@ impl RunState {
             ended: AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             context: Mutex::new(context),
-            arena: memory.arena.then(SyncArena::new),
             context_home,
             durable: OnceLock::new(),
         }
     }
 
     /// Makes a finished state ready for another run of the same workflow, keeping its memory (the
-    /// `pooled_node_state` option; the context and arena follow their own options).
+    /// `pooled_node_state` option; the context follows its own option).
     pub(crate) fn reset(&mut self, id: u64, options: RunOptions, memory: &MemoryOptions) {
         let g = &self.workflow.graph;
         self.id = id;
@@ -293,9 +290,6 @@ impl RunState {
             context.clear();
         } else {
             *context = ContextMap::new(memory.interned_names);
-        }
-        if let Some(arena) = &mut self.arena {
-            arena.reset();
         }
         drop(self.durable.take());
     }
@@ -533,6 +527,8 @@ pub(crate) struct NodeInputs<'a> {
     pub(crate) run: &'a RunState,
     pub(crate) node: u32,
     pub(crate) buffers: Option<&'a BufferPool>,
+    /// Whether scratch memory comes from the worker's arena (`arena` option).
+    pub(crate) worker_scratch: bool,
 }
 
 impl Inputs for NodeInputs<'_> {
@@ -576,8 +572,11 @@ impl Inputs for NodeInputs<'_> {
             .cloned()
     }
 
-    fn run_arena(&self) -> Option<&SyncArena> {
-        self.run.arena.as_ref()
+    fn scratch_arena(&self) -> Arena {
+        self.worker_scratch
+            .then(crate::executor::take_worker_scratch)
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn buffer_pool(&self) -> Option<&BufferPool> {
