@@ -223,15 +223,7 @@ impl Executor {
     /// (`pooled_node_state`), or a new one.
     fn acquire_state(&self, id: u64, workflow: &Workflow, options: RunOptions) -> Arc<RunState> {
         let shared = &self.shared;
-        let fresh = || {
-            Arc::new(RunState::new(
-                id,
-                workflow,
-                options,
-                &shared.memory,
-                &shared.contexts,
-            ))
-        };
+        let fresh = || self.new_state(id, workflow, options);
         if !shared.memory.pooled_node_state {
             return fresh();
         }
@@ -274,6 +266,17 @@ impl Executor {
             }
         }
         state
+    }
+
+    /// A new run state (not recycled).
+    fn new_state(&self, id: u64, workflow: &Workflow, options: RunOptions) -> Arc<RunState> {
+        Arc::new(RunState::new(
+            id,
+            workflow,
+            options,
+            &self.shared.memory,
+            &self.shared.contexts,
+        ))
     }
 
     /// Drops the recycled run states of workflows (all of them: they are made again on demand), freeing
@@ -354,13 +357,7 @@ impl Executor {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
         // Not from the recycled states: a recycled state would keep the store (and its file lock) alive
         // after the run. A durable run's cost is its I/O, not this allocation.
-        let state = Arc::new(RunState::new(
-            id,
-            workflow,
-            options,
-            &self.shared.memory,
-            &self.shared.contexts,
-        ));
+        let state = self.new_state(id, workflow, options);
         let start = state.make_durable(Durable::new(store, run), checkpoints);
         Ok(self.launch(state, &start))
     }

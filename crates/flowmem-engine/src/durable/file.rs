@@ -305,27 +305,29 @@ impl Inner {
         id: uuid::Uuid,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), DurabilityError>,
     ) -> Result<Ticket, DurabilityError> {
-        self.check_usable()?;
-        let ticket = {
-            let mut w = lock(&self.writer);
-            let WriterSide { writer, scratch } = &mut *w;
-            scratch.clear();
-            encode(scratch)?;
-            if let Err(e) = writer.append(&id, scratch) {
-                self.fail(e.to_string());
-                return Err(e.into());
-            }
-            self.appended.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        self.kick();
-        Ok(ticket)
+        self.write(|w| {
+            w.scratch.clear();
+            encode(&mut w.scratch)?;
+            Ok(w.writer.append(&id, &w.scratch))
+        })
     }
 
+    /// Appends a tombstone for `id`; returns its ticket.
     fn delete(&self, id: uuid::Uuid) -> Result<Ticket, DurabilityError> {
+        self.write(|w| Ok(w.writer.delete(&id)))
+    }
+
+    /// Runs one write under the writer lock and hands out its ticket (in file order). `op` fails with a
+    /// `DurabilityError` before writing (an encoding error: nothing written), or returns the writer's
+    /// result (a failure there leaves the file's end unknown: the store takes no more records).
+    fn write(
+        &self,
+        op: impl FnOnce(&mut WriterSide) -> Result<flowmem_store::Result<()>, DurabilityError>,
+    ) -> Result<Ticket, DurabilityError> {
         self.check_usable()?;
         let ticket = {
             let mut w = lock(&self.writer);
-            if let Err(e) = w.writer.delete(&id) {
+            if let Err(e) = op(&mut w)? {
                 self.fail(e.to_string());
                 return Err(e.into());
             }
