@@ -24,7 +24,7 @@ fn killed_runs_resume_without_losing_or_rerunning_checkpointed_nodes() {
 }
 
 #[test]
-#[ignore = "300 crash trials, about a minute: `cargo xtask stress`"]
+#[ignore = "300 crash trials, about 15 s in release: `cargo xtask stress`"]
 fn killed_runs_resume_stress() {
     let d = dir("stress");
     let s = flowmem_benches::crash::trials(Path::new(env!("CARGO_BIN_EXE_counts")), &d, 300);
