@@ -1,7 +1,9 @@
 //! Layer 4 benches, on 100,000 records of 1 KiB (about 105 MB): opening and indexing a store against
 //! reading the file and parsing it into a `HashMap<Uuid, Vec<u8>>` (S1), a lookup by id against that
 //! `HashMap` (S2), appending with one sync at the end against one `write_all` of the same bytes and an
-//! fsync (S3; both files are created before the clock starts).
+//! fsync (S3; both files are created before the clock starts); and opening a file whose one 32 MiB record
+//! of u64-like bytes is damaged against opening it undamaged (S4: a damaged payload, a torn tail; and, as a
+//! reported row, a damaged head, after which every offset is searched).
 //!
 //! The files live under `target/flowmem-bench/store-data` (the disk the repository is on, not a tmpfs), and
 //! are removed at the end.
@@ -53,12 +55,13 @@ fn read_and_parse(path: &Path) -> HashMap<Uuid, Vec<u8>> {
     let bytes = std::fs::read(path).expect("read");
     let mut map = HashMap::with_capacity(RECORDS as usize);
     let mut pos = 16;
-    while pos + 28 <= bytes.len() {
+    // A record: id (16), word (8), head checksum (4), payload, checksum (4).
+    while pos + 32 <= bytes.len() {
         let id = Uuid::from_bytes(bytes[pos..pos + 16].try_into().expect("16 bytes"));
         let word = u64::from_le_bytes(bytes[pos + 16..pos + 24].try_into().expect("8 bytes"));
         let len = (word & ((1 << 56) - 1)) as usize;
-        map.insert(id, bytes[pos + 24..pos + 24 + len].to_vec());
-        pos += 28 + len;
+        map.insert(id, bytes[pos + 28..pos + 28 + len].to_vec());
+        pos += 32 + len;
     }
     map
 }
@@ -161,9 +164,55 @@ fn append(c: &mut Criterion) {
     }
 }
 
+/// Writes a store of one 32 MiB record of u64-like bytes (small integers, little-endian: most offsets
+/// look like a plausible length), then copies it with the byte at `damage` (if any) flipped.
+fn damaged_copy(source: &Path, path: &Path, damage: Option<usize>) {
+    let mut bytes = std::fs::read(source).expect("read");
+    if let Some(at) = damage {
+        bytes[at] ^= 0x5a;
+    }
+    std::fs::write(path, bytes).expect("write");
+}
+
+fn open_damaged(c: &mut Criterion) {
+    let dir = data_dir();
+    let source = dir.join("big.fms");
+    let _ = std::fs::remove_file(&source);
+    let mut writer = StoreWriter::create(&source).expect("create");
+    let payload: Vec<u8> = (0..(32u64 << 20) / 8)
+        .flat_map(|i| (i % 5000).to_le_bytes())
+        .collect();
+    writer.append(&id(1), &payload).expect("append");
+    writer.sync().expect("sync");
+    drop(writer);
+    // Offsets: the header is 16 bytes, the record's head 28.
+    let files = [
+        ("undamaged", None),
+        ("damaged_payload", Some(16 + 28 + payload.len() / 2)),
+        ("damaged_head", Some(16 + 20)),
+    ];
+    let mut group = c.benchmark_group("open_damaged_32mib");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    for (name, damage) in files {
+        let path = dir.join(format!("big-{name}.fms"));
+        damaged_copy(&source, &path, damage);
+        let store = MmapStore::open(&path).expect("a damaged last record is a torn tail");
+        assert_eq!(store.len(), usize::from(damage.is_none()), "{name}");
+        drop(store);
+        group.bench_function(name, |b| {
+            b.iter(|| keep(MmapStore::open(&path).expect("open")).len())
+        });
+        let _ = std::fs::remove_file(&path);
+    }
+    group.finish();
+    let _ = std::fs::remove_file(&source);
+    let _ = std::fs::remove_file(dir.join("big.fms.lock"));
+}
+
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = open, get, append
+    targets = open, get, append, open_damaged
 }
 criterion_main!(benches);

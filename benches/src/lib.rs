@@ -16,6 +16,7 @@ use criterion::Criterion;
 
 pub mod crash;
 pub mod dags;
+pub mod damage;
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
 compile_error!(

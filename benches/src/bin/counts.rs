@@ -211,8 +211,39 @@ fn main() {
     if wants("pool") {
         pool(&out);
     }
+    if wants("store") {
+        store(&out);
+    }
     if wants("engine") {
         engine(&out);
+    }
+}
+
+fn store(out: &Out) {
+    if out.wants("crash_shaped/") {
+        // Target R2: every file a killed append can leave, opened by a reader and by a writer. In memory
+        // where the machine has it (the writer syncs each recovery; the disk adds nothing to what is checked).
+        let base = std::path::Path::new("/dev/shm");
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/flowmem-bench")
+        };
+        let dir = base.join(format!("flowmem-crash-shaped-{}", std::process::id()));
+        let s = flowmem_benches::damage::trials(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        for (id, value, unit) in [
+            (
+                "crash_shaped/refused_or_wrong",
+                s.refused + s.wrong,
+                "files",
+            ),
+            ("crash_shaped/refused", s.refused, "files"),
+            ("crash_shaped/wrong", s.wrong, "files"),
+            ("crash_shaped/files", s.files, "files"),
+        ] {
+            out.emit("store", id, value as f64, unit);
+        }
     }
 }
 

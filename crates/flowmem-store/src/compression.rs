@@ -34,6 +34,9 @@ pub(crate) fn decompress(stored: &[u8], path: &Path, offset: u64) -> Result<Vec<
             stored.len()
         )));
     };
+    if frame.is_empty() {
+        return Err(fail("no zstd frame after the 8-byte length".into()));
+    }
     let len = u64::from_le_bytes(*len);
     let len = usize::try_from(len).map_err(|_| fail(format!("claims {len} bytes")))?;
     let mut out = Vec::new();

@@ -38,7 +38,11 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The header names a format version this build does not read.
-    #[error("{}: unknown format version {version} at offset 8 (this build reads version 1)", path.display())]
+    #[error(
+        "{}: unknown format version {version} at offset 8 (this build reads version 2; version 1, of flowmem \
+         before its head checksums, is not read: copy its records into a new store with the build that wrote it)",
+        path.display()
+    )]
     UnknownVersion {
         /// The file.
         path: PathBuf,

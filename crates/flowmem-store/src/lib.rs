@@ -43,6 +43,7 @@
 
 mod cache;
 mod compression;
+mod crc;
 mod error;
 pub mod format;
 mod reader;

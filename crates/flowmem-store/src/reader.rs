@@ -361,11 +361,10 @@ impl MmapStore {
     /// The whole stored record (head, payload, checksum) a [`Record`] of this store came from.
     pub(crate) fn whole_record(&self, record: &Record<'_>) -> &[u8] {
         let bytes: &[u8] = self.map.as_deref().unwrap_or(&[]);
-        let tail = match self.layout {
-            Layout::Checked => format::RECORD_TAIL,
-            Layout::Bare => 0,
-        };
-        let end = record.offset + format::RECORD_HEAD + record.bytes.len() as u64 + tail;
+        let end = record.offset
+            + format::head_len(self.layout)
+            + record.bytes.len() as u64
+            + format::tail_len(self.layout);
         &bytes[record.offset as usize..end as usize]
     }
 

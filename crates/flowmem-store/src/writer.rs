@@ -419,12 +419,18 @@ impl StoreWriter {
 
     /// Writes the buffered records and makes every record appended so far durable (`fdatasync`). When it
     /// returns `Ok`, those records survive a crash.
+    ///
+    /// # Errors
+    /// An I/O error. After a failed `fdatasync` the kernel may have dropped the dirty pages, so nothing
+    /// since the last successful sync is known to be on disk: the writer refuses every later write and
+    /// sync, and the store must be opened again (which recovers the durable prefix).
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        self.out
-            .get_ref()
-            .sync_data()
-            .map_err(|e| StoreError::io(&self.path, e))
+        if let Err(e) = self.out.get_ref().sync_data() {
+            self.failed = Some(format!("fdatasync failed: {e}"));
+            return Err(StoreError::io(&self.path, e));
+        }
+        Ok(())
     }
 
     /// Rewrites the live records (the last of each id, no tombstones) into a new file and renames it over

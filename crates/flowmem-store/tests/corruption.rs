@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Model, Op, TempDir, contents, prefix_states, write};
+use common::{Model, Op, TempDir, contents, prefix_states, raw_record, write};
 use flowmem_store::{
     Damage, MmapStore, Recovery, StoreError, StoreWriter, Uuid, WriterOptions, format::HEADER_LEN,
 };
@@ -300,4 +300,113 @@ fn bare_layout_reads_and_rejects_a_record_past_the_end() {
             Err(e) => panic!("cut {cut}: {e}"),
         }
     }
+}
+
+/// The store's header, then `records`.
+fn file_of(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = b"FLOWMEMS\x02\0\0\0\0\0\0\0".to_vec();
+    for r in records {
+        bytes.extend_from_slice(r);
+    }
+    bytes
+}
+
+/// Issue 14, bug 1: a crash while appending a record whose payload holds whole valid records (here: a
+/// record, and a copy of the store file itself) leaves a torn tail, which is served as one and truncated,
+/// at every offset of the cut; it was refused as `Corrupt`.
+#[test]
+fn a_torn_record_whose_payload_holds_valid_records_is_a_torn_tail_at_every_cut() {
+    let dir = TempDir::new("embedded");
+    let path = dir.file("embedded.fms");
+    let first = raw_record(1, b"durable", 0);
+    let durable = file_of(&[first]);
+    let inner = raw_record(2, b"looks like a record", 0);
+    for payload in [
+        inner.clone(),
+        [&inner[..], &inner].concat(),
+        durable.clone(),
+    ] {
+        let whole = [&durable[..], &raw_record(3, &payload, 0)].concat();
+        for cut in durable.len() + 1..whole.len() {
+            write_file(&path, &whole[..cut]);
+            let store = MmapStore::open(&path).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+            assert_eq!(store.len(), 1, "cut {cut}");
+            assert_eq!(
+                store.torn_tail().map(|t| t.offset),
+                Some(durable.len() as u64)
+            );
+            drop(store);
+            let writer = StoreWriter::open(&path).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+            assert_eq!(writer.end(), durable.len() as u64);
+            drop(writer);
+            assert_eq!(std::fs::read(&path).unwrap(), durable, "cut {cut}");
+        }
+    }
+}
+
+/// Damage with a whole, valid record after it stays an error, wherever the damage is: a payload byte (the
+/// head is trusted: the next record is at its end), a head byte or the length itself (the head checksum
+/// fails: every later offset is searched), a length made to run past the end of the file.
+#[test]
+fn damage_followed_by_a_valid_record_is_corrupt_wherever_it_is() {
+    let dir = TempDir::new("damage-kinds");
+    let path = dir.file("d.fms");
+    let a = raw_record(1, &[9; 64], 0);
+    let b = raw_record(2, b"after", 0);
+    let b_at = 16 + a.len() as u64;
+    // (byte of record a to flip, whether the head is what is damaged)
+    for (at, head) in [(40, false), (3, true), (16, true), (22, true)] {
+        let mut damaged = a.clone();
+        damaged[at] ^= 0x40;
+        write_file(&path, &file_of(&[damaged, b.clone()]));
+        match MmapStore::open(&path) {
+            Err(StoreError::Corrupt {
+                offset,
+                damage,
+                next_valid,
+                ..
+            }) => {
+                assert_eq!((offset, next_valid), (16, b_at), "byte {at}");
+                let is_head = matches!(damage, Damage::HeadChecksumMismatch { .. });
+                let is_payload = matches!(damage, Damage::ChecksumMismatch { .. });
+                assert!(
+                    if head { is_head } else { is_payload },
+                    "byte {at}: {damage}"
+                );
+            }
+            other => panic!("byte {at}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+/// Bug 2: after a damaged head every offset is searched, and bytes full of heads that check out (each
+/// claiming a long payload whose checksum fails) must not make that quadratic, nor fool it: the first
+/// valid record after them is found.
+#[test]
+fn a_search_through_crafted_heads_finds_the_first_valid_record() {
+    let dir = TempDir::new("crafted");
+    let path = dir.file("c.fms");
+    // 2,000 records' heads with their payloads cut off: each head checks out and claims 1,000 bytes.
+    let mut crafted = Vec::new();
+    for i in 0..2000u128 {
+        crafted.extend_from_slice(&raw_record(i, &[0; 1000], 0)[..28]);
+    }
+    let mut damaged = raw_record(7, &crafted, 0);
+    damaged[5] ^= 1; // the outer head: its length is not trusted
+    let valid = raw_record(8, b"the real next record", 0);
+    let next_valid = 16 + damaged.len() as u64;
+    write_file(&path, &file_of(&[damaged.clone(), valid]));
+    match MmapStore::open(&path) {
+        Err(StoreError::Corrupt {
+            offset: 16,
+            next_valid: found,
+            ..
+        }) => assert_eq!(found, next_valid),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // Without the valid record, nothing follows: a torn tail (no crash leaves a damaged head, but nothing
+    // valid is lost by cutting it).
+    write_file(&path, &file_of(&[damaged]));
+    let store = MmapStore::open(&path).unwrap();
+    assert_eq!(store.torn_tail().map(|t| t.offset), Some(16));
 }

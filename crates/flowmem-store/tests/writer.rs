@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempDir, contents};
+use common::{TempDir, contents, raw_record};
 use flowmem_store::{MmapStore, StoreError, StoreWriter, Uuid};
 
 #[test]
@@ -61,7 +61,7 @@ fn a_torn_tail_is_truncated_and_reported_by_the_next_writer() {
 
     let store = MmapStore::open(&path).unwrap();
     let tail = store.torn_tail().unwrap().clone();
-    assert_eq!((tail.offset, tail.bytes), (whole - 128, 78));
+    assert_eq!((tail.offset, tail.bytes), (whole - 132, 82));
     assert_eq!(store.len(), 1);
 
     let writer = StoreWriter::open(&path).unwrap();
@@ -205,20 +205,34 @@ fn compression_is_flagged_per_record_and_reads_back() {
     );
 }
 
-/// A compressed record written by hand (id, word with the zstd flag, payload, CRC-32C).
+/// Issue 14, bug 4: a compressed record of an 8-byte length 0 and no zstd frame is an error, not an empty
+/// payload.
+#[cfg(feature = "zstd")]
+#[test]
+fn a_compressed_record_without_a_frame_is_an_error() {
+    let dir = TempDir::new("zstd-empty");
+    let path = dir.file("z.fms");
+    let mut bytes = b"FLOWMEMS\x02\0\0\0\0\0\0\0".to_vec();
+    bytes.extend(raw_record(5, &0u64.to_le_bytes(), 2));
+    std::fs::write(&path, &bytes).unwrap();
+    let store = MmapStore::open(&path).unwrap();
+    match store.get(&Uuid::from_u128(5)) {
+        Err(e @ StoreError::Decompress { .. }) => {
+            assert!(e.to_string().contains("no zstd frame"), "{e}")
+        }
+        other => panic!("expected Decompress, got {other:?}"),
+    }
+}
+
+/// A compressed record written by hand (the zstd flag set).
 #[cfg(not(feature = "zstd"))]
 #[test]
 fn a_compressed_record_without_the_zstd_feature_is_a_clear_error() {
     let dir = TempDir::new("no-zstd");
     let path = dir.file("z.fms");
-    let mut bytes = b"FLOWMEMS\x01\0\0\0\0\0\0\0".to_vec();
+    let mut bytes = b"FLOWMEMS\x02\0\0\0\0\0\0\0".to_vec();
     let start = bytes.len() as u64;
-    let payload = b"not really zstd";
-    bytes.extend_from_slice(Uuid::from_u128(5).as_bytes());
-    bytes.extend_from_slice(&(payload.len() as u64 | 2 << 56).to_le_bytes());
-    bytes.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&bytes[start as usize..]);
-    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend(raw_record(5, b"not really zstd", 2));
     std::fs::write(&path, &bytes).unwrap();
     let store = MmapStore::open(&path).unwrap();
     match store.get(&Uuid::from_u128(5)) {

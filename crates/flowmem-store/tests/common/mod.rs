@@ -109,3 +109,16 @@ pub(crate) fn prefix_states(ops: &[Op]) -> Vec<Model> {
     }
     states
 }
+
+/// A checked record built by hand, byte by byte as docs/store.md describes it: id, word
+/// (`len | flags << 56`), head checksum (of id and word), payload, checksum (of id, word and payload).
+pub(crate) fn raw_record(id: u128, payload: &[u8], flags: u8) -> Vec<u8> {
+    let mut r = Uuid::from_u128(id).as_bytes().to_vec();
+    r.extend_from_slice(&(payload.len() as u64 | u64::from(flags) << 56).to_le_bytes());
+    let head = crc32c::crc32c(&r);
+    r.extend_from_slice(&head.to_le_bytes());
+    r.extend_from_slice(payload);
+    let crc = crc32c::crc32c_append(head, payload);
+    r.extend_from_slice(&crc.to_le_bytes());
+    r
+}
