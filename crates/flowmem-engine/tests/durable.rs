@@ -457,3 +457,58 @@ fn run_ids_parse_and_refuse_garbage() {
     assert_eq!(RunId::from_u128(9).as_u128(), 9);
     assert!(format!("{id:?}").starts_with("RunId("));
 }
+
+/// Issue 14, bug 3: `k88da5313ac169f` and `k6cd427445599da` have the same 56 low bits of FNV-1a, the bits a
+/// context record's id holds. Neither may overwrite the other: not in one store's life, not after it is
+/// opened again (when the slots in use are read back from the file).
+#[test]
+fn context_keys_whose_hashes_collide_keep_their_own_values() {
+    let (k1, k2) = ("k88da5313ac169f", "k6cd427445599da");
+    let fnv = |s: &str| {
+        s.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+        })
+    };
+    let low56 = (1u64 << 56) - 1;
+    assert_eq!(fnv(k1) & low56, fnv(k2) & low56, "the pair collides");
+    let dir = temp_dir("collide");
+    let path = dir.join("runs.fms");
+    let mut one = Workflow::builder("collide");
+    one.node("a", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
+    let w = one.build().unwrap();
+    let run = RunId::named("collide");
+    let context = |store: &FileStore| {
+        let mut c = store.load(run).unwrap().unwrap().context;
+        c.sort_by(|a, b| a.0.cmp(&b.0));
+        c
+    };
+    {
+        let store = FileStore::open(&path).unwrap();
+        store.begin(run, &w).unwrap();
+        store.put_context(run, k1, &Value::U64(1)).unwrap();
+        let t = store.put_context(run, k2, &Value::U64(2)).unwrap();
+        store.wait_durable(t).unwrap();
+        assert_eq!(
+            context(&store),
+            [
+                (k2.to_string(), Value::U64(2)),
+                (k1.to_string(), Value::U64(1))
+            ]
+        );
+    }
+    let store = FileStore::open(&path).unwrap();
+    store.begin(run, &w).unwrap();
+    let t = store.put_context(run, k2, &Value::U64(22)).unwrap();
+    store.wait_durable(t).unwrap();
+    let t = store.put_context(run, k1, &Value::U64(11)).unwrap();
+    store.wait_durable(t).unwrap();
+    assert_eq!(
+        context(&store),
+        [
+            (k2.to_string(), Value::U64(22)),
+            (k1.to_string(), Value::U64(11))
+        ]
+    );
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

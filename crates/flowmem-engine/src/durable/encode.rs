@@ -229,7 +229,8 @@ pub(super) const KIND_HEADER: u8 = 0;
 pub(super) const KIND_NODE: u8 = 1;
 pub(super) const KIND_CONTEXT: u8 = 2;
 
-const LOW_56: u64 = (1 << 56) - 1;
+/// The bits of a record id's index (a node's index, a context key's slot).
+pub(super) const INDEX_MASK: u64 = (1 << 56) - 1;
 
 /// splitmix64's finaliser: a fixed bijective mix (part of the format, never to change).
 fn mix64(mut x: u64) -> u64 {
@@ -260,7 +261,7 @@ pub(super) const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
 /// A record id: run key (64 bits) | kind (8) | index (56: a node's index, a context key's hash).
 pub(super) fn record_id(key: u64, kind: u8, index: u64) -> uuid::Uuid {
     uuid::Uuid::from_u128(
-        (u128::from(key) << 64) | (u128::from(kind) << 56) | u128::from(index & LOW_56),
+        (u128::from(key) << 64) | (u128::from(kind) << 56) | u128::from(index & INDEX_MASK),
     )
 }
 
@@ -270,6 +271,13 @@ pub(super) fn kind_of(id: &uuid::Uuid, key: u64) -> Option<u8> {
     ((v >> 64) as u64 == key).then_some((v >> 56) as u8)
 }
 
+/// The index bits of a record id.
+pub(super) fn index_of(id: &uuid::Uuid) -> u64 {
+    id.as_u128() as u64 & INDEX_MASK
+}
+
+/// Where a context key's record goes if no other key of its run took that slot first: its FNV-1a hash
+/// (see `slots.rs` for collisions).
 pub(super) fn context_index(key: &str) -> u64 {
     fnv1a(key.as_bytes(), FNV_OFFSET)
 }

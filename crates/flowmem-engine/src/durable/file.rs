@@ -16,6 +16,7 @@ use flowmem_store::{MmapStore, StoreError, StoreWriter, WriterOptions};
 use super::{
     Checkpoints, DurabilityError, RunId, Store, Ticket, check_workflow,
     encode::{self, KIND_CONTEXT, KIND_HEADER, KIND_NODE},
+    slots::{ContextSlots, RunSlots},
 };
 use crate::{Value, Workflow};
 
@@ -143,6 +144,8 @@ struct Inner {
     appended: AtomicU64,
     /// A reader of the file, for `begin` and `load` (refreshed each time).
     reader: Mutex<Option<MmapStore>>,
+    /// The record index of each context key, per run (colliding hashes probe on).
+    slots: Mutex<ContextSlots>,
     commit: Mutex<CommitState>,
     /// The committer is waiting for work: appenders must wake it.
     committer_idle: AtomicBool,
@@ -202,6 +205,7 @@ impl FileStore {
             }),
             appended: AtomicU64::new(0),
             reader: Mutex::new(None),
+            slots: Mutex::new(ContextSlots::default()),
             commit: Mutex::new(CommitState::default()),
             committer_idle: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -442,6 +446,25 @@ impl Inner {
         f(store)
     }
 
+    /// The context records of `run` in the file: (record index, key).
+    fn context_records(&self, run: RunId) -> Result<Vec<(u64, String)>, DurabilityError> {
+        let key = encode::run_key(run);
+        self.with_reader(|r| {
+            let mut records = Vec::new();
+            for id in r.ids() {
+                if encode::kind_of(id, key) != Some(KIND_CONTEXT) {
+                    continue;
+                }
+                let Some(bytes) = r.get(id)? else { continue };
+                let (owner, k, _) = encode::decode_context(&bytes)?;
+                if owner == run.as_u128() {
+                    records.push((encode::index_of(id), k));
+                }
+            }
+            Ok(records)
+        })
+    }
+
     /// The header (workflow name, fingerprint, node count) and checkpoints of `run`, if the file has it.
     fn read_run(
         &self,
@@ -537,11 +560,18 @@ impl Store for FileStore {
     }
 
     fn put_context(&self, run: RunId, key: &str, value: &Value) -> Result<Ticket, DurabilityError> {
-        let id = encode::record_id(
-            encode::run_key(run),
-            KIND_CONTEXT,
-            encode::context_index(key),
-        );
+        let run_key = encode::run_key(run);
+        // Held while appending, so two threads never probe to the same free index for different keys.
+        let mut slots = lock(&self.inner.slots);
+        let run_slots = match slots.get_mut(run_key) {
+            Some(s) => s,
+            None => {
+                let stored = self.inner.context_records(run)?;
+                slots.insert(run_key, RunSlots::from_records(stored))
+            }
+        };
+        let index = run_slots.index_of(key, encode::context_index(key), encode::INDEX_MASK);
+        let id = encode::record_id(run_key, KIND_CONTEXT, index);
         self.inner
             .append(id, |out| encode::encode_context(run, key, value, out))
     }
@@ -577,6 +607,7 @@ impl Store for FileStore {
 
     fn forget(&self, run: RunId) -> Result<bool, DurabilityError> {
         let key = encode::run_key(run);
+        lock(&self.inner.slots).remove(key);
         let ids: Vec<uuid::Uuid> = self.inner.with_reader(|r| {
             Ok(r.ids()
                 .filter(|id| encode::kind_of(id, key).is_some())

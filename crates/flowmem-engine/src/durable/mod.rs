@@ -3,6 +3,7 @@
 
 mod encode;
 mod file;
+mod slots;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Mutex};
 
