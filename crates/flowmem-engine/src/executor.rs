@@ -64,6 +64,9 @@ pub struct ExecutorStats {
     pub skipped: u64,
     /// Runs submitted.
     pub runs: u64,
+    /// Panics caught outside any action: executor bugs, survived by the worker (always 0, unless there
+    /// is a bug to report).
+    pub worker_panics: u64,
 }
 
 const ACTIVE: usize = 0;
@@ -71,6 +74,8 @@ const COMPLETED: usize = 1;
 const FAILED: usize = 2;
 const RETRIED: usize = 3;
 const SKIPPED: usize = 4;
+const WORKER_PANICS: usize = 5;
+const COUNTERS: usize = 6;
 
 /// Runs workflows on a fixed set of worker threads.
 ///
@@ -128,7 +133,7 @@ struct Shared {
     next_run: AtomicU64,
     /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
     /// path), plus a last row for counts made off the workers.
-    counters: Box<[CachePadded<[AtomicU64; 5]>]>,
+    counters: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
     memory: MemoryOptions,
     buffers: BufferPool,
     /// Recycled run states by workflow graph (its address; a pooled state holds its graph, so the address
@@ -403,6 +408,7 @@ impl Executor {
             failed: sum(FAILED),
             retried: sum(RETRIED),
             skipped: sum(SKIPPED),
+            worker_panics: sum(WORKER_PANICS),
             runs: self.shared.next_run.load(Ordering::Relaxed) - 1,
         }
     }
@@ -547,7 +553,18 @@ fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
             shared.find_task(&local.deque, me)
         });
         if let Some(task) = task {
-            execute(shared, task);
+            // Actions' panics are caught around the action; one here is the executor's own bug. It must
+            // not take the worker down (the runs it would leave behind could never end).
+            if let Err(payload) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| execute(shared, task)))
+            {
+                shared.count(WORKER_PANICS, 1);
+                eprintln!(
+                    "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; please \
+                     report it): {}",
+                    panic_message(payload.as_ref())
+                );
+            }
             continue;
         }
         if shared.shutdown.load(Ordering::Acquire)
@@ -596,27 +613,55 @@ pub(crate) fn take_worker_scratch() -> Option<Arena> {
     LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|w| w.scratch.take()))
 }
 
+/// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
+/// `Duration::MAX`) waits as long as the clock can say: about a century.
+fn retry_due(delay: Duration) -> Instant {
+    let now = Instant::now();
+    [
+        delay,
+        Duration::from_secs(100 * 365 * 86_400),
+        Duration::from_secs(86_400),
+    ]
+    .into_iter()
+    .find_map(|d| now.checked_add(d))
+    .unwrap_or(now)
+}
+
 /// A retry waiting out its backoff on `flowmem_pool`'s timer thread: woken at the due time, it queues the
 /// node again.
+/// A wait longer than [`RETRY_POLL`] is taken in steps of it, so that a cancelled run does not wait out a
+/// long back-off before it ends.
 struct RetryWake {
     shared: Arc<Shared>,
     task: Mutex<Option<Task>>,
+    due: Instant,
+}
+
+/// The longest a retry waits on the timer before it looks whether its run was cancelled.
+const RETRY_POLL: Duration = Duration::from_millis(50);
+
+impl RetryWake {
+    /// Sets the timer for the next look: the due time, or one poll step from now if that is sooner.
+    fn arm(self: Arc<Self>) {
+        let next = Instant::now()
+            .checked_add(RETRY_POLL)
+            .map_or(self.due, |step| step.min(self.due));
+        flowmem_pool::wake_at(next, Waker::from(self));
+    }
 }
 
 impl Wake for RetryWake {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
+        let mut slot = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(task) = slot.take() else { return };
+        if Instant::now() >= self.due || task.run.stopping().is_some() {
+            drop(slot);
             self.shared.push_external(task);
+            return;
         }
+        *slot = Some(task);
+        drop(slot);
+        self.arm();
     }
 }
 
@@ -632,7 +677,8 @@ fn execute(shared: &Arc<Shared>, task: Task) {
     run.set_status(node, NodeStatus::Running);
     shared.count(ACTIVE, 1);
     let started = Instant::now();
-    let deadline = def.timeout.map(|t| started + t);
+    // A timeout too long for the clock (`Duration::MAX`) is no timeout.
+    let deadline = def.timeout.and_then(|t| started.checked_add(t));
     let inputs = NodeInputs {
         run: &run,
         node,
@@ -701,11 +747,11 @@ fn execute(shared: &Arc<Shared>, task: Task) {
                 if delay.is_zero() {
                     shared.push(task);
                 } else {
-                    let wake = Arc::new(RetryWake {
+                    RetryWake::arm(Arc::new(RetryWake {
                         shared: Arc::clone(shared),
                         task: Mutex::new(Some(task)),
-                    });
-                    flowmem_pool::wake_at(Instant::now() + delay, Waker::from(wake));
+                        due: retry_due(delay),
+                    }));
                 }
                 return;
             }

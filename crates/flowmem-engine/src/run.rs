@@ -458,7 +458,8 @@ impl RunState {
     }
 
     fn wait(&self, limit: Option<Duration>) -> bool {
-        let deadline = limit.map(|l| Instant::now() + l);
+        // A limit too long for the clock (`Duration::MAX`) is no limit.
+        let deadline = limit.and_then(|l| Instant::now().checked_add(l));
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         while !*done {
             match deadline {

@@ -8,7 +8,11 @@ use std::{
     pin::Pin,
     sync::{
         Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+        atomic::{
+            AtomicU64, AtomicUsize,
+            Ordering::{Relaxed, SeqCst},
+            fence,
+        },
     },
     task::{Context, Poll, Waker},
     time::{Duration, Instant},
@@ -191,6 +195,8 @@ pub struct PoolStats {
     pub peak_pooled: usize,
     /// Objects that exist now, idle or in use.
     pub live: usize,
+    /// Threads and tasks waiting now for a release (bounded pools).
+    pub waiting: usize,
 }
 
 impl PoolStats {
@@ -387,6 +393,8 @@ impl<T: Send> ObjectPool<T> {
         w.next_id += 1;
         w.queue.push_back((id, waiter));
         self.waiting.fetch_add(1, Relaxed);
+        // Pairs with `notify_available`: the caller looks for an object again after this.
+        fence(SeqCst);
         id
     }
 
@@ -475,11 +483,12 @@ impl<T: Send> ObjectPool<T> {
 
     /// A future of a clean object, waiting up to `timeout` for a release when the pool is bounded and
     /// exhausted. It needs no particular runtime: releases wake it through its `Waker`, and the timeout
-    /// through a small timer thread shared by all pools.
+    /// through a small timer thread shared by all pools. A timeout too long for the clock to represent
+    /// (such as `Duration::MAX`) means no timeout.
     pub fn acquire_async(&self, timeout: Duration) -> Acquire<'_, T> {
         Acquire {
             pool: self,
-            deadline: Instant::now() + timeout,
+            deadline: Instant::now().checked_add(timeout),
             started: Instant::now(),
             waiter: None,
             timer_waker: None,
@@ -533,14 +542,28 @@ impl<T: Send> ObjectPool<T> {
         match self.shared.push(obj) {
             Ok(()) => {
                 self.peak_shared.fetch_max(self.shared.len(), Relaxed);
-                if self.waiting.load(Relaxed) > 0 {
-                    self.wake_one();
-                }
             }
             Err(extra) => {
+                // No room to keep it: dropped, and its place under `max_live` is free for a new one.
                 drop(extra);
                 self.live.fetch_sub(1, Relaxed);
             }
+        }
+        self.notify_available();
+    }
+
+    /// After an object became available (kept in the queue, or its place under `max_live` freed): wakes
+    /// a waiter if there is one. The fence pairs with the one in `register`: either the waiter's next look
+    /// finds what this thread made available, or this thread sees the waiter. Waiters exist only in
+    /// bounded pools.
+    #[inline]
+    fn notify_available(&self) {
+        if !self.bounded() {
+            return;
+        }
+        fence(SeqCst);
+        if self.waiting.load(Relaxed) > 0 {
+            self.wake_one();
         }
     }
 
@@ -550,6 +573,7 @@ impl<T: Send> ObjectPool<T> {
             pooled: self.shared.len(),
             peak_pooled: self.peak_shared.load(Relaxed),
             live: self.live.load(Relaxed),
+            waiting: self.waiting.load(Relaxed),
             ..PoolStats::default()
         };
         let mut add = |c: &Counts| {
@@ -598,9 +622,7 @@ impl<T: Send> Pooled<'_, T> {
             .take()
             .expect("a Pooled holds its object until drop or detach");
         self.pool.live.fetch_sub(1, Relaxed);
-        if self.pool.waiting.load(Relaxed) > 0 {
-            self.pool.wake_one();
-        }
+        self.pool.notify_available();
         obj
     }
 }
@@ -643,7 +665,8 @@ impl<T: Send + fmt::Debug> fmt::Debug for Pooled<'_, T> {
 /// The future of [`ObjectPool::acquire_async`].
 pub struct Acquire<'pool, T: Send> {
     pool: &'pool ObjectPool<T>,
-    deadline: Instant,
+    /// `None`: no timeout.
+    deadline: Option<Instant>,
     started: Instant,
     waiter: Option<u64>,
     /// The waker the timer will wake at the deadline.
@@ -664,7 +687,7 @@ impl<'pool, T: Send> Future for Acquire<'pool, T> {
                 return Poll::Ready(other);
             }
         }
-        if Instant::now() >= self.deadline {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
             if let Some(id) = self.waiter.take() {
                 pool.deregister(id);
             }
@@ -681,12 +704,13 @@ impl<'pool, T: Send> Future for Acquire<'pool, T> {
                 return Poll::Ready(other);
             }
         }
-        if !self
-            .timer_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
+        if let Some(deadline) = self.deadline
+            && !self
+                .timer_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
         {
-            timer::wake_at(self.deadline, cx.waker().clone());
+            timer::wake_at(deadline, cx.waker().clone());
             self.timer_waker = Some(cx.waker().clone());
         }
         Poll::Pending

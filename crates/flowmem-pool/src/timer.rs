@@ -54,10 +54,21 @@ fn run(timer: &'static Timer) {
     let mut guard = timer.queue.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         let now = Instant::now();
+        let mut due = Vec::new();
         while guard.0.peek().is_some_and(|Reverse(e)| e.at <= now) {
             if let Some(Reverse(entry)) = guard.0.pop() {
-                entry.waker.wake();
+                due.push(entry.waker);
             }
+        }
+        if !due.is_empty() {
+            // Woken outside the lock, so a waker may set another timer; one that panics (its own bug)
+            // does not stop the timer that every pool and executor shares.
+            drop(guard);
+            for waker in due {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            }
+            guard = timer.queue.lock().unwrap_or_else(|p| p.into_inner());
+            continue;
         }
         guard = match guard.0.peek().map(|Reverse(e)| e.at) {
             Some(next) => {
@@ -77,7 +88,8 @@ fn run(timer: &'static Timer) {
 /// delays without an async runtime. The pool's `acquire_async` uses it for its timeout; the engine, for
 /// retry back-off. A waker whose future has finished by then gets a spurious wake, which is harmless.
 ///
-/// `wake` runs on the timer thread, under its lock: it should only queue work (as wakers do), not do it.
+/// `wake` runs on the timer thread (not under its lock: a waker may call `wake_at` again); it should only
+/// queue work, as wakers do, not do it.
 ///
 /// ```
 /// use std::{sync::{Arc, mpsc}, task::{Wake, Waker}, time::{Duration, Instant}};
