@@ -66,11 +66,15 @@ fn origin(path: &Option<PathBuf>) -> String {
 }
 
 fn json_error(e: serde_json::Error, path: Option<&Path>) -> LoadError {
+    // serde_json's text ends with the position, which the error already gives in front.
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&position).unwrap_or(&text).to_string();
     LoadError::Json {
         path: path.map(Path::to_path_buf),
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -292,6 +296,9 @@ pub struct WfImport {
     /// Edges listed on one side only (`(parent, child)`, a `parents` entry without the matching
     /// `children` entry or the reverse); they are imported.
     pub disagreements: Vec<(String, String)>,
+    /// Names in a task's `parents` or `children` that are no task of the file (`(task, name)`, sorted);
+    /// those edges are not imported.
+    pub unknown_tasks: Vec<(String, String)>,
     /// Tasks with no recorded runtime (they run for zero time under `Spin` and `Sleep`).
     pub missing_runtimes: usize,
 }
@@ -431,18 +438,23 @@ fn import(json: &[u8], action: TaskAction, path: Option<&Path>) -> Result<WfImpo
     // Edges from both sides; an edge named on one side only is a disagreement.
     let mut from_parents: HashSet<(usize, usize)> = HashSet::new();
     let mut from_children: HashSet<(usize, usize)> = HashSet::new();
+    let mut unknown_tasks: Vec<(String, String)> = Vec::new();
     for (i, t) in tasks.iter().enumerate() {
         for p in &t.parents {
-            if let Some(&j) = index.get(p.as_ref()) {
-                from_parents.insert((j, i));
+            match index.get(p.as_ref()) {
+                Some(&j) => drop(from_parents.insert((j, i))),
+                None => unknown_tasks.push((names[i].clone(), p.to_string())),
             }
         }
         for c in &t.children {
-            if let Some(&j) = index.get(c.as_ref()) {
-                from_children.insert((i, j));
+            match index.get(c.as_ref()) {
+                Some(&j) => drop(from_children.insert((i, j))),
+                None => unknown_tasks.push((names[i].clone(), c.to_string())),
             }
         }
     }
+    unknown_tasks.sort();
+    unknown_tasks.dedup();
     let mut disagreements: Vec<(String, String)> = from_parents
         .symmetric_difference(&from_children)
         .map(|(p, c)| (names[*p].clone(), names[*c].clone()))
@@ -491,6 +503,7 @@ fn import(json: &[u8], action: TaskAction, path: Option<&Path>) -> Result<WfImpo
         tasks: names.len(),
         edges,
         disagreements,
+        unknown_tasks,
         missing_runtimes,
     })
 }

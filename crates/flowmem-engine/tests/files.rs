@@ -43,7 +43,18 @@ fn bad_json_says_where_and_unknown_actions_say_what_exists() {
         "{\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": 1} ]\n}",
         &r,
     ) {
-        Err(LoadError::Json { line, column, .. }) => assert_eq!((line, column), (3, 23)),
+        Err(
+            e @ LoadError::Json {
+                line: 3,
+                column: 23,
+                ..
+            },
+        ) => {
+            // Issue 14, bug 9: the position once, in front (serde_json's own suffix is dropped).
+            let text = e.to_string();
+            assert!(text.starts_with("line 3, column 23: "), "{text}");
+            assert!(!text.contains(" at line "), "{text}");
+        }
         other => panic!("expected a JSON error, got {other:?}"),
     }
     let typo = Workflow::from_json_with(
@@ -175,15 +186,50 @@ fn schema_1_4_and_version_errors() {
     ));
 }
 
+/// Issue 14, bug 9: a name in `parents` or `children` that is no task of the file was dropped silently
+/// (the JSON loader refuses the same); now it is reported.
+#[test]
+fn a_trace_naming_tasks_it_does_not_have_says_which() {
+    let trace = br#"{"schemaVersion": "1.5", "name": "dangling", "workflow": {
+        "specification": {"tasks": [
+            {"name": "a", "id": "a", "parents": ["ghost"], "children": ["b", "phantom"]},
+            {"name": "b", "id": "b", "parents": ["a"], "children": []}
+        ], "files": []}
+    }}"#;
+    let imported = import_wfcommons(trace, TaskAction::Noop).unwrap();
+    assert_eq!(
+        imported.unknown_tasks,
+        [
+            ("a".to_string(), "ghost".to_string()),
+            ("a".to_string(), "phantom".to_string())
+        ]
+    );
+    assert_eq!((imported.tasks, imported.edges), (2, 1));
+    assert!(imported.disagreements.is_empty());
+}
+
+/// The traces of `../shared/wfcommons` (beside the clone). CI sets `FLOWMEM_REQUIRE_WFCOMMONS=1`, so a
+/// missing folder fails there; elsewhere the test says it checked nothing.
 fn wfcommons_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/wfcommons");
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("FLOWMEM_REQUIRE_WFCOMMONS").is_none_or(|v| v == "0"),
+        "FLOWMEM_REQUIRE_WFCOMMONS is set and {} is absent",
+        dir.display()
+    );
+    None
 }
 
 #[test]
 fn every_wfcommons_trace_imports_and_runs() {
     let Some(dir) = wfcommons_dir() else {
-        eprintln!("../shared/wfcommons is absent: nothing to import");
+        println!(
+            "SKIPPED: ../shared/wfcommons is absent, no trace was checked (set FLOWMEM_REQUIRE_WFCOMMONS=1 \
+             to make this a failure, as CI does)"
+        );
         return;
     };
     // tasks and edges per file, as the folder's README lists them.
@@ -210,6 +256,7 @@ fn every_wfcommons_trace_imports_and_runs() {
         if let Some((_, tasks, edges)) = expected.iter().find(|(f, ..)| *f == file) {
             assert_eq!((imported.tasks, imported.edges), (*tasks, *edges), "{file}");
         }
+        assert_eq!(imported.unknown_tasks, [], "{file}");
         let report = executor.run(&imported.workflow);
         assert_eq!(report.status, RunStatus::Completed, "{file}");
         assert_eq!(
@@ -218,5 +265,5 @@ fn every_wfcommons_trace_imports_and_runs() {
         );
         seen += 1;
     }
-    assert!(seen >= 1);
+    assert!(seen >= expected.len(), "{seen} traces in {}", dir.display());
 }

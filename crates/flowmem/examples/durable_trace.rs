@@ -82,12 +82,14 @@ fn run() -> Result<RunStatus, Box<dyn std::error::Error>> {
         .file_stem()
         .map_or("trace".into(), |s| s.to_string_lossy().into_owned());
     println!(
-        "{}: schema {}, {} tasks, {} edges ({} listed on one side only, {} without a runtime)",
+        "{}: schema {}, {} tasks, {} edges ({} listed on one side only, {} naming no task, {} without a \
+         runtime)",
         args.file.display(),
         imported.schema_version,
         imported.tasks,
         imported.edges,
         imported.disagreements.len(),
+        imported.unknown_tasks.len(),
         imported.missing_runtimes
     );
 
