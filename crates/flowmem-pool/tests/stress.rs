@@ -134,3 +134,61 @@ fn bounded_object_pool_under_churn() {
 fn bounded_object_pool_under_churn_long() {
     bounded_churn(16, 200_000);
 }
+
+/// Issue 14, bug 8: the bound on idle bytes, checked at every step. Two threads churn in rounds; between
+/// rounds both stop at a barrier, where the reading is exact (no buffer in flight) and must be within the
+/// bound; during the rounds a monitor checks every reading too.
+#[test]
+fn the_idle_bytes_stay_within_the_bound_at_every_step() {
+    let bound = 256 * 1024;
+    let pool = BufferPool::with_config(BufferPoolConfig {
+        max_pooled_bytes: bound,
+        thread_cache_bytes: 48 * 1024,
+        ..BufferPoolConfig::default()
+    })
+    .expect("valid settings");
+    let rounds = 200;
+    let barrier = std::sync::Barrier::new(2);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                let seen = pool.stats().bytes_pooled;
+                assert!(seen <= bound, "{seen} idle bytes read, bound {bound}");
+                std::thread::yield_now();
+            }
+        });
+        let workers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (pool, barrier) = (&pool, &barrier);
+                s.spawn(move || {
+                    let mut x = t + 11;
+                    let mut held = Vec::new();
+                    for _ in 0..rounds {
+                        for _ in 0..500 {
+                            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                            let size = 256 << ((x >> 33) % 9); // 256 B .. 64 KiB
+                            if (x >> 20) % 3 == 0 && !held.is_empty() {
+                                held.swap_remove((x >> 40) as usize % held.len());
+                            } else if held.len() < 32 {
+                                held.push(pool.get(size));
+                            } else {
+                                held.clear();
+                            }
+                        }
+                        held.clear();
+                        if barrier.wait().is_leader() {
+                            let exact = pool.stats().bytes_pooled;
+                            assert!(exact <= bound, "{exact} idle bytes at rest, bound {bound}");
+                        }
+                        barrier.wait();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("no panic");
+        }
+        done.store(true, Ordering::Release);
+    });
+}
