@@ -17,6 +17,7 @@ use criterion::Criterion;
 pub mod crash;
 pub mod dags;
 pub mod damage;
+pub mod faults;
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
 compile_error!(

@@ -299,6 +299,35 @@ fn engine(out: &Out) {
             "allocations per run",
         );
     }
+    if out.wants("disk_faults/") {
+        // Target R1: the disk's failures injected into durable runs' appends, commits and compactions.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/flowmem-bench/disk-faults");
+        let s = flowmem_benches::faults::trials(&dir, 240);
+        let _ = std::fs::remove_dir_all(&dir);
+        for (id, value, unit) in [
+            (
+                "disk_faults/acknowledged_then_missing",
+                s.lost,
+                "checkpoints, all faults",
+            ),
+            ("disk_faults/faults", s.faults, "faults injected"),
+            (
+                "disk_faults/acknowledged",
+                s.acknowledged,
+                "checkpoints, all faults",
+            ),
+            ("disk_faults/unreported", s.unreported, "faults"),
+            (
+                "disk_faults/accepted_after_failure",
+                s.accepted_after_failure,
+                "trials",
+            ),
+            ("disk_faults/refused_on_reopen", s.refused_reopen, "trials"),
+        ] {
+            out.emit("engine", id, value as f64, unit);
+        }
+    }
     if out.wants("crash_trials/") {
         // Target D2: children killed at random moments, their runs resumed here.
         let trials = if flowmem_benches::quick() { 24 } else { 60 };

@@ -46,8 +46,37 @@ mod compression;
 mod crc;
 mod error;
 pub mod format;
+mod io;
 mod reader;
 mod writer;
+
+/// The failpoints where tests inject the disk's failures into a store's writes and syncs (feature
+/// `fault-injection`, for tests only: it compiles in the `fail` crate's failpoints; without it the names
+/// are inert). Configure one with `fail::cfg(name, actions)`:
+///
+/// | failpoint | argument of `return(...)` | what the write or sync then does |
+/// |---|---|---|
+/// | [`WRITE`](faults::WRITE) | `eio`, `enospc` | fails, nothing written |
+/// | | `partial-eio`, `partial-enospc` | writes half of its bytes, then fails |
+/// | [`SYNC`](faults::SYNC) | `eio`, `enospc` | fails; the written pages stay |
+/// | | `eio-drop` | fails, and the file loses what was written since its last successful sync |
+///
+/// Every write of a store file goes through `WRITE` (appends, and the new file of a compaction), every
+/// `fdatasync` and `fsync` through `SYNC` (`StoreWriter::sync`, [`SyncHandle::sync`], creation, compaction).
+/// For example `fail::cfg(faults::SYNC, "3*off->return(eio-drop)")`: three syncs succeed, then every one
+/// fails.
+pub mod faults {
+    /// Every write of bytes to a store file.
+    pub const WRITE: &str = "flowmem-store::write";
+    /// Every `fdatasync` / `fsync` of a store file.
+    pub const SYNC: &str = "flowmem-store::sync";
+
+    /// Faults injected so far in this process (failpoint hits that returned an error).
+    #[cfg(feature = "fault-injection")]
+    pub fn injected() -> u64 {
+        crate::io::faults::INJECTED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 pub use cache::StoreCache;
 pub use error::{Result, StoreError};
@@ -56,7 +85,7 @@ pub use reader::{MmapStore, Record, StoreStats, TornTail};
 pub use uuid::Uuid;
 #[cfg(feature = "zstd")]
 pub use writer::Compression;
-pub use writer::{CompactStats, Recovery, StoreWriter, WriterOptions};
+pub use writer::{CompactStats, Recovery, StoreWriter, SyncHandle, WriterOptions};
 
 /// This crate's place in the flowmem layer order (0 = lowest).
 pub const LAYER: u8 = 4;

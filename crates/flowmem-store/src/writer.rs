@@ -5,6 +5,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{BufWriter, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
 };
 
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use crate::{
     format::{
         self, FLAG_TOMBSTONE, HEADER_LEN, Layout, MAX_PAYLOAD, RECORD_HEAD, RECORD_TAIL, ScanEnd,
     },
+    io::{FileOut, sync_all, sync_data},
     reader::map_file,
 };
 
@@ -99,8 +101,10 @@ pub struct CompactStats {
 ///   and says so ([`recovered`](Self::recovered)).
 /// - [`compact`](Self::compact) rewrites the live records to a new file and renames it over the old one
 ///   atomically.
-/// - If a write fails midway, the writer refuses further writes (the file may end in a partial record);
-///   open it again to recover.
+/// - If a write or a sync fails (a full disk, an I/O error; here or through a [`SyncHandle`]), the writer
+///   refuses every later write and sync, and drops what it has buffered instead of writing it on drop: the
+///   file may end in a partial record, or lack pages the kernel dropped, and nothing may land after them.
+///   Open it again to recover the durable prefix (docs/store.md, "Disk faults").
 ///
 /// ```
 /// use flowmem_store::{MmapStore, StoreWriter, Uuid};
@@ -126,13 +130,14 @@ pub struct StoreWriter {
     lock_path: PathBuf,
     /// Holds the exclusive lock on `lock_path` for the writer's life.
     _lock: File,
-    out: BufWriter<File>,
+    out: BufWriter<FileOut>,
     /// Bytes of the file once the buffer is written: the offset of the next record.
     end: u64,
     recovered: Option<TornTail>,
     options: WriterOptions,
-    /// Set when a write failed midway: the file may end in a partial record.
-    failed: Option<String>,
+    /// Set once a write or a sync failed (here, or through a [`SyncHandle`]): the file may end in a partial
+    /// record, or lack pages the kernel dropped. Shared with the sync handles; set once.
+    failed: Arc<OnceLock<String>>,
 }
 
 const BUFFER: usize = 256 * 1024;
@@ -209,14 +214,16 @@ impl StoreWriter {
 
     fn start_new(
         path: &Path,
-        mut file: File,
+        file: File,
         lock: File,
         lock_path: PathBuf,
         options: WriterOptions,
     ) -> Result<Self> {
-        file.write_all(&format::header())
-            .and_then(|()| file.sync_all())
+        let mut out = FileOut(file);
+        out.write_all(&format::header())
+            .and_then(|()| sync_all(out.file()))
             .map_err(|e| StoreError::io(path, e))?;
+        let file = out.0;
         sync_dir(path)?;
         Ok(Self::new(
             path, file, lock, lock_path, HEADER_LEN, None, options,
@@ -236,11 +243,11 @@ impl StoreWriter {
             path: path.to_path_buf(),
             lock_path,
             _lock: lock,
-            out: BufWriter::with_capacity(BUFFER, file),
+            out: BufWriter::with_capacity(BUFFER, FileOut(file)),
             end,
             recovered,
             options,
-            failed: None,
+            failed: Arc::new(OnceLock::new()),
         }
     }
 
@@ -336,9 +343,14 @@ impl StoreWriter {
         };
         drop(map);
         file.set_len(cut.offset)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| sync_all(file))
             .map_err(|e| StoreError::io(path, e))?;
         Ok((cut.offset, Some(cut)))
+    }
+
+    /// Marks the writer failed for good (the first reason is kept).
+    fn fail(&self, why: String) {
+        let _ = self.failed.set(why);
     }
 
     /// What [`open`](Self::open) truncated, if it found an interrupted append.
@@ -347,7 +359,7 @@ impl StoreWriter {
     }
 
     fn check_usable(&self) -> Result<()> {
-        match &self.failed {
+        match self.failed.get() {
             None => Ok(()),
             Some(why) => Err(StoreError::io(
                 &self.path,
@@ -400,7 +412,7 @@ impl StoreWriter {
             .and_then(|()| self.out.write_all(stored))
             .and_then(|()| self.out.write_all(&crc.to_le_bytes()));
         if let Err(e) = written {
-            self.failed = Some(e.to_string());
+            self.fail(e.to_string());
             return Err(StoreError::io(&self.path, e));
         }
         self.end += RECORD_HEAD + stored.len() as u64 + RECORD_TAIL;
@@ -411,7 +423,7 @@ impl StoreWriter {
     pub fn flush(&mut self) -> Result<()> {
         self.check_usable()?;
         if let Err(e) = self.out.flush() {
-            self.failed = Some(e.to_string());
+            self.fail(e.to_string());
             return Err(StoreError::io(&self.path, e));
         }
         Ok(())
@@ -426,8 +438,8 @@ impl StoreWriter {
     /// sync, and the store must be opened again (which recovers the durable prefix).
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        if let Err(e) = self.out.get_ref().sync_data() {
-            self.failed = Some(format!("fdatasync failed: {e}"));
+        if let Err(e) = sync_data(self.out.get_ref().file()) {
+            self.fail(format!("fdatasync failed: {e}"));
             return Err(StoreError::io(&self.path, e));
         }
         Ok(())
@@ -442,14 +454,50 @@ impl StoreWriter {
         let source = MmapStore::open(&self.path)?;
         let before = source.stats();
         let tmp = compact_path(&self.path);
+        // Until the rename, a failure leaves this writer on the old file, whole: it goes on appending.
+        let written = Self::write_compacted(&source, &tmp);
+        let (file, bytes_after) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::io(&self.path, e));
+        }
+        // From the rename on, the path names the new file: append there, whatever happens next.
+        let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(BUFFER, file));
+        drop(old);
+        self.end = bytes_after;
+        if let Err(e) = sync_dir(&self.path) {
+            // The rename may not survive a crash: records appended to the new file could then be lost
+            // with it. No more writes; opening the store again settles which file it is.
+            self.fail(format!(
+                "the directory sync after a compaction failed ({e})"
+            ));
+            return Err(e);
+        }
+        Ok(CompactStats {
+            records_before: before.records,
+            live: before.live,
+            bytes_before: before.valid_bytes,
+            bytes_after,
+        })
+    }
+
+    /// Writes the live records of `source` to a new file at `tmp`, synced: the file, positioned at its end,
+    /// and its length.
+    fn write_compacted(source: &MmapStore, tmp: &Path) -> Result<(FileOut, u64)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)
-            .map_err(|e| StoreError::io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(BUFFER, file);
+            .open(tmp)
+            .map_err(|e| StoreError::io(tmp, e))?;
+        let mut out = BufWriter::with_capacity(BUFFER, FileOut(file));
         let mut bytes_after = HEADER_LEN;
         let written = out.write_all(&format::header()).and_then(|()| {
             for record in source.iter() {
@@ -458,25 +506,16 @@ impl StoreWriter {
                 bytes_after += whole.len() as u64;
             }
             out.flush()?;
-            out.get_ref().sync_all()
+            sync_all(out.get_ref().file())
         });
-        written.map_err(|e| StoreError::io(&tmp, e))?;
+        written.map_err(|e| StoreError::io(tmp, e))?;
         let mut file = out
             .into_inner()
-            .map_err(|e| StoreError::io(&tmp, e.into_error()))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
-        sync_dir(&self.path)?;
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(BUFFER, file));
-        drop(old);
-        self.end = bytes_after;
-        Ok(CompactStats {
-            records_before: before.records,
-            live: before.live,
-            bytes_before: before.valid_bytes,
-            bytes_after,
-        })
+            .map_err(|e| StoreError::io(tmp, e.into_error()))?;
+        file.0
+            .seek(SeekFrom::End(0))
+            .map_err(|e| StoreError::io(tmp, e))?;
+        Ok((file, bytes_after))
     }
 
     /// A second handle to the file, to make records durable without holding the writer: `sync_data` on
@@ -486,11 +525,18 @@ impl StoreWriter {
     ///
     /// # Errors
     /// An I/O error duplicating the handle.
-    pub fn sync_handle(&self) -> Result<File> {
-        self.out
+    pub fn sync_handle(&self) -> Result<SyncHandle> {
+        let file = self
+            .out
             .get_ref()
+            .file()
             .try_clone()
-            .map_err(|e| StoreError::io(&self.path, e))
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        Ok(SyncHandle {
+            file,
+            path: self.path.clone(),
+            failed: Arc::clone(&self.failed),
+        })
     }
 
     /// The file this writer appends to.
@@ -504,6 +550,47 @@ impl StoreWriter {
     }
 }
 
+/// A handle that makes a store's flushed records durable apart from its writer: see
+/// [`StoreWriter::sync_handle`].
+#[derive(Debug)]
+pub struct SyncHandle {
+    file: File,
+    path: PathBuf,
+    /// The writer's failure: a failed sync here fails the writer too.
+    failed: Arc<OnceLock<String>>,
+}
+
+impl SyncHandle {
+    /// `fdatasync`: every record flushed before the call is durable when it returns `Ok`.
+    ///
+    /// # Errors
+    /// An I/O error, naming the file. After one, nothing flushed since the last successful sync is known
+    /// to be on disk: stop acknowledging records, and open the store again to recover.
+    /// The writer then refuses every write, and drops what it has buffered rather than write it.
+    pub fn sync(&self) -> Result<()> {
+        sync_data(&self.file).map_err(|e| {
+            let _ = self.failed.set(format!("fdatasync failed: {e}"));
+            StoreError::io(&self.path, e)
+        })
+    }
+}
+
+impl Drop for StoreWriter {
+    /// Writes what is buffered (not durable: call [`sync`](StoreWriter::sync) for that), unless the writer
+    /// failed: then nothing more reaches the file (bytes written after a failed sync could land beyond
+    /// pages the kernel dropped, and make a crash-shaped file into a damaged one).
+    fn drop(&mut self) {
+        if self.failed.get().is_none() {
+            return;
+        }
+        if let Ok(dup) = self.out.get_ref().file().try_clone() {
+            let out = std::mem::replace(&mut self.out, BufWriter::with_capacity(0, FileOut(dup)));
+            // Taken apart, not dropped: a `BufWriter` flushes its buffer on drop.
+            let (_file, _discarded) = out.into_parts();
+        }
+    }
+}
+
 impl fmt::Debug for StoreWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreWriter")
@@ -511,7 +598,7 @@ impl fmt::Debug for StoreWriter {
             .field("lock", &self.lock_path)
             .field("end", &self.end)
             .field("recovered", &self.recovered)
-            .field("failed", &self.failed)
+            .field("failed", &self.failed.get())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }

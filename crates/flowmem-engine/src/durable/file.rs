@@ -403,7 +403,7 @@ impl Inner {
                 (target, handle)
             };
             let synced = handle.and_then(|h| match h {
-                Some(file) => file.sync_data().map_err(|e| StoreError::io(&self.path, e)),
+                Some(handle) => handle.sync(),
                 None => Ok(()),
             });
             match synced {
