@@ -448,20 +448,11 @@ impl Inner {
 
     /// The context records of `run` in the file: (record index, key).
     fn context_records(&self, run: RunId) -> Result<Vec<(u64, String)>, DurabilityError> {
-        let key = encode::run_key(run);
         self.with_reader(|r| {
-            let mut records = Vec::new();
-            for id in r.ids() {
-                if encode::kind_of(id, key) != Some(KIND_CONTEXT) {
-                    continue;
-                }
-                let Some(bytes) = r.get(id)? else { continue };
-                let (owner, k, _) = encode::decode_context(&bytes)?;
-                if owner == run.as_u128() {
-                    records.push((encode::index_of(id), k));
-                }
-            }
-            Ok(records)
+            Ok(context_of(r, run)?
+                .into_iter()
+                .map(|(index, key, _)| (index, key))
+                .collect())
         })
     }
 
@@ -506,20 +497,31 @@ impl Inner {
                 }
                 checkpoints.nodes.push((node, value));
             }
-            for id in r.ids() {
-                if encode::kind_of(id, key) != Some(KIND_CONTEXT) {
-                    continue;
-                }
-                let Some(bytes) = r.get(id)? else { continue };
-                let (owner, k, value) = encode::decode_context(&bytes)?;
-                if owner == run.as_u128() {
-                    checkpoints.context.push((k, value));
-                }
-            }
+            checkpoints.context = context_of(r, run)?
+                .into_iter()
+                .map(|(_, key, value)| (key, value))
+                .collect();
             checkpoints.context.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(Some((info, checkpoints)))
         })
     }
+}
+
+/// The context records of `run` in `r`: (record index, key, value).
+fn context_of(r: &MmapStore, run: RunId) -> Result<Vec<(u64, String, Value)>, DurabilityError> {
+    let key = encode::run_key(run);
+    let mut records = Vec::new();
+    for id in r.ids() {
+        if encode::kind_of(id, key) != Some(KIND_CONTEXT) {
+            continue;
+        }
+        let Some(bytes) = r.get(id)? else { continue };
+        let (owner, k, value) = encode::decode_context(&bytes)?;
+        if owner == run.as_u128() {
+            records.push((encode::index_of(id), k, value));
+        }
+    }
+    Ok(records)
 }
 
 impl Store for FileStore {
