@@ -20,7 +20,7 @@ use crate::{ActionError, Value};
 /// crash the node that was running runs again), so it should be safe to repeat.
 ///
 /// ```
-/// use flowmem_engine::{Action, ActionError, NodeCtx};
+/// use flowmem_engine::{Action, ActionError, NodeCtx, Workflow};
 ///
 /// struct Double;
 ///
@@ -31,6 +31,15 @@ use crate::{ActionError, Value};
 ///         Ok(())
 ///     }
 /// }
+///
+/// let mut builder = Workflow::builder("double");
+/// builder.node("count", |ctx| {
+///     ctx.set_output(21u64);
+///     Ok(())
+/// });
+/// builder.node_action("double", Double).after(["count"]);
+/// # builder.build()?;
+/// # Ok::<(), flowmem_engine::DefinitionError>(())
 /// ```
 pub trait Action: Send + Sync + 'static {
     /// Runs the action once.
@@ -229,6 +238,97 @@ impl<'run> NodeCtx<'run> {
     /// Sets this node's output (read by the nodes that depend on it). The last call wins.
     pub fn set_output(&mut self, value: impl Into<Value>) {
         self.output = value.into();
+    }
+
+    /// Sets this node's output to a value of any `serde` type (a [`Value::Json`]: JSON text, which a
+    /// durable store checkpoints). Dependents read it with [`input_as`](Self::input_as).
+    ///
+    /// ```
+    /// use flowmem_engine::{Executor, Workflow};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Batch { ids: Vec<u32> }
+    ///
+    /// let mut b = Workflow::builder("typed");
+    /// b.node("fetch", |ctx| ctx.set_output_serde(&Batch { ids: vec![1, 2, 3] }));
+    /// b.node("count", |ctx| {
+    ///     let batch: Batch = ctx.input_as("fetch")?;
+    ///     ctx.set_output(batch.ids.len());
+    ///     Ok(())
+    /// })
+    /// .after(["fetch"]);
+    /// let report = Executor::new(1).run(&b.build()?);
+    /// assert_eq!(report.output("count").and_then(|v| v.as_u64()), Some(3));
+    /// # Ok::<(), flowmem_engine::DefinitionError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A permanent [`ActionError`] naming the node and the type, if the value has no JSON form.
+    pub fn set_output_serde<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), ActionError> {
+        self.output = Value::serde(value).map_err(|mut e| {
+            e.what = format!("the output of node `{}`", self.node_name());
+            ActionError::permanent(e)
+        })?;
+        Ok(())
+    }
+
+    /// The output of dependency `name` as a `T` (see [`Value::to_serde`]).
+    ///
+    /// # Errors
+    /// A permanent [`ActionError`]: `name` is not a dependency of this node (or produced nothing), or its
+    /// output does not decode as `T` (the message names the dependency and the type).
+    pub fn input_as<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ActionError> {
+        let value = self.input(name).ok_or_else(|| {
+            ActionError::permanent(format!(
+                "node `{}`: `{name}` is not one of its dependencies",
+                self.node_name()
+            ))
+        })?;
+        value
+            .decode_as(&format!(
+                "node `{}`: the output of `{name}`",
+                self.node_name()
+            ))
+            .map_err(ActionError::permanent)
+    }
+
+    /// [`put`](Self::put) of a value of any `serde` type (as a [`Value::Json`]), returning the value it
+    /// replaces.
+    ///
+    /// # Errors
+    /// A permanent [`ActionError`] if the value has no JSON form; as [`try_put`](Self::try_put) otherwise.
+    pub fn put_serde<T: serde::Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<Option<Value>, ActionError> {
+        let value = Value::serde(value).map_err(|mut e| {
+            e.what = format!("node `{}`: context value `{key}`", self.node_name());
+            ActionError::permanent(e)
+        })?;
+        self.try_put(key, value)
+    }
+
+    /// The run context's value under `key` as a `T` (`Ok(None)` if there is none).
+    ///
+    /// # Errors
+    /// A permanent [`ActionError`] naming the key and the type if the value does not decode as `T`.
+    pub fn fetch_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ActionError> {
+        self.fetch(key)
+            .map(|v| {
+                v.decode_as(&format!(
+                    "node `{}`: context value `{key}`",
+                    self.node_name()
+                ))
+                .map_err(ActionError::permanent)
+            })
+            .transpose()
     }
 
     /// Whether the run was cancelled, or this attempt ran past its node's timeout: a long action should

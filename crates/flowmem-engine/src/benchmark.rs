@@ -114,7 +114,7 @@ impl<'a> Benchmark<'a> {
             .unwrap_or_else(|| (self.iterations / 10).clamp(1, 100));
         for _ in 0..warmup {
             executor
-                .submit_with(self.workflow, self.options)
+                .submit_with(self.workflow, self.options.clone())
                 .wait_status();
         }
         let mut times = Vec::with_capacity(self.iterations as usize);
@@ -124,7 +124,7 @@ impl<'a> Benchmark<'a> {
         for _ in 0..self.iterations {
             let start = Instant::now();
             let status = executor
-                .submit_with(self.workflow, self.options)
+                .submit_with(self.workflow, self.options.clone())
                 .wait_status();
             // Writes into reserved capacity: no allocation inside the measured span.
             times.push(start.elapsed());

@@ -5,7 +5,7 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use flowmem_intern::Symbol;
 
-use crate::{Action, DefinitionError, RetryPolicy};
+use crate::{Action, ActionError, DefinitionError, NodeCtx, RetryPolicy};
 
 /// A validated workflow: named nodes, each with an action, its dependencies, a retry policy and an optional
 /// timeout. Cheap to clone (shared); immutable.
@@ -214,8 +214,30 @@ impl fmt::Debug for NodeBuilder<'_> {
 }
 
 impl WorkflowBuilder {
-    /// Adds a node called `name` that runs `action`.
-    pub fn node(&mut self, name: impl Into<String>, action: impl Action) -> NodeBuilder<'_> {
+    /// Adds a node called `name` that runs the closure `action`. The closure's argument and error types are
+    /// inferred: no annotations needed.
+    ///
+    /// ```
+    /// use flowmem_engine::Workflow;
+    ///
+    /// let mut builder = Workflow::builder("inferred");
+    /// builder.node("a", |ctx| {
+    ///     ctx.set_output(1u64);
+    ///     Ok(())
+    /// });
+    /// assert_eq!(builder.build()?.len(), 1);
+    /// # Ok::<(), flowmem_engine::DefinitionError>(())
+    /// ```
+    pub fn node<F>(&mut self, name: impl Into<String>, action: F) -> NodeBuilder<'_>
+    where
+        F: Fn(&mut NodeCtx<'_>) -> Result<(), ActionError> + Send + Sync + 'static,
+    {
+        self.node_shared(name, Arc::new(action))
+    }
+
+    /// Adds a node called `name` that runs `action`, a type implementing [`Action`] (for a closure,
+    /// [`node`](Self::node) infers its types).
+    pub fn node_action(&mut self, name: impl Into<String>, action: impl Action) -> NodeBuilder<'_> {
         self.node_shared(name, Arc::new(action))
     }
 

@@ -21,7 +21,8 @@ use flowmem_pool::BufferPool;
 use crate::{
     ActionError, DurabilityError, MemoryOptions, NodeCtx, RunId, Store, Value, Workflow,
     run::{
-        ContextPool, Durable, NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport, RunState,
+        ContextPool, Durable, NodeInputs, NodeStatus, RunHandle, RunOptions, RunReport,
+        RunSettings, RunState,
     },
 };
 
@@ -226,7 +227,7 @@ impl Executor {
 
     /// A run state for `workflow`: a recycled one whose last run is over and unreferenced
     /// (`pooled_node_state`), or a new one.
-    fn acquire_state(&self, id: u64, workflow: &Workflow, options: RunOptions) -> Arc<RunState> {
+    fn acquire_state(&self, id: u64, workflow: &Workflow, options: RunSettings) -> Arc<RunState> {
         let shared = &self.shared;
         let fresh = || self.new_state(id, workflow, options);
         if !shared.memory.pooled_node_state {
@@ -274,7 +275,7 @@ impl Executor {
     }
 
     /// A new run state (not recycled).
-    fn new_state(&self, id: u64, workflow: &Workflow, options: RunOptions) -> Arc<RunState> {
+    fn new_state(&self, id: u64, workflow: &Workflow, options: RunSettings) -> Arc<RunState> {
         Arc::new(RunState::new(
             id,
             workflow,
@@ -299,7 +300,8 @@ impl Executor {
     /// Starts a run of `workflow` with `options` and returns at once.
     pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
-        let run = self.acquire_state(id, workflow, options);
+        let run = self.acquire_state(id, workflow, options.settings);
+        run.seed(options.inputs);
         self.launch(run, &workflow.graph.roots)
     }
 
@@ -344,7 +346,17 @@ impl Executor {
         run: RunId,
         options: RunOptions,
     ) -> Result<RunHandle, DurabilityError> {
-        let checkpoints = store.begin(run, workflow)?;
+        let mut checkpoints = store.begin(run, workflow)?;
+        // Inputs are recorded like context values: a key the store already has (a resumed run) keeps
+        // its stored value.
+        for (key, value) in options.inputs {
+            if checkpoints.context.iter().all(|(k, _)| *k != key) {
+                let ticket = store.put_context(run, &key, &value)?;
+                // Durable before any node of the run can depend on it.
+                store.wait_durable(ticket)?;
+                checkpoints.context.push((key, value));
+            }
+        }
         if let Some((node, _)) = checkpoints
             .nodes
             .iter()
@@ -362,7 +374,7 @@ impl Executor {
         let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
         // Not from the recycled states: a recycled state would keep the store (and its file lock) alive
         // after the run. A durable run's cost is its I/O, not this allocation.
-        let state = self.new_state(id, workflow, options);
+        let state = self.new_state(id, workflow, options.settings);
         let start = state.make_durable(Durable::new(store, run), checkpoints);
         Ok(self.launch(state, &start))
     }

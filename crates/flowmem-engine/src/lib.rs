@@ -43,7 +43,7 @@ pub use load::{
 pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;
 pub use run::{FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions, RunReport, RunStatus};
-pub use value::Value;
+pub use value::{DecodeError, Value};
 
 /// This crate's place in the flowmem layer order (0 = lowest).
 pub const LAYER: u8 = 5;

@@ -164,6 +164,19 @@ impl ContextMap {
         }
     }
 
+    /// Every key and a clone of its value, sorted by key.
+    pub(crate) fn entries(&self) -> Vec<(String, Value)> {
+        let mut all: Vec<(String, Value)> = match self {
+            ContextMap::Interned(m) => m
+                .iter()
+                .map(|(k, v)| (flowmem_intern::resolve(*k).to_string(), v.clone()))
+                .collect(),
+            ContextMap::Named(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
             ContextMap::Interned(m) => m.len(),

@@ -37,28 +37,65 @@ pub enum FailurePolicy {
     ContinueIndependent,
 }
 
-/// Options of one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Options of one run: its failure policy, its concurrency limit and its inputs.
+///
+/// ```
+/// use flowmem_engine::{Executor, RunOptions, Workflow};
+///
+/// let mut builder = Workflow::builder("greet");
+/// builder.node("greet", |ctx| {
+///     let who = ctx.fetch("who").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+///     ctx.set_output(format!("hello, {who}"));
+///     Ok(())
+/// });
+/// let report = Executor::new(1).run_with(&builder.build()?, RunOptions::new().input("who", "world"));
+/// assert_eq!(report.output("greet").and_then(|v| v.as_str()), Some("hello, world"));
+/// assert_eq!(report.context_value("who").and_then(|v| v.as_str()), Some("world"));
+/// # Ok::<(), flowmem_engine::DefinitionError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    pub(crate) settings: RunSettings,
+    /// Context values the run starts with.
+    pub(crate) inputs: Vec<(String, Value)>,
+}
+
+/// The options a run's state keeps (its inputs go into its context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RunSettings {
     pub(crate) policy: FailurePolicy,
     pub(crate) max_concurrency: Option<usize>,
 }
 
 impl RunOptions {
-    /// The defaults: fail fast, no limit beyond the executor's workers.
+    /// The defaults: fail fast, no limit beyond the executor's workers, no inputs.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The failure policy.
     pub fn policy(mut self, policy: FailurePolicy) -> Self {
-        self.policy = policy;
+        self.settings.policy = policy;
         self
     }
 
     /// At most `limit` nodes of this run execute at the same time (0 is taken as 1).
     pub fn max_concurrency(mut self, limit: usize) -> Self {
-        self.max_concurrency = Some(limit.max(1));
+        self.settings.max_concurrency = Some(limit.max(1));
+        self
+    }
+
+    /// Puts `value` under `key` in the run's context before any node starts (nodes read it with
+    /// [`NodeCtx::fetch`](crate::NodeCtx::fetch)); a later `input` of the same key replaces it. A durable
+    /// run records its inputs in its store like any context value, so a resumed run has the same ones: on
+    /// resumption the stored value of a key wins over the one given again.
+    pub fn input(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        let key = key.into();
+        let value = value.into();
+        match self.inputs.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.inputs.push((key, value)),
+        }
         self
     }
 }
@@ -117,7 +154,7 @@ pub enum RunStatus {
 pub(crate) struct RunState {
     pub(crate) id: u64,
     pub(crate) workflow: Workflow,
-    pub(crate) options: RunOptions,
+    pub(crate) options: RunSettings,
     /// Per node: dependencies not finished yet.
     pub(crate) remaining: Box<[AtomicU32]>,
     status: Box<[AtomicU8]>,
@@ -208,7 +245,7 @@ impl RunState {
     pub(crate) fn new(
         id: u64,
         workflow: &Workflow,
-        options: RunOptions,
+        options: RunSettings,
         memory: &MemoryOptions,
         contexts: &ContextPool,
     ) -> Self {
@@ -259,7 +296,7 @@ impl RunState {
 
     /// Makes a finished state ready for another run of the same workflow, keeping its memory (the
     /// `pooled_node_state` option; the context follows its own option).
-    pub(crate) fn reset(&mut self, id: u64, options: RunOptions, memory: &MemoryOptions) {
+    pub(crate) fn reset(&mut self, id: u64, options: RunSettings, memory: &MemoryOptions) {
         let g = &self.workflow.graph;
         self.id = id;
         self.options = options;
@@ -339,6 +376,17 @@ impl RunState {
             context.put(&key, value);
         }
         start
+    }
+
+    /// Puts a run's inputs into its context, before any node starts.
+    pub(crate) fn seed(&self, inputs: Vec<(String, Value)>) {
+        if inputs.is_empty() {
+            return;
+        }
+        let mut context = self.context.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, value) in inputs {
+            context.put(&key, value);
+        }
     }
 
     /// Records node `node`'s completion with `output` in the run's store (durable runs).
@@ -508,6 +556,11 @@ impl RunState {
             workflow: self.workflow.name(),
             status: self.run_status(),
             duration: Duration::from_nanos(self.ended_ns.load(Ordering::Acquire)),
+            context: self
+                .context
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entries(),
             nodes: (0..g.nodes.len() as u32)
                 .map(|i| NodeReport {
                     name: flowmem_intern::resolve(g.nodes[i as usize].name),
@@ -691,6 +744,8 @@ pub struct RunReport {
     pub duration: Duration,
     /// Every node, in the order the workflow lists them.
     pub nodes: Vec<NodeReport>,
+    /// The run's context at its end (inputs and values nodes put), sorted by key.
+    pub context: Vec<(String, Value)>,
 }
 
 /// One node in a [`RunReport`].
@@ -714,6 +769,34 @@ pub struct NodeReport {
 }
 
 impl RunReport {
+    /// The output of node `name` as a `T` (see [`Value::to_serde`]).
+    ///
+    /// # Errors
+    /// [`DecodeError`](crate::DecodeError) naming the node and `T`: no such node, no output, or an output
+    /// that does not decode as `T`.
+    pub fn output_as<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, crate::DecodeError> {
+        let what = format!("the output of node `{name}`");
+        match self.output(name) {
+            Some(v) => v.decode_as(&what),
+            None => Err(crate::DecodeError {
+                what,
+                type_name: std::any::type_name::<T>(),
+                message: "there is none (no such node, or it did not complete)".into(),
+            }),
+        }
+    }
+
+    /// The value under `key` in the run's context at its end.
+    pub fn context_value(&self, key: &str) -> Option<&Value> {
+        self.context
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.context[i].1)
+    }
+
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&NodeReport> {
         self.nodes.iter().find(|n| n.name == name)

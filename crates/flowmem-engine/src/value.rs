@@ -31,6 +31,24 @@ pub enum Value {
     Bytes(Arc<[u8]>),
     /// Any other `Send + Sync` type, in memory only.
     Opaque(Arc<dyn Any + Send + Sync>),
+    /// A value of any `serde` type, as JSON text ([`Value::serde`], [`NodeCtx::set_output_serde`]); read it
+    /// back with [`Value::to_serde`]. A durable store checkpoints the text.
+    ///
+    /// [`NodeCtx::set_output_serde`]: crate::NodeCtx::set_output_serde
+    Json(Arc<str>),
+}
+
+/// A value that is not of the type asked for (from [`Value::to_serde`] and the typed readers of
+/// [`NodeCtx`](crate::NodeCtx) and [`RunReport`](crate::RunReport)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} does not decode as `{type_name}`: {message}")]
+pub struct DecodeError {
+    /// What was read (`the output of node `fetch``, `context value `limit``, `a value`).
+    pub what: String,
+    /// The type asked for.
+    pub type_name: &'static str,
+    /// Why it does not decode.
+    pub message: String,
 }
 
 impl Value {
@@ -92,6 +110,70 @@ impl Value {
         }
     }
 
+    /// `value` as a [`Value::Json`]: any type that implements `serde::Serialize`, encoded as JSON.
+    ///
+    /// ```
+    /// use flowmem_engine::Value;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct Rows { table: String, count: u32 }
+    ///
+    /// let v = Value::serde(&Rows { table: "users".into(), count: 3 })?;
+    /// assert_eq!(v.to_serde::<Rows>()?, Rows { table: "users".into(), count: 3 });
+    /// assert!(v.to_serde::<Vec<u8>>().unwrap_err().to_string().contains("Vec<u8>"));
+    /// assert_eq!(Value::from(7u64).to_serde::<u64>()?, 7); // plain values read as their serde form
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The type's `Serialize` fails, or it has no JSON form (a map with keys that are not strings).
+    pub fn serde<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, DecodeError> {
+        serde_json::to_string(value)
+            .map(|text| Value::Json(text.into()))
+            .map_err(|e| DecodeError {
+                what: "a value".into(),
+                type_name: std::any::type_name::<T>(),
+                message: format!("cannot be encoded as JSON: {e}"),
+            })
+    }
+
+    /// This value as a `T`: a [`Json`](Value::Json) value decoded, or a plain one (a number, a flag, text,
+    /// bytes as a sequence of numbers, unit as `null`) read through its serde form.
+    ///
+    /// # Errors
+    /// [`DecodeError`] naming `T`: the value is not a `T`, or is `Opaque`.
+    pub fn to_serde<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        self.decode_as("a value")
+    }
+
+    /// [`to_serde`](Self::to_serde), the error naming `what` was read.
+    pub(crate) fn decode_as<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+    ) -> Result<T, DecodeError> {
+        let fail = |message: String| DecodeError {
+            what: what.to_string(),
+            type_name: std::any::type_name::<T>(),
+            message,
+        };
+        let plain = match self {
+            Value::Json(text) => {
+                return serde_json::from_str(text).map_err(|e| fail(e.to_string()));
+            }
+            Value::Unit => serde_json::Value::Null,
+            Value::Bool(v) => serde_json::Value::Bool(*v),
+            Value::U64(v) => serde_json::Value::from(*v),
+            Value::I64(v) => serde_json::Value::from(*v),
+            Value::F64(v) => serde_json::Value::from(*v),
+            Value::Symbol(_) | Value::Text(_) => {
+                serde_json::Value::String(self.as_str().unwrap_or_default().to_string())
+            }
+            Value::Bytes(b) => serde_json::Value::from(b.to_vec()),
+            Value::Opaque(_) => return Err(fail("it is an opaque value".into())),
+        };
+        serde_json::from_value(plain).map_err(|e| fail(e.to_string()))
+    }
+
     /// Whether a durable store can checkpoint it (everything but `Opaque`).
     pub fn is_persistable(&self) -> bool {
         !matches!(self, Value::Opaque(_))
@@ -109,6 +191,7 @@ impl Value {
             Value::Text(_) => "text",
             Value::Bytes(_) => "bytes",
             Value::Opaque(_) => "opaque",
+            Value::Json(_) => "json",
         }
     }
 }
@@ -125,6 +208,7 @@ impl PartialEq for Value {
             (Value::Text(a), Value::Text(b)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::Opaque(a), Value::Opaque(b)) => Arc::ptr_eq(a, b),
+            (Value::Json(a), Value::Json(b)) => a == b,
             _ => false,
         }
     }
@@ -142,6 +226,7 @@ impl fmt::Debug for Value {
             Value::Text(t) => write!(f, "Text({t:?})"),
             Value::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Value::Opaque(_) => f.write_str("Opaque(..)"),
+            Value::Json(t) => write!(f, "Json({t})"),
         }
     }
 }
@@ -156,8 +241,21 @@ macro_rules! from {
     };
 }
 
-from!(bool => Bool, u64 => U64, u32 => U64, i64 => I64, i32 => I64, f64 => F64, Symbol => Symbol,
+from!(bool => Bool, u64 => U64, u32 => U64, u16 => U64, u8 => U64, i64 => I64, i32 => I64, i16 => I64,
+      i8 => I64, f64 => F64, f32 => F64, Symbol => Symbol,
       &str => Text, String => Text, Arc<str> => Text, Vec<u8> => Bytes, &[u8] => Bytes, Arc<[u8]> => Bytes);
+
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::U64(v as u64)
+    }
+}
+
+impl From<isize> for Value {
+    fn from(v: isize) -> Self {
+        Value::I64(v as i64)
+    }
+}
 
 impl From<()> for Value {
     fn from((): ()) -> Self {

@@ -22,6 +22,8 @@ enum Persisted<'a> {
     Symbol(&'a str),
     Text(&'a str),
     Bytes(#[serde(borrow)] Raw<'a>),
+    /// A serde value as JSON text (added after the others: older records still decode).
+    Json(&'a str),
 }
 
 /// Bytes written as one length-prefixed block (serde's `[u8]` would go byte by byte).
@@ -61,6 +63,7 @@ impl<'a> Persisted<'a> {
             Value::Symbol(s) => Persisted::Symbol(flowmem_intern::resolve(*s)),
             Value::Text(t) => Persisted::Text(t),
             Value::Bytes(b) => Persisted::Bytes(Raw(b)),
+            Value::Json(t) => Persisted::Json(t),
             Value::Opaque(_) => return None,
         })
     }
@@ -75,6 +78,7 @@ impl<'a> Persisted<'a> {
             Persisted::Symbol(s) => Value::Symbol(flowmem_intern::intern(s)),
             Persisted::Text(t) => Value::Text((*t).into()),
             Persisted::Bytes(b) => Value::Bytes(b.0.into()),
+            Persisted::Json(t) => Value::Json((*t).into()),
         }
     }
 }
@@ -300,6 +304,7 @@ mod tests {
             Value::from("text"),
             Value::from(vec![0u8, 255, 7]),
             Value::from(vec![0u8; 100_000]),
+            Value::serde(&(1u8, "two", [3.5f64])).unwrap(),
         ];
         for v in values {
             let mut bytes = Vec::new();

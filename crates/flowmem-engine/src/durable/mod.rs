@@ -179,6 +179,43 @@ impl Checkpoints {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.context.is_empty()
     }
+
+    /// The checkpointed output of node `name` of `workflow` (the workflow the run ran): what a durable
+    /// run left in its store, read back with [`Store::load`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use flowmem_engine::{Executor, MemoryStore, RunId, RunOptions, Store, Workflow};
+    ///
+    /// let mut b = Workflow::builder("sum");
+    /// b.node("sum", |ctx| {
+    ///     let n = ctx.fetch("n").and_then(|v| v.as_u64()).unwrap_or(0);
+    ///     ctx.set_output(n * (n + 1) / 2);
+    ///     Ok(())
+    /// });
+    /// let w = b.build()?;
+    /// let store = Arc::new(MemoryStore::new());
+    /// let run = RunId::named("sum-to-10");
+    /// Executor::new(1)
+    ///     .submit_durable(&w, store.clone(), run, RunOptions::new().input("n", 10u64))?
+    ///     .wait();
+    /// let saved = store.load(run)?.expect("the run is stored");
+    /// assert_eq!(saved.output(&w, "sum").and_then(|v| v.as_u64()), Some(55));
+    /// assert_eq!(saved.context_value("n").and_then(|v| v.as_u64()), Some(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn output(&self, workflow: &Workflow, name: &str) -> Option<&Value> {
+        let index = workflow.nodes().position(|n| n == name)? as u32;
+        self.nodes
+            .iter()
+            .find(|(node, _)| *node == index)
+            .map(|(_, v)| v)
+    }
+
+    /// The stored context value under `key`.
+    pub fn context_value(&self, key: &str) -> Option<&Value> {
+        self.context.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
 }
 
 /// A position in a store's log: [`Store::wait_durable`] with it returns once everything recorded up to
