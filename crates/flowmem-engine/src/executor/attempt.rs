@@ -1,0 +1,253 @@
+//! One attempt of a node, and everything its end decides: its output, a retry after a back-off, its final
+//! status and what that settles downstream (dependents ready, skipped or cancelled), the run's end.
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering},
+    task::{Wake, Waker},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    ActionError, NodeCtx, Value,
+    run::{NodeInputs, NodeStatus, RunState},
+};
+
+use super::{ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task, shared::Shared, worker::LOCAL};
+
+/// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
+/// `Duration::MAX`) waits as long as the clock can say: about a century.
+fn retry_due(delay: Duration) -> Instant {
+    let now = Instant::now();
+    [
+        delay,
+        Duration::from_secs(100 * 365 * 86_400),
+        Duration::from_secs(86_400),
+    ]
+    .into_iter()
+    .find_map(|d| now.checked_add(d))
+    .unwrap_or(now)
+}
+
+/// A retry waiting out its backoff on `flowmem_pool`'s timer thread: woken at the due time, it queues the
+/// node again.
+/// A wait longer than [`RETRY_POLL`] is taken in steps of it, so that a cancelled run does not wait out a
+/// long back-off before it ends.
+struct RetryWake {
+    shared: Arc<Shared>,
+    task: Mutex<Option<Task>>,
+    due: Instant,
+}
+
+/// The longest a retry waits on the timer before it looks whether its run was cancelled.
+const RETRY_POLL: Duration = Duration::from_millis(50);
+
+impl RetryWake {
+    /// Sets the timer for the next look: the due time, or one poll step from now if that is sooner.
+    fn arm(self: Arc<Self>) {
+        let next = Instant::now()
+            .checked_add(RETRY_POLL)
+            .map_or(self.due, |step| step.min(self.due));
+        flowmem_pool::wake_at(next, Waker::from(self));
+    }
+}
+
+impl Wake for RetryWake {
+    fn wake(self: Arc<Self>) {
+        let mut slot = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(task) = slot.take() else { return };
+        if Instant::now() >= self.due || task.run.stopping().is_some() {
+            drop(slot);
+            self.shared.push_external(task);
+            return;
+        }
+        *slot = Some(task);
+        drop(slot);
+        self.arm();
+    }
+}
+
+/// Runs one attempt of a node, and everything its end decides.
+pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
+    let Task { run, node } = task;
+    if let Some(status) = run.stopping() {
+        release_and_settle(shared, &run, node, status);
+        return;
+    }
+    let def = &run.workflow.graph.nodes[node as usize];
+    let attempt = run.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
+    run.set_status(node, NodeStatus::Running);
+    shared.count(ACTIVE, 1);
+    let started = Instant::now();
+    // A timeout too long for the clock (`Duration::MAX`) is no timeout.
+    let deadline = def.timeout.and_then(|t| started.checked_add(t));
+    let inputs = NodeInputs {
+        run: &run,
+        node,
+        buffers: shared.memory.pooled_buffers.then_some(&shared.buffers),
+        worker_scratch: shared.memory.arena,
+    };
+    let stop_flag = if run.options.policy == crate::FailurePolicy::FailFast {
+        &run.halted
+    } else {
+        &run.cancelled
+    };
+    let mut ctx = NodeCtx::new(def.name, attempt, &inputs, stop_flag, deadline);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| def.action.run(&mut ctx)));
+    let took = started.elapsed();
+    shared.count(ACTIVE, u64::MAX); // wrapping: minus one
+    run.add_time(node, took);
+    let result = match outcome {
+        Ok(result) => result,
+        Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+    };
+    let result = match (result, def.timeout) {
+        (_, Some(limit)) if took > limit => Err(ActionError::timed_out(limit)),
+        (r, _) if run.cancelled.load(Ordering::Acquire) && r.is_err() => {
+            Err(ActionError::cancelled())
+        }
+        (r, _) => r,
+    };
+    // A completed node's output is checkpointed (durable runs) before any dependent can start.
+    let result = result.and_then(|()| ctx.take_deferred()).and_then(|()| {
+        let output: Value = ctx.take_output();
+        run.checkpoint(node, &output).map(|()| output)
+    });
+    // The worker's scratch arena, if the action borrowed it: reset, and back to the worker.
+    if let Some(mut arena) = ctx.take_scratch()
+        && shared.memory.arena
+    {
+        arena.reset();
+        LOCAL.with(|l| {
+            if let Some(w) = l.borrow_mut().as_mut() {
+                w.scratch = Some(arena);
+            }
+        });
+    }
+    match result {
+        Ok(output) => {
+            run.set_output(node, output);
+            release_and_settle(shared, &run, node, NodeStatus::Completed);
+        }
+        Err(error) => {
+            let retries_left = attempt <= def.retry.max_retries();
+            if error.is_retryable() && retries_left && run.stopping().is_none() {
+                shared.count(RETRIED, 1);
+                let random = LOCAL.with(|l| {
+                    l.borrow_mut().as_mut().map_or(attempt as u64, |local| {
+                        local.random ^= local.random << 13;
+                        local.random ^= local.random >> 7;
+                        local.random ^= local.random << 17;
+                        local.random
+                    })
+                });
+                let delay = def.retry.delay(attempt, random);
+                let task = Task {
+                    run: Arc::clone(&run),
+                    node,
+                };
+                if delay.is_zero() {
+                    shared.push(task);
+                } else {
+                    RetryWake::arm(Arc::new(RetryWake {
+                        shared: Arc::clone(shared),
+                        task: Mutex::new(Some(task)),
+                        due: retry_due(delay),
+                    }));
+                }
+                return;
+            }
+            let status = if error.kind() == crate::ActionErrorKind::Cancelled {
+                NodeStatus::Cancelled
+            } else {
+                run.set_error(node, error);
+                if run.options.policy == crate::FailurePolicy::FailFast {
+                    run.halted.store(true, Ordering::Release);
+                }
+                NodeStatus::Failed
+            };
+            release_and_settle(shared, &run, node, status);
+        }
+    }
+}
+
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_string())
+}
+
+/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node.
+fn release_and_settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
+    if let Some(next) = run.release_slot() {
+        shared.push(Task {
+            run: Arc::clone(run),
+            node: next,
+        });
+    }
+    settle(shared, run, node, status);
+}
+
+/// Records a node's final status and walks what it decides: dependents whose last dependency this was
+/// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
+/// no stack). Completes the run when its last node settles.
+fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
+    let mut scratch = LOCAL
+        .with(|l| {
+            l.borrow_mut()
+                .as_mut()
+                .map(|local| std::mem::take(&mut local.settle))
+        })
+        .unwrap_or_default();
+    scratch.push((node, status));
+    while let Some((node, status)) = scratch.pop() {
+        run.set_status(node, status);
+        let counter = match status {
+            NodeStatus::Completed => COMPLETED,
+            NodeStatus::Failed => FAILED,
+            _ => SKIPPED,
+        };
+        shared.count(counter, 1);
+        let g = &run.workflow.graph;
+        for &d in g.dependents(node) {
+            if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+                continue;
+            }
+            // `d`'s last dependency just settled.
+            let fate = run.stopping().or_else(|| {
+                g.deps(d)
+                    .iter()
+                    .any(|x| run.status(*x) != NodeStatus::Completed)
+                    .then_some(NodeStatus::Skipped)
+            });
+            match fate {
+                Some(fate) => scratch.push((d, fate)),
+                None => {
+                    if run.take_slot(d) {
+                        shared.push(Task {
+                            run: Arc::clone(run),
+                            node: d,
+                        });
+                    }
+                }
+            }
+        }
+        if run.finish_one() {
+            run.complete();
+            shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
+            // Wake sleepers, so that a shutting-down executor sees the last run end.
+            let _g = shared
+                .sleep_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            shared.wake.notify_all();
+        }
+    }
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.settle = scratch;
+        }
+    });
+}

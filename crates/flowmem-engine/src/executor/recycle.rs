@@ -1,0 +1,113 @@
+//! Run states recycled between runs of a workflow (the `pooled_node_state` memory option).
+
+use std::{
+    sync::{Arc, PoisonError},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    Workflow,
+    run::{RunSettings, RunState},
+};
+
+use super::Executor;
+
+/// The most run states kept per workflow (`pooled_node_state`): as many runs of one workflow as are
+/// usually in flight at once.
+const STATES_PER_WORKFLOW: usize = 64;
+/// How long a submission waits, at most, for a state whose ended run is still being let go of by a
+/// worker (normally a few instructions; longer only when the OS preempted that worker).
+const STATE_WAIT: Duration = Duration::from_millis(5);
+/// The most run states kept in all.
+const STATES_IN_ALL: usize = 4096;
+
+#[derive(Default)]
+pub(super) struct RecycledStates {
+    pub(super) by_graph:
+        std::collections::HashMap<usize, Vec<Arc<RunState>>, foldhash::fast::FixedState>,
+    pub(super) total: usize,
+}
+
+impl Executor {
+    /// A run state for `workflow`: a recycled one whose last run is over and unreferenced
+    /// (`pooled_node_state`), or a new one.
+    pub(super) fn acquire_state(
+        &self,
+        id: u64,
+        workflow: &Workflow,
+        options: RunSettings,
+    ) -> Arc<RunState> {
+        let shared = &self.shared;
+        let fresh = || self.new_state(id, workflow, options);
+        if !shared.memory.pooled_node_state {
+            return fresh();
+        }
+        let mut states = shared.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let RecycledStates { by_graph, total } = &mut *states;
+        let key = Arc::as_ptr(&workflow.graph) as usize;
+        if let Some(list) = by_graph.get_mut(&key) {
+            // A run that has just ended may still be referenced by a worker that settled one of its nodes,
+            // for a few instructions (or a time slice, if the OS preempted it there): wait for that, up to
+            // STATE_WAIT, rather than allocate a duplicate state.
+            let mut waited_since = None;
+            for round in 0.. {
+                let mut lingering = false;
+                for state in list.iter_mut() {
+                    if let Some(idle) = Arc::get_mut(state) {
+                        debug_assert!(idle.is_for(workflow));
+                        idle.reset(id, options, &shared.memory);
+                        return Arc::clone(state);
+                    }
+                    lingering |= state.is_being_let_go();
+                }
+                if !lingering
+                    || waited_since.get_or_insert_with(Instant::now).elapsed() >= STATE_WAIT
+                {
+                    break;
+                }
+                if round > 16 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let state = fresh();
+        if *total < STATES_IN_ALL {
+            let list = by_graph.entry(key).or_default();
+            if list.len() < STATES_PER_WORKFLOW {
+                list.push(Arc::clone(&state));
+                *total += 1;
+            }
+        }
+        state
+    }
+
+    /// A new run state (not recycled).
+    pub(super) fn new_state(
+        &self,
+        id: u64,
+        workflow: &Workflow,
+        options: RunSettings,
+    ) -> Arc<RunState> {
+        Arc::new(RunState::new(
+            id,
+            workflow,
+            options,
+            &self.shared.memory,
+            &self.shared.contexts,
+        ))
+    }
+
+    /// Drops the recycled run states of workflows (all of them: they are made again on demand), freeing
+    /// their memory and the workflows they hold.
+    pub fn clear_recycled(&self) {
+        let mut states = self
+            .shared
+            .states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        states.by_graph.clear();
+        states.total = 0;
+    }
+}

@@ -1,0 +1,144 @@
+//! What the workers of an executor share: the queues of ready nodes, the wake-up protocol, the counters.
+
+use std::sync::{
+    Condvar, Mutex, PoisonError,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_queue::ArrayQueue;
+use flowmem_alloc::CachePadded;
+use flowmem_pool::BufferPool;
+
+use crate::{MemoryOptions, run::ContextPool};
+
+use super::{
+    COUNTERS, Task,
+    recycle::RecycledStates,
+    worker::{LOCAL, WorkerLocal},
+};
+
+/// The state an executor's workers share.
+pub(super) struct Shared {
+    /// Work from outside the workers (submissions, retries due): a preallocated ring first, so a steady
+    /// stream of submissions allocates nothing; the growable injector when it is full.
+    pub(super) ring: ArrayQueue<Task>,
+    pub(super) overflow: Injector<Task>,
+    pub(super) stealers: Vec<Stealer<Task>>,
+    pub(super) sleeping: AtomicUsize,
+    /// A wake-up was sent and its sleeper has not picked it up yet: further pushes need not send another.
+    pub(super) wake_pending: AtomicBool,
+    pub(super) sleep_lock: Mutex<()>,
+    pub(super) wake: Condvar,
+    pub(super) shutdown: AtomicBool,
+    pub(super) runs_in_flight: AtomicUsize,
+    pub(super) next_run: AtomicU64,
+    /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
+    /// path), plus a last row for counts made off the workers.
+    pub(super) counters: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
+    pub(super) memory: MemoryOptions,
+    pub(super) buffers: BufferPool,
+    /// Recycled run states by workflow graph (its address; a pooled state holds its graph, so the address
+    /// cannot be reused while the entry lives) (`pooled_node_state`).
+    pub(super) states: Mutex<RecycledStates>,
+    pub(super) contexts: ContextPool,
+}
+
+impl Shared {
+    /// Whether `local` is one of this executor's workers.
+    pub(super) fn is_owner_of(&self, local: &WorkerLocal) -> bool {
+        local.owner == self as *const Shared as usize
+    }
+
+    /// Adds `n` (wrapping) to counter `i` of this worker's row; off the workers, to the shared last row.
+    pub(super) fn count(&self, i: usize, n: u64) {
+        let worker = LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .filter(|local| self.is_owner_of(local))
+                .map(|local| local.id)
+        });
+        match worker {
+            // Single writer: a plain load and store.
+            Some(w) => {
+                let c = &self.counters[w][i];
+                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            }
+            None => {
+                self.counters[self.counters.len() - 1][i].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Queues work from outside a worker (or for any worker), and wakes one if some sleep.
+    pub(super) fn push_external(&self, task: Task) {
+        if let Err(task) = self.ring.push(task) {
+            self.overflow.push(task);
+        }
+        self.notify();
+    }
+
+    pub(super) fn notify(&self) {
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _g = self
+                .sleep_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
+    ///
+    /// A worker pushing onto an empty deque will pop the task itself next, so nobody is woken for it; a
+    /// second task waiting there is work to share, and wakes a sleeper.
+    pub(super) fn push(&self, task: Task) {
+        let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
+            Some(local) if self.is_owner_of(local) => {
+                let surplus = !local.deque.is_empty();
+                local.deque.push(task);
+                Ok(surplus)
+            }
+            _ => Err(task),
+        });
+        match rejected {
+            Ok(true) => self.notify(),
+            Ok(false) => {}
+            Err(task) => self.push_external(task),
+        }
+    }
+
+    pub(super) fn find_task(&self, local: &Worker<Task>, me: usize) -> Option<Task> {
+        if let Some(t) = local.pop() {
+            return Some(t);
+        }
+        if let Some(t) = self.ring.pop() {
+            return Some(t);
+        }
+        loop {
+            let mut retry = false;
+            match self.overflow.steal_batch_and_pop(local) {
+                Steal::Success(t) => return Some(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = self.stealers.len();
+            for k in 1..n {
+                match self.stealers[(me + k) % n].steal_batch_and_pop(local) {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    pub(super) fn has_external_work(&self) -> bool {
+        !self.ring.is_empty()
+            || !self.overflow.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}

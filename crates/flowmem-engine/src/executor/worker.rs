@@ -1,0 +1,123 @@
+//! A worker thread: its loop, its idle protocol (spin, yield, sleep), and its thread-local state.
+
+use std::{
+    cell::RefCell,
+    panic::AssertUnwindSafe,
+    sync::{Arc, PoisonError, atomic::Ordering},
+    time::Duration,
+};
+
+use crossbeam_deque::Worker;
+use flowmem_alloc::Arena;
+
+use crate::run::NodeStatus;
+
+use super::{
+    Task, WORKER_PANICS,
+    attempt::{execute, panic_message},
+    shared::Shared,
+};
+
+/// Idle checks before a worker sleeps: first spinning, then yielding.
+const IDLE_SPINS: usize = 256;
+const IDLE_ROUNDS: usize = IDLE_SPINS + 32;
+
+thread_local! {
+    /// The deque of the worker running on this thread (none on other threads), and its scratch list.
+    pub(super) static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
+}
+
+/// A worker thread's own state, in its thread-local.
+pub(super) struct WorkerLocal {
+    /// The executor this worker serves (the address of its `Shared`): code of another executor running
+    /// on this thread (an action that runs a workflow on a second executor, a waker called here) must not
+    /// use this worker's deque or counters.
+    pub(super) owner: usize,
+    pub(super) id: usize,
+    pub(super) deque: Worker<Task>,
+    /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
+    /// rather than by recursion; kept across calls, so it stops allocating once grown.
+    pub(super) settle: Vec<(u32, NodeStatus)>,
+    pub(super) random: u64,
+    /// The actions' scratch memory (`arena` option): reset after each node, so it keeps its blocks and
+    /// serves every node this worker runs without allocating once warm.
+    pub(super) scratch: Option<Arena>,
+}
+
+pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
+    LOCAL.with(|l| {
+        *l.borrow_mut() = Some(WorkerLocal {
+            owner: Arc::as_ptr(shared) as usize,
+            id: me,
+            deque,
+            settle: Vec::new(),
+            scratch: shared.memory.arena.then(Arena::new),
+            random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        })
+    });
+    loop {
+        let task = LOCAL.with(|l| {
+            let l = l.borrow();
+            let local = l.as_ref().expect("set above");
+            shared.find_task(&local.deque, me)
+        });
+        if let Some(task) = task {
+            // Actions' panics are caught around the action; one here is the executor's own bug. It must
+            // not take the worker down (the runs it would leave behind could never end).
+            if let Err(payload) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| execute(shared, task)))
+            {
+                shared.count(WORKER_PANICS, 1);
+                eprintln!(
+                    "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; please \
+                     report it): {}",
+                    panic_message(payload.as_ref())
+                );
+            }
+            continue;
+        }
+        if shared.shutdown.load(Ordering::Acquire)
+            && shared.runs_in_flight.load(Ordering::Acquire) == 0
+        {
+            break;
+        }
+        // Nothing to do: look again for a while (spinning, then yielding the CPU) before going to sleep —
+        // work often arrives within microseconds, and a sleep and wake-up cost two system calls.
+        let mut found = false;
+        for round in 0..IDLE_ROUNDS {
+            if round < IDLE_SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            if shared.has_external_work() {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            continue;
+        }
+        let guard = shared
+            .sleep_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        shared.sleeping.fetch_add(1, Ordering::SeqCst);
+        if !shared.has_external_work() && !shared.shutdown.load(Ordering::Acquire) {
+            // The timeout is a safety net only; wake-ups come from `notify`.
+            let _ = shared
+                .wake
+                .wait_timeout(guard, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        shared.sleeping.fetch_sub(1, Ordering::SeqCst);
+        shared.wake_pending.store(false, Ordering::Release);
+    }
+    LOCAL.with(|l| *l.borrow_mut() = None);
+}
+
+/// The worker's scratch arena, lent to the node that asks for scratch memory first (none off the workers,
+/// or while lent).
+pub(crate) fn take_worker_scratch() -> Option<Arena> {
+    LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|w| w.scratch.take()))
+}
