@@ -3,6 +3,7 @@
 use std::{
     cell::OnceCell,
     ops::{Deref, DerefMut},
+    sync::Arc,
     sync::atomic::{AtomicBool, Ordering},
     time::Instant,
 };
@@ -52,6 +53,20 @@ where
 {
     fn run(&self, ctx: &mut NodeCtx<'_>) -> Result<(), ActionError> {
         self(ctx)
+    }
+}
+
+/// What a node runs: a sync action (an attempt on one worker, start to end) or an async one (a future,
+/// polled by the workers, holding none of them while it waits).
+#[derive(Clone)]
+pub(crate) enum Work {
+    Sync(Arc<dyn Action>),
+    Async(Arc<dyn crate::AsyncAction>),
+}
+
+impl Work {
+    pub(crate) fn is_async(&self) -> bool {
+        matches!(self, Work::Async(_))
     }
 }
 

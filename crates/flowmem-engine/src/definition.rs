@@ -5,7 +5,9 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use flowmem_intern::Symbol;
 
-use crate::{Action, ActionError, DefinitionError, NodeCtx, RetryPolicy};
+use crate::{
+    Action, ActionError, AsyncAction, AsyncCtx, DefinitionError, NodeCtx, RetryPolicy, action::Work,
+};
 
 /// A validated workflow: named nodes, each with an action, its dependencies, a retry policy and an optional
 /// timeout. Cheap to clone (shared); immutable.
@@ -46,7 +48,7 @@ pub(crate) struct Graph {
 /// One node of a built workflow.
 pub(crate) struct NodeDef {
     pub(crate) name: Symbol,
-    pub(crate) action: Arc<dyn Action>,
+    pub(crate) work: Work,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
 }
@@ -163,7 +165,7 @@ pub struct WorkflowBuilder {
 
 struct NodeSpec {
     name: String,
-    action: Arc<dyn Action>,
+    work: Work,
     deps: Vec<String>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
@@ -247,9 +249,54 @@ impl WorkflowBuilder {
         name: impl Into<String>,
         action: Arc<dyn Action>,
     ) -> NodeBuilder<'_> {
+        self.add(name.into(), Work::Sync(action))
+    }
+
+    /// Adds an async node called `name`: `action` returns a future, which the executor polls on its
+    /// workers and parks while it waits (it holds no thread then); its waker queues the node again. Sync and
+    /// async nodes mix freely in a workflow. A future that uses tokio's timers or I/O needs a tokio
+    /// runtime: see [`ExecutorBuilder::tokio`](crate::ExecutorBuilder::tokio).
+    ///
+    /// ```
+    /// use flowmem_engine::{Executor, Workflow};
+    ///
+    /// let mut b = Workflow::builder("mixed");
+    /// b.node_async("fetch", |ctx| async move {
+    ///     let (tx, rx) = futures::channel::oneshot::channel();
+    ///     std::thread::spawn(move || tx.send(41u64));
+    ///     ctx.set_output(rx.await.unwrap_or(0));
+    ///     Ok(())
+    /// });
+    /// b.node("add", |ctx| {
+    ///     ctx.set_output(ctx.input_u64("fetch").unwrap_or(0) + 1);
+    ///     Ok(())
+    /// })
+    /// .after(["fetch"]);
+    /// let report = Executor::new(2).run(&b.build()?);
+    /// assert_eq!(report.output("add").and_then(|v| v.as_u64()), Some(42));
+    /// # Ok::<(), flowmem_engine::DefinitionError>(())
+    /// ```
+    pub fn node_async<F, Fut>(&mut self, name: impl Into<String>, action: F) -> NodeBuilder<'_>
+    where
+        F: Fn(AsyncCtx) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), ActionError>> + Send + 'static,
+    {
+        self.add(name.into(), Work::Async(Arc::new(action)))
+    }
+
+    /// Adds an async node running `action`, a type implementing [`AsyncAction`].
+    pub fn node_async_action(
+        &mut self,
+        name: impl Into<String>,
+        action: impl AsyncAction,
+    ) -> NodeBuilder<'_> {
+        self.add(name.into(), Work::Async(Arc::new(action)))
+    }
+
+    fn add(&mut self, name: String, work: Work) -> NodeBuilder<'_> {
         self.nodes.push(NodeSpec {
-            name: name.into(),
-            action,
+            name,
+            work,
             deps: Vec::new(),
             retry: RetryPolicy::NONE,
             timeout: None,
@@ -374,7 +421,7 @@ impl WorkflowBuilder {
             .zip(names)
             .map(|(spec, name)| NodeDef {
                 name,
-                action: spec.action,
+                work: spec.work,
                 retry: spec.retry,
                 timeout: spec.timeout,
             })

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+mod async_action;
 mod benchmark;
 mod definition;
 mod durable;
@@ -29,6 +30,7 @@ pub mod simd;
 mod value;
 
 pub use action::{Action, Buffer, NodeCtx};
+pub use async_action::{AsyncAction, AsyncCtx, BoxFuture};
 pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use durable::{
@@ -36,7 +38,7 @@ pub use durable::{
     Store, SyncMode, Ticket,
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
-pub use executor::{Executor, ExecutorStats};
+pub use executor::{Executor, ExecutorBuilder, ExecutorStats};
 pub use load::{
     LoadError, Registry, TaskAction, WfImport, import_wfcommons, import_wfcommons_file, registry,
 };

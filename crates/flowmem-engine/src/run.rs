@@ -16,7 +16,7 @@ use flowmem_pool::BufferPool;
 
 use crate::{
     ActionError, Checkpoints, DurabilityError, MemoryOptions, RunId, Store, Value, Workflow,
-    action::Inputs, durable::Ticket, memory::ContextMap,
+    action::Inputs, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
 };
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
@@ -184,6 +184,11 @@ pub(crate) struct RunState {
     context_home: Option<ContextPool>,
     /// The store and run id of a durable run.
     pub(crate) durable: OnceLock<Durable>,
+    /// Per async node (none if the workflow has none, so sync workflows pay nothing): its attempt in
+    /// flight, its output, its waker. Kept when the state is recycled.
+    async_slots: Box<[AsyncSlot]>,
+    /// Who awaits the run as a future (`RunHandle` is one), woken when it ends.
+    done_waker: Mutex<Option<std::task::Waker>>,
 }
 
 /// What a durable run keeps: its store, its id, the last ticket of its checkpoints.
@@ -291,7 +296,48 @@ impl RunState {
             context: Mutex::new(context),
             context_home,
             durable: OnceLock::new(),
+            async_slots: if g.nodes.iter().any(|d| d.work.is_async()) {
+                (0..n).map(|_| AsyncSlot::default()).collect()
+            } else {
+                Box::new([])
+            },
+            done_waker: Mutex::new(None),
         }
+    }
+
+    /// Starts an attempt of `node`: its number (1 for the first), and the node marked running.
+    pub(crate) fn begin_attempt(&self, node: u32) -> u32 {
+        let attempt = self.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
+        self.set_status(node, NodeStatus::Running);
+        attempt
+    }
+
+    /// Stops the run after a failure (fail-fast): nodes not started are skipped, running actions are
+    /// told, parked async nodes are woken to be dropped.
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+        self.wake_parked();
+    }
+
+    /// Cancels the run (see [`RunHandle::cancel`]).
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.halted.store(true, Ordering::Release);
+        self.wake_parked();
+    }
+
+    fn wake_parked(&self) {
+        self.async_slots.iter().for_each(AsyncSlot::wake_parked);
+    }
+
+    /// The async slot of `node` (an async node of this state's workflow).
+    pub(crate) fn async_slot(&self, node: u32) -> &AsyncSlot {
+        &self.async_slots[node as usize]
+    }
+
+    /// Where the async attempt of `node` puts its output.
+    pub(crate) fn async_output(&self, node: u32) -> &Mutex<Value> {
+        &self.async_slots[node as usize].output
     }
 
     /// Makes a finished state ready for another run of the same workflow, keeping its memory (the
@@ -316,6 +362,10 @@ impl RunState {
         slots.running = 0;
         slots.waiting.clear();
         *self.done.get_mut().unwrap_or_else(PoisonError::into_inner) = false;
+        *self
+            .done_waker
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         self.started = Instant::now();
         *self.ended_ns.get_mut() = 0;
         *self.ended.get_mut() = false;
@@ -499,6 +549,15 @@ impl RunState {
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         *done = true;
         self.done_cv.notify_all();
+        drop(done);
+        if let Some(waker) = self
+            .done_waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            waker.wake();
+        }
     }
 
     fn is_done(&self) -> bool {
@@ -712,8 +771,48 @@ impl RunHandle {
     /// Cancels the run: nodes not started are cancelled, running actions see
     /// [`NodeCtx::is_cancelled`](crate::NodeCtx::is_cancelled). Returns at once; `wait` for the end.
     pub fn cancel(&self) {
-        self.run.cancelled.store(true, Ordering::Release);
-        self.run.halted.store(true, Ordering::Release);
+        self.run.cancel();
+    }
+}
+
+/// Awaiting a handle waits for the run's end without holding a thread, and gives its report (for a
+/// durable run, the report comes once its checkpoints are durable: that last wait, for one commit of the
+/// store, blocks the polling thread).
+///
+/// ```
+/// use flowmem_engine::{Executor, RunStatus, Workflow};
+///
+/// let mut b = Workflow::builder("awaited");
+/// b.node("a", |ctx| {
+///     ctx.set_output(1u64);
+///     Ok(())
+/// });
+/// let workflow = b.build()?;
+/// let executor = Executor::new(1);
+/// let report = futures::executor::block_on(executor.submit(&workflow));
+/// assert_eq!(report.status, RunStatus::Completed);
+/// # Ok::<(), flowmem_engine::DefinitionError>(())
+/// ```
+impl std::future::Future for RunHandle {
+    type Output = RunReport;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<RunReport> {
+        if !self.run.is_done() {
+            *self
+                .run
+                .done_waker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            // The run may have ended between the look and the registration.
+            if !self.run.is_done() {
+                return std::task::Poll::Pending;
+            }
+        }
+        self.run.await_durability();
+        std::task::Poll::Ready(self.run.report())
     }
 }
 

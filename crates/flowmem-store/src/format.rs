@@ -11,7 +11,7 @@
 //!
 //! The head checksum is what tells a crash from damage: a record whose head checks out has a trusted
 //! length, so its payload is never searched for records (whatever bytes it holds), and a file that ends
-//! inside it is an interrupted append. See [`scan`] and docs/store.md.
+//! inside it is an interrupted append. See `scan` and docs/store.md.
 
 use std::fmt;
 

@@ -10,10 +10,14 @@ use std::{
 
 use crate::{
     ActionError, NodeCtx, Value,
+    action::Work,
     run::{NodeInputs, NodeStatus, RunState},
 };
 
-use super::{ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task, shared::Shared, worker::LOCAL};
+use super::{
+    ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task, poll::poll_node, shared::Shared,
+    worker::LOCAL,
+};
 
 /// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
 /// `Duration::MAX`) waits as long as the clock can say: about a century.
@@ -67,16 +71,23 @@ impl Wake for RetryWake {
     }
 }
 
-/// Runs one attempt of a node, and everything its end decides.
+/// Runs one attempt of a node (a sync node's whole attempt; a step of an async node's), and everything its
+/// end decides.
 pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
     let Task { run, node } = task;
+    let action = match &run.workflow.graph.nodes[node as usize].work {
+        Work::Sync(action) => Arc::clone(action),
+        Work::Async(action) => {
+            let action = Arc::clone(action);
+            return poll_node(shared, run, node, &action);
+        }
+    };
     if let Some(status) = run.stopping() {
         release_and_settle(shared, &run, node, status);
         return;
     }
     let def = &run.workflow.graph.nodes[node as usize];
-    let attempt = run.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
-    run.set_status(node, NodeStatus::Running);
+    let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
     let started = Instant::now();
     // A timeout too long for the clock (`Duration::MAX`) is no timeout.
@@ -93,26 +104,17 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
         &run.cancelled
     };
     let mut ctx = NodeCtx::new(def.name, attempt, &inputs, stop_flag, deadline);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| def.action.run(&mut ctx)));
-    let took = started.elapsed();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
+    let mut ended = Ended::new(
+        attempt,
+        started,
+        match outcome {
+            Ok(result) => result.and_then(|()| ctx.take_deferred()),
+            Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+        },
+    );
     shared.count(ACTIVE, u64::MAX); // wrapping: minus one
-    run.add_time(node, took);
-    let result = match outcome {
-        Ok(result) => result,
-        Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
-    };
-    let result = match (result, def.timeout) {
-        (_, Some(limit)) if took > limit => Err(ActionError::timed_out(limit)),
-        (r, _) if run.cancelled.load(Ordering::Acquire) && r.is_err() => {
-            Err(ActionError::cancelled())
-        }
-        (r, _) => r,
-    };
-    // A completed node's output is checkpointed (durable runs) before any dependent can start.
-    let result = result.and_then(|()| ctx.take_deferred()).and_then(|()| {
-        let output: Value = ctx.take_output();
-        run.checkpoint(node, &output).map(|()| output)
-    });
+    ended.output = ctx.take_output();
     // The worker's scratch arena, if the action borrowed it: reset, and back to the worker.
     if let Some(mut arena) = ctx.take_scratch()
         && shared.memory.arena
@@ -124,6 +126,50 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
             }
         });
     }
+    drop(ctx);
+    conclude(shared, run, node, ended);
+}
+
+/// How an attempt ended.
+pub(super) struct Ended {
+    attempt: u32,
+    took: Duration,
+    result: Result<(), ActionError>,
+    output: Value,
+}
+
+impl Ended {
+    pub(super) fn new(attempt: u32, started: Instant, result: Result<(), ActionError>) -> Self {
+        Ended {
+            attempt,
+            took: started.elapsed(),
+            result,
+            output: Value::Unit,
+        }
+    }
+
+    pub(super) fn with_output(mut self, output: Value) -> Self {
+        self.output = output;
+        self
+    }
+}
+
+/// What the end of an attempt decides, for sync and async nodes alike: a timeout or a cancellation
+/// overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
+/// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
+pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ended: Ended) {
+    let def = &run.workflow.graph.nodes[node as usize];
+    run.add_time(node, ended.took);
+    let result = match (ended.result, def.timeout) {
+        (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
+        (r, _) if run.cancelled.load(Ordering::Acquire) && r.is_err() => {
+            Err(ActionError::cancelled())
+        }
+        (r, _) => r,
+    };
+    let output = ended.output;
+    let result = result.and_then(|()| run.checkpoint(node, &output).map(|()| output));
+    let attempt = ended.attempt;
     match result {
         Ok(output) => {
             run.set_output(node, output);
@@ -162,7 +208,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
             } else {
                 run.set_error(node, error);
                 if run.options.policy == crate::FailurePolicy::FailFast {
-                    run.halted.store(true, Ordering::Release);
+                    run.halt();
                 }
                 NodeStatus::Failed
             };
@@ -180,7 +226,12 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Frees the node's concurrency slot (starting a node that waited for it), then settles the node.
-fn release_and_settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
+pub(super) fn release_and_settle(
+    shared: &Shared,
+    run: &Arc<RunState>,
+    node: u32,
+    status: NodeStatus,
+) {
     if let Some(next) = run.release_slot() {
         shared.push(Task {
             run: Arc::clone(run),

@@ -7,6 +7,7 @@
 //! `recycle.rs` the recycling of run states.
 
 mod attempt;
+mod poll;
 mod recycle;
 mod shared;
 mod worker;
@@ -30,7 +31,7 @@ use crate::{
     run::{Durable, RunHandle, RunOptions, RunReport, RunState},
 };
 
-pub(crate) use self::worker::take_worker_scratch;
+pub(crate) use self::{poll::AsyncSlot, worker::take_worker_scratch};
 use self::{recycle::RecycledStates, shared::Shared, worker::worker_main};
 
 /// A node of a run, ready to execute.
@@ -115,6 +116,28 @@ impl Executor {
 
     /// An executor with `workers` threads (0: one per available CPU) and the given memory options.
     pub fn with_memory(workers: usize, memory: MemoryOptions) -> Self {
+        Executor::builder().workers(workers).memory(memory).build()
+    }
+
+    /// A builder, for the options beyond the number of workers.
+    ///
+    /// ```
+    /// use flowmem_engine::{Executor, MemoryOptions};
+    ///
+    /// let executor = Executor::builder().workers(2).memory(MemoryOptions::NONE).build();
+    /// assert_eq!(executor.workers(), 2);
+    /// ```
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::default()
+    }
+
+    fn from_builder(builder: ExecutorBuilder) -> Self {
+        let ExecutorBuilder {
+            workers,
+            memory,
+            #[cfg(feature = "tokio")]
+            tokio,
+        } = builder;
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -139,6 +162,8 @@ impl Executor {
             buffers: BufferPool::new(),
             states: Mutex::new(RecycledStates::default()),
             contexts: Arc::new(Mutex::new(Vec::new())),
+            #[cfg(feature = "tokio")]
+            tokio,
         });
         let handles = deques
             .into_iter()
@@ -207,7 +232,7 @@ impl Executor {
     /// that were running when the earlier attempt stopped run again (at-least-once).
     ///
     /// Each node's output is checkpointed when it completes, before its dependents start; with a durable
-    /// store an output or context value that cannot be persisted ([`Value::Opaque`]) fails its node with an
+    /// store an output or context value that cannot be persisted ([`Value::Opaque`](crate::Value::Opaque)) fails its node with an
     /// [`ActionErrorKind::Persistence`](crate::ActionErrorKind::Persistence) error. The handle's `wait`
     /// returns once every checkpoint of the run is durable. Submit a run id once at a time.
     ///
@@ -298,6 +323,45 @@ impl Executor {
             worker_panics: sum(WORKER_PANICS),
             runs: self.shared.next_run.load(Ordering::Relaxed) - 1,
         }
+    }
+}
+
+/// The options of an [`Executor`]: [`Executor::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorBuilder {
+    workers: usize,
+    memory: MemoryOptions,
+    #[cfg(feature = "tokio")]
+    tokio: Option<tokio::runtime::Handle>,
+}
+
+impl ExecutorBuilder {
+    /// Worker threads (default 0: one per available CPU).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Memory options (default: all on).
+    pub fn memory(mut self, memory: MemoryOptions) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// The tokio runtime async nodes run in (feature `tokio`): their futures are made and polled inside
+    /// its context, so tokio's timers and I/O work in them (the runtime's own threads drive those and
+    /// wake the nodes). Without it, a future that uses them panics on its first poll, and the node fails
+    /// with that message and a word on this option. The runtime must be a multi-thread one, or one whose
+    /// thread awaits the run (a current-thread runtime's thread blocked elsewhere drives nothing).
+    #[cfg(feature = "tokio")]
+    pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.tokio = Some(handle);
+        self
+    }
+
+    /// Starts the executor's workers.
+    pub fn build(self) -> Executor {
+        Executor::from_builder(self)
     }
 }
 

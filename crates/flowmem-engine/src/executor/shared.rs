@@ -42,9 +42,22 @@ pub(super) struct Shared {
     /// cannot be reused while the entry lives) (`pooled_node_state`).
     pub(super) states: Mutex<RecycledStates>,
     pub(super) contexts: ContextPool,
+    /// The tokio runtime async nodes are polled in.
+    #[cfg(feature = "tokio")]
+    pub(super) tokio: Option<tokio::runtime::Handle>,
 }
 
 impl Shared {
+    /// Runs `f` inside the executor's tokio runtime, if it has one (feature `tokio`).
+    pub(super) fn in_runtime<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tokio")]
+        if let Some(handle) = &self.tokio {
+            let _entered = handle.enter();
+            return f();
+        }
+        f()
+    }
+
     /// Whether `local` is one of this executor's workers.
     pub(super) fn is_owner_of(&self, local: &WorkerLocal) -> bool {
         local.owner == self as *const Shared as usize

@@ -1,0 +1,267 @@
+//! Async nodes on the workers: polling an attempt's future, parking it while it waits, and the waker that
+//! queues the node again.
+//!
+//! A node's future is polled by whichever worker takes its task. Pending, it is put back in the node's
+//! slot and the worker moves on: the future holds no thread. Its waker (one per node of a run state, made
+//! once and reused by every attempt and every run of a recycled state: no allocation per poll) queues the
+//! node on the executor when woken. A wake that comes while the future is being polled is remembered and
+//! acted on when the poll returns, so none is lost.
+//!
+//! The attempt ends when the future is ready, or, checked before each poll, when its timeout has passed
+//! or its run was cancelled or stopped: then the future is dropped there (a timer wakes it at its
+//! deadline, and a cancellation wakes every parked node of the run), so what it holds is released.
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
+    task::{Context, Poll, Wake, Waker},
+    time::Instant,
+};
+
+use crate::{ActionError, AsyncAction, AsyncCtx, BoxFuture, Value, run::RunState};
+
+use super::{
+    ACTIVE, Task,
+    attempt::{Ended, conclude, panic_message, release_and_settle},
+    shared::Shared,
+};
+
+/// The async attempt in flight of one node of a run state.
+#[derive(Default)]
+pub(crate) struct AsyncSlot {
+    /// The attempt's future while it waits (taken by the worker that polls it).
+    future: Mutex<Option<BoxFuture>>,
+    /// When the attempt started, its deadline, its number (set while an attempt is in flight).
+    attempt: Mutex<Option<(Instant, Option<Instant>, u32)>>,
+    /// The output the attempt's `AsyncCtx` set.
+    pub(crate) output: Mutex<Value>,
+    /// The node's waker, made on first use.
+    waker: OnceLock<Arc<NodeWaker>>,
+}
+
+impl AsyncSlot {
+    /// Wakes the node if its future is parked (a cancellation or a stop: the next poll drops it).
+    pub(crate) fn wake_parked(&self) {
+        if let Some(w) = self.waker.get() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// The waker of one node of a run state.
+pub(crate) struct NodeWaker {
+    shared: Weak<Shared>,
+    node: u32,
+    state: Mutex<WakeState>,
+}
+
+#[derive(Default)]
+struct WakeState {
+    /// A worker is polling the future now.
+    polling: bool,
+    /// Woken while being polled: poll again.
+    notified: bool,
+    /// The run, while the future is parked waiting for a wake (the only strong reference the waker takes).
+    parked: Option<Arc<RunState>>,
+}
+
+impl Wake for NodeWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.polling {
+            state.notified = true;
+            return;
+        }
+        // Not parked: the attempt is over (a late or spurious wake), nothing to do.
+        let Some(run) = state.parked.take() else {
+            return;
+        };
+        drop(state);
+        if let Some(shared) = self.shared.upgrade() {
+            shared.push_external(Task {
+                run,
+                node: self.node,
+            });
+        }
+    }
+}
+
+/// Runs (a step of) an attempt of async node `node`: starts it if none is in flight, then polls it once.
+pub(super) fn poll_node(
+    shared: &Arc<Shared>,
+    run: Arc<RunState>,
+    node: u32,
+    action: &Arc<dyn AsyncAction>,
+) {
+    let slot = run.async_slot(node);
+    let waker = Arc::clone(slot.waker.get_or_init(|| {
+        Arc::new(NodeWaker {
+            shared: Arc::downgrade(shared),
+            node,
+            state: Mutex::new(WakeState::default()),
+        })
+    }));
+    // Polling from here on: a wake from now is remembered (a cancellation included).
+    {
+        let mut state = waker.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.polling = true;
+        state.notified = false;
+        state.parked = None;
+    }
+    let parked = slot
+        .future
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let (mut future, started, deadline, attempt) = match parked {
+        Some(future) => {
+            let (started, deadline, attempt) = slot
+                .attempt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .expect("an attempt in flight has its start");
+            (future, started, deadline, attempt)
+        }
+        None => {
+            if let Some(status) = run.stopping() {
+                end_polling(&waker);
+                release_and_settle(shared, &run, node, status);
+                return;
+            }
+            let attempt = run.begin_attempt(node);
+            shared.count(ACTIVE, 1);
+            let started = Instant::now();
+            let def = &run.workflow.graph.nodes[node as usize];
+            let deadline = def.timeout.and_then(|t| started.checked_add(t));
+            *slot.attempt.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((started, deadline, attempt));
+            *slot.output.lock().unwrap_or_else(PoisonError::into_inner) = Value::Unit;
+            let ctx = AsyncCtx::new(Arc::clone(&run), node, attempt, deadline);
+            let made = shared
+                .in_runtime(|| std::panic::catch_unwind(AssertUnwindSafe(|| action.call(ctx))));
+            let future = match made {
+                Ok(f) => f,
+                Err(payload) => {
+                    end_polling(&waker);
+                    let error =
+                        ActionError::panicked(runtime_hint(panic_message(payload.as_ref())));
+                    finish(
+                        shared,
+                        &run,
+                        node,
+                        slot,
+                        Ended::new(attempt, started, Err(error)),
+                    );
+                    return;
+                }
+            };
+            if let Some(d) = deadline {
+                // Wakes the node at its deadline, so that a future waiting on something slower is dropped.
+                flowmem_pool::wake_at(d, Waker::from(Arc::clone(&waker)));
+            }
+            (future, started, deadline, attempt)
+        }
+    };
+    // Stopped or out of time: drop the future here, before it runs again.
+    if let Some(status) = run.stopping() {
+        drop(future);
+        end_polling(&waker);
+        shared.count(ACTIVE, u64::MAX);
+        run.add_time(node, started.elapsed());
+        clear(slot);
+        release_and_settle(shared, &run, node, status);
+        return;
+    }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        drop(future);
+        end_polling(&waker);
+        let limit = run.workflow.graph.nodes[node as usize]
+            .timeout
+            .unwrap_or_default();
+        let ended = Ended::new(attempt, started, Err(ActionError::timed_out(limit)));
+        finish(shared, &run, node, slot, ended);
+        return;
+    }
+    let std_waker = Waker::from(Arc::clone(&waker));
+    let mut cx = Context::from_waker(&std_waker);
+    let polled = shared.in_runtime(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+    });
+    match polled {
+        Ok(Poll::Pending) => {
+            *slot.future.lock().unwrap_or_else(PoisonError::into_inner) = Some(future);
+            let mut state = waker.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.polling = false;
+            if std::mem::take(&mut state.notified) {
+                // Woken while it was being polled: its turn again.
+                drop(state);
+                shared.push(Task {
+                    run: Arc::clone(&run),
+                    node,
+                });
+            } else {
+                state.parked = Some(Arc::clone(&run));
+            }
+        }
+        Ok(Poll::Ready(result)) => {
+            drop(future);
+            end_polling(&waker);
+            finish(
+                shared,
+                &run,
+                node,
+                slot,
+                Ended::new(attempt, started, result),
+            );
+        }
+        Err(payload) => {
+            drop(future);
+            end_polling(&waker);
+            let error = ActionError::panicked(runtime_hint(panic_message(payload.as_ref())));
+            finish(
+                shared,
+                &run,
+                node,
+                slot,
+                Ended::new(attempt, started, Err(error)),
+            );
+        }
+    }
+}
+
+/// The attempt is over: no wake queues the node any more (until its next attempt polls).
+fn end_polling(waker: &NodeWaker) {
+    let mut state = waker.state.lock().unwrap_or_else(PoisonError::into_inner);
+    state.polling = false;
+    state.notified = false;
+    state.parked = None;
+}
+
+fn clear(slot: &AsyncSlot) {
+    *slot.attempt.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+/// Ends the attempt with `ended`: its output (from the slot), then what the end decides, as for a sync
+/// node.
+fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot, ended: Ended) {
+    shared.count(ACTIVE, u64::MAX); // wrapping: minus one
+    clear(slot);
+    let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
+    conclude(shared, Arc::clone(run), node, ended.with_output(output));
+}
+
+/// A panic from tokio for want of a runtime gets a word on what to do.
+fn runtime_hint(message: String) -> String {
+    if message.contains("Tokio") || message.contains("reactor") {
+        format!(
+            "{message} (an async node that uses tokio's timers or I/O needs a runtime: give the executor \
+             one with `Executor::builder().tokio(handle)`)"
+        )
+    } else {
+        message
+    }
+}
