@@ -8,6 +8,9 @@
 //! typed tuples of fixed arity, so it runs the chain, fan-out and layered shapes only, and a dagx graph runs
 //! once: its per-run time includes building the graph (its model), ours and the others' do not.
 //!
+//! E6: an I/O-bound DAG (10 layers of 1,000, each node awaiting a 1 ms tokio timer) with async nodes,
+//! against the same DAG as tokio tasks spawned when their in-degree reaches zero.
+//!
 //! SIMD inputs: status bytes from an alphabet of four (the counted byte is one in four), with a rare byte every
 //! 64th place (the filtered one) and no occurrence of the byte `pattern_any` looks for (so both versions
 //! scan everything); `u64` values from a fixed pseudo-random sequence.
@@ -452,9 +455,107 @@ fn durable(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The I/O-bound DAG of E6 on plain tokio, as a competent tokio user writes it: a task spawned when a
+/// node's last dependency finishes (atomic in-degree counters), each awaiting its 1 ms timer; the run ends
+/// when the last node does.
+async fn tokio_io_run(dag: Arc<Dag>, dependents: Arc<Vec<Vec<u32>>>, wait: Duration) {
+    struct Run {
+        dag: Arc<Dag>,
+        dependents: Arc<Vec<Vec<u32>>>,
+        remaining: Vec<AtomicU32>,
+        left: std::sync::atomic::AtomicUsize,
+        done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        wait: Duration,
+    }
+    fn spawn_node(run: Arc<Run>, i: u32) {
+        tokio::spawn(async move {
+            tokio::time::sleep(run.wait).await;
+            for &d in &run.dependents[i as usize] {
+                if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    spawn_node(Arc::clone(&run), d);
+                }
+            }
+            if run.left.fetch_sub(1, Ordering::AcqRel) == 1
+                && let Some(tx) = run.done.lock().expect("not poisoned").take()
+            {
+                let _ = tx.send(());
+            }
+        });
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let run = Arc::new(Run {
+        remaining: dag
+            .deps
+            .iter()
+            .map(|d| AtomicU32::new(d.len() as u32))
+            .collect(),
+        left: std::sync::atomic::AtomicUsize::new(dag.len()),
+        done: std::sync::Mutex::new(Some(tx)),
+        dag,
+        dependents,
+        wait,
+    });
+    for (i, deps) in run.dag.deps.iter().enumerate() {
+        if deps.is_empty() {
+            spawn_node(Arc::clone(&run), i as u32);
+        }
+    }
+    rx.await.expect("the last node reports");
+}
+
+/// E6: an I/O-bound DAG, 10 layers of 1,000 nodes with in-degree 2, each node awaiting a 1 ms tokio
+/// timer. flowmem: async nodes on its two workers, in a tokio runtime of one thread that drives the
+/// timers (given with `ExecutorBuilder::tokio`); tokio: the same DAG as tasks spawned when their in-degree
+/// reaches zero, on a runtime of two workers (which also drive the timers). Makespan of one run.
+fn io_dag(c: &mut Criterion) {
+    const WAIT: Duration = Duration::from_millis(1);
+    let dag = Arc::new(Dag::layered(10, 1000));
+    let dependents = Arc::new(dag.dependents());
+    let timers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    let executor = Executor::builder()
+        .workers(WORKERS)
+        .tokio(timers.handle().clone())
+        .build();
+    let mut b = flowmem_engine::Workflow::builder("io_dag");
+    for (name, deps) in dag.names.iter().zip(&dag.deps) {
+        b.node_async(name.clone(), |_| async {
+            tokio::time::sleep(WAIT).await;
+            Ok(())
+        })
+        .after(deps.iter().map(|d| dag.names[*d as usize].as_str()));
+    }
+    let workflow = b.build().expect("a valid DAG");
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    let mut group = c.benchmark_group("io_dag_10x1000_1ms");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(dag.len() as u64));
+    group.bench_function("flowmem", |b| {
+        b.iter(|| assert_eq!(executor.run(&workflow).status, RunStatus::Completed))
+    });
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            tokio.block_on(tokio_io_run(
+                Arc::clone(&dag),
+                Arc::clone(&dependents),
+                WAIT,
+            ))
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = shapes, concurrent_runs, durable, import, helpers
+    targets = shapes, concurrent_runs, durable, io_dag, import, helpers
 }
 criterion_main!(benches);

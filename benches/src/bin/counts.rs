@@ -299,6 +299,70 @@ fn engine(out: &Out) {
             "allocations per run",
         );
     }
+    if out.wants("async_nodes/") {
+        // E6's allocation figure: async nodes whose future parks once (it wakes itself), in steady state.
+        use flowmem_engine::{Executor, RunStatus};
+        struct ParkOnce(bool);
+        impl std::future::Future for ParkOnce {
+            type Output = Result<(), flowmem_engine::ActionError>;
+            fn poll(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Self::Output> {
+                if self.0 {
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+        let dag = flowmem_benches::dags::Dag::layered(10, 100);
+        let mut b = flowmem_engine::Workflow::builder("async_alloc");
+        for (name, deps) in dag.names.iter().zip(&dag.deps) {
+            b.node_async(name.clone(), |_| ParkOnce(false))
+                .after(deps.iter().map(|d| dag.names[*d as usize].as_str()));
+        }
+        let workflow = b.build().expect("a valid DAG");
+        let executor = Executor::new(2);
+        let runs = |n: u64| {
+            for _ in 0..n {
+                assert_eq!(
+                    executor.submit(&workflow).wait_status(),
+                    RunStatus::Completed
+                );
+            }
+        };
+        runs(50);
+        let measured = if flowmem_benches::quick() { 50 } else { 300 };
+        let before = tracking::stats();
+        runs(measured);
+        let after = tracking::stats();
+        let per_node =
+            (after.allocations - before.allocations) as f64 / (measured * dag.len() as u64) as f64;
+        out.emit(
+            "engine",
+            "async_nodes/allocations_per_node",
+            per_node,
+            "allocations per async node (its future's box), steady state",
+        );
+        // For contrast with E6: the same DAG as E6 with sync nodes sleeping 1 ms each, one run.
+        let dag = flowmem_benches::dags::Dag::layered(10, 1000);
+        let sleeping = dag.to_workflow(std::sync::Arc::new(
+            |_: &mut flowmem_engine::NodeCtx<'_>| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                Ok::<(), flowmem_engine::ActionError>(())
+            },
+        ));
+        let started = std::time::Instant::now();
+        assert_eq!(executor.run(&sleeping).status, RunStatus::Completed);
+        out.emit(
+            "engine",
+            "async_nodes/sync_sleep_makespan_ms",
+            started.elapsed().as_secs_f64() * 1e3,
+            "ms, one run of E6's DAG with sync nodes sleeping 1 ms on 2 workers",
+        );
+    }
     if out.wants("disk_faults/") {
         // Target R1: the disk's failures injected into durable runs' appends, commits and compactions.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

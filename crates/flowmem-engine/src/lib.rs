@@ -8,7 +8,11 @@
 //!   [`Workflow::from_json`] with a [`Registry`] of actions, [`import_wfcommons`], DOT and Mermaid export.
 //! - Execution: the [`Executor`] (persistent workers, work stealing, many runs in flight, failure policies,
 //!   cancellation, retries with backoff, timeouts, panics contained, run reports, stats) and its
-//!   [`MemoryOptions`].
+//!   [`MemoryOptions`]; async nodes ([`WorkflowBuilder::node_async`], [`AsyncAction`]) whose futures hold no
+//!   worker while they wait, in a tokio runtime if given one ([`ExecutorBuilder`]); a [`RunHandle`] is a
+//!   future of its report.
+//! - Values: [`Value`] (plain values shared, not copied; any serde type as JSON), run inputs
+//!   ([`RunOptions::input`]) and the context and outputs in the [`RunReport`].
 //! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`Store`] ([`FileStore`]
 //!   on flowmem-store, with group commit; [`MemoryStore`]); submitting the same [`RunId`] again resumes.
 //! - [`Benchmark`] and the [`simd`] helpers.

@@ -75,8 +75,9 @@ impl Wake for RetryWake {
 /// end decides.
 pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
     let Task { run, node } = task;
-    let action = match &run.workflow.graph.nodes[node as usize].work {
-        Work::Sync(action) => Arc::clone(action),
+    let def = &run.workflow.graph.nodes[node as usize];
+    let action = match &def.work {
+        Work::Sync(action) => action,
         Work::Async(action) => {
             let action = Arc::clone(action);
             return poll_node(shared, run, node, &action);
@@ -86,7 +87,6 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
         release_and_settle(shared, &run, node, status);
         return;
     }
-    let def = &run.workflow.graph.nodes[node as usize];
     let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
     let started = Instant::now();
