@@ -18,9 +18,31 @@ fn id(i: u64) -> Uuid {
     Uuid::from_u64_pair(7, i)
 }
 
+/// The bytes of a small store file of its own (header and whole valid records).
+fn embedded_store() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = TempDir::new("embedded-source");
+        let path = dir.file("inner.fms");
+        let mut w = StoreWriter::create(&path).unwrap();
+        for k in 0..20u64 {
+            w.append(&Uuid::from_u64_pair(99, k), &[k as u8; 40])
+                .unwrap();
+        }
+        w.sync().unwrap();
+        drop(w);
+        std::fs::read(&path).unwrap()
+    })
+}
+
+/// Record `i`'s payload; every eleventh holds a whole store file, so that a reader refreshing in the
+/// middle of its append sees a torn record full of valid records (issue 14: it must read as a torn tail).
 fn payload(i: u64) -> Vec<u8> {
     let mut p = i.to_le_bytes().to_vec();
-    p.resize(8 + (i % 700) as usize, i as u8);
+    if i % 11 == 0 {
+        p.extend_from_slice(embedded_store());
+    }
+    p.resize(p.len() + (i % 700) as usize, i as u8);
     p
 }
 
