@@ -386,12 +386,13 @@ fn import(c: &mut Criterion) {
 }
 
 /// D1: durable runs. 1,000 nodes (10 layers of 100, in-degree 2) each spinning 50 µs, on two workers:
-/// no store, a `MemoryStore`, and a `FileStore` syncing with `fdatasync` (the target; default 1 ms commit
+/// no store, a `MemoryCheckpoints`, and a `FileCheckpoints` syncing with `fdatasync` (the target; default 1 ms commit
 /// interval), without a commit interval, or only writing to the OS (`SyncMode::Write`). Each iteration
 /// is a new run id; the files live under `target/flowmem-bench/store-data` (the repository's disk).
 fn durable(c: &mut Criterion) {
     use flowmem_engine::{
-        ActionError, FileStore, FileStoreOptions, MemoryStore, NodeCtx, RunId, Store, SyncMode,
+        ActionError, CheckpointStore, FileCheckpoints, FileCheckpointsOptions, MemoryCheckpoints,
+        NodeCtx, RunId, SyncMode,
     };
     const SPIN: Duration = Duration::from_micros(50);
     let executor = Executor::new(WORKERS);
@@ -408,28 +409,28 @@ fn durable(c: &mut Criterion) {
         .join("../target/flowmem-bench/store-data/durable");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench data folder");
-    let file = |name: &str, options: FileStoreOptions| -> Arc<dyn Store> {
-        Arc::new(FileStore::open_with(dir.join(name), options).expect("bench store"))
+    let file = |name: &str, options: FileCheckpointsOptions| -> Arc<dyn CheckpointStore> {
+        Arc::new(FileCheckpoints::open_with(dir.join(name), options).expect("bench store"))
     };
-    let stores: [(&str, Option<Arc<dyn Store>>); 5] = [
+    let stores: [(&str, Option<Arc<dyn CheckpointStore>>); 5] = [
         ("no_store", None),
-        ("memory_store", Some(Arc::new(MemoryStore::new()))),
+        ("memory_store", Some(Arc::new(MemoryCheckpoints::new()))),
         (
             "file_store",
-            Some(file("fsync.fms", FileStoreOptions::new())),
+            Some(file("fsync.fms", FileCheckpointsOptions::new())),
         ),
         (
             "file_store_no_interval",
             Some(file(
                 "fsync0.fms",
-                FileStoreOptions::new().commit_interval(Duration::ZERO),
+                FileCheckpointsOptions::new().commit_interval(Duration::ZERO),
             )),
         ),
         (
             "file_store_write_only",
             Some(file(
                 "write.fms",
-                FileStoreOptions::new().sync(SyncMode::Write),
+                FileCheckpointsOptions::new().sync(SyncMode::Write),
             )),
         ),
     ];

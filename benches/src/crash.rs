@@ -1,5 +1,5 @@
 //! Crash trials of durable runs (target D2, and benches/tests/crash.rs): a child process runs a workflow
-//! with a [`FileStore`] and is killed with SIGKILL at a random moment; this process then opens the store,
+//! with a [`FileCheckpoints`] and is killed with SIGKILL at a random moment; this process then opens the store,
 //! resumes the run and checks that no checkpointed node was lost, that no node ran again except those in
 //! flight at the kill, and that the outputs equal an uninterrupted run's.
 //!
@@ -18,8 +18,8 @@ use std::{
 };
 
 use flowmem_engine::{
-    ActionError, Checkpoints, DurabilityError, Executor, FileStore, NodeCtx, RunId, RunStatus,
-    Store, Ticket, Value, Workflow,
+    ActionError, CheckpointStore, Checkpoints, DurabilityError, Executor, FileCheckpoints, NodeCtx,
+    RunId, RunStatus, Ticket, Value, Workflow,
 };
 
 /// The run id every trial uses (each trial has its own store file).
@@ -68,11 +68,11 @@ pub fn workflow(spin: Duration, on_start: OnStart) -> Workflow {
 /// tickets and then writes `D <node>` lines.
 #[derive(Debug)]
 struct Witness {
-    inner: Arc<FileStore>,
+    inner: Arc<FileCheckpoints>,
     pending: Arc<Mutex<Vec<(Ticket, u32)>>>,
 }
 
-impl Store for Witness {
+impl CheckpointStore for Witness {
     fn is_durable(&self) -> bool {
         true
     }
@@ -129,7 +129,7 @@ pub fn child_main(args: &[String]) -> ! {
             .open(log)
             .expect("opening the log"),
     ));
-    let file = Arc::new(FileStore::open(store).expect("opening the store"));
+    let file = Arc::new(FileCheckpoints::open(store).expect("opening the store"));
     let pending = Arc::new(Mutex::new(Vec::new()));
     {
         let (file, pending, log) = (Arc::clone(&file), Arc::clone(&pending), Arc::clone(&log));
@@ -293,7 +293,7 @@ fn check(store: &PathBuf, log: &PathBuf, reference: &flowmem_engine::RunReport) 
         assert!(started.is_empty(), "nodes ran without a store");
         return found;
     }
-    let file = Arc::new(FileStore::open(store).expect("reopening the killed child's store"));
+    let file = Arc::new(FileCheckpoints::open(store).expect("reopening the killed child's store"));
     let checkpointed: HashSet<u32> = file
         .load(RUN)
         .expect("reading the run")

@@ -1,6 +1,6 @@
 //! The disk's own failures injected into durable runs (target R1): a failed `write`, a full disk, a failed
 //! `fdatasync` (with the written pages kept, or lost as after a kernel dropped them), in the appends and
-//! commits of a [`FileStore`] and in its compaction, through the store's failpoints
+//! commits of a [`FileCheckpoints`] and in its compaction, through the store's failpoints
 //! ([`flowmem_store::faults`], feature `fault-injection`).
 //!
 //! Each trial opens a new store, checkpoints the nodes of a run and waits for durability every few nodes,
@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use flowmem_engine::{ActionError, FileStore, NodeCtx, RunId, Store, Value, Workflow};
+use flowmem_engine::{
+    ActionError, CheckpointStore, FileCheckpoints, NodeCtx, RunId, Value, Workflow,
+};
 use flowmem_store::faults;
 
 /// What [`trials`] found.
@@ -91,7 +93,7 @@ fn fault(i: u64) -> Fault {
 /// Checkpoints nodes `from..to`, waiting for durability every 4; the last node acknowledged durable, or
 /// the first error.
 fn checkpoint_nodes(
-    store: &FileStore,
+    store: &FileCheckpoints,
     run: RunId,
     from: u32,
     to: u32,
@@ -120,7 +122,7 @@ pub fn trials(dir: &Path, trials: u64) -> FaultSummary {
         let path = dir.join(format!("trial-{i}.fms"));
         let _ = std::fs::remove_file(&path);
         let injected_before = faults::injected();
-        let store = FileStore::open(&path).expect("open a new store");
+        let store = FileCheckpoints::open(&path).expect("open a new store");
         store.begin(run, &workflow).expect("begin");
         let mut acked = None;
         let outcome = match fault(i) {
@@ -161,7 +163,7 @@ pub fn trials(dir: &Path, trials: u64) -> FaultSummary {
         }
         drop(store);
         s.acknowledged += acked.map_or(0, |n| u64::from(n) + 1);
-        match FileStore::open(&path) {
+        match FileCheckpoints::open(&path) {
             Err(e) => {
                 eprintln!(
                     "fault trial {i} ({:?}): the store was refused: {e}",

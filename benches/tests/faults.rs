@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use flowmem_engine::{ActionError, Executor, FileStore, NodeCtx, RunId, RunStatus, Workflow};
+use flowmem_engine::{ActionError, Executor, FileCheckpoints, NodeCtx, RunId, RunStatus, Workflow};
 use flowmem_store::{MmapStore, StoreWriter, Uuid, faults};
 
 static TURN: Mutex<()> = Mutex::new(());
@@ -117,14 +117,14 @@ fn a_durable_run_reports_a_failed_sync_and_resumes_after_it() {
     let run = RunId::named("faulty-disk");
     fail::cfg(faults::SYNC, "2*off->return(eio)").unwrap();
     let report = Executor::new(2)
-        .run_durable(&w, Arc::new(FileStore::open(&path).unwrap()), run)
+        .run_durable(&w, Arc::new(FileCheckpoints::open(&path).unwrap()), run)
         .unwrap();
     fail::remove(faults::SYNC);
     assert_eq!(report.status, RunStatus::Failed);
     let error = report.store_error.as_ref().expect("the store's error");
     assert!(error.to_string().contains("runs.fms"), "{error}");
     let resumed = Executor::new(2)
-        .run_durable(&w, Arc::new(FileStore::open(&path).unwrap()), run)
+        .run_durable(&w, Arc::new(FileCheckpoints::open(&path).unwrap()), run)
         .unwrap();
     assert_eq!(resumed.status, RunStatus::Completed);
     std::fs::remove_dir_all(&d).unwrap();

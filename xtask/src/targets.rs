@@ -476,7 +476,7 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
     TargetSpec {
         id: "D1",
         layer: "engine",
-        what: "1,000 nodes each spinning 50 µs on 2 workers: durable run with a FileStore (fdatasync group commit) / no store, time",
+        what: "1,000 nodes each spinning 50 µs on 2 workers: durable run with a FileCheckpoints (fdatasync group commit) / no store, time",
         numerator: "durable_1000x50us/file_store",
         denominator: "durable_1000x50us/no_store",
         measure: Measure::Time,
@@ -506,7 +506,7 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
     TargetSpec {
         id: "R1",
         layer: "engine",
-        what: "disk faults injected into a FileStore (failed write, full disk, failed fdatasync with pages kept or dropped; in appends, commits and compactions): checkpoints acknowledged durable and then missing on reopen, summed",
+        what: "disk faults injected into a FileCheckpoints (failed write, full disk, failed fdatasync with pages kept or dropped; in appends, commits and compactions): checkpoints acknowledged durable and then missing on reopen, summed",
         numerator: "disk_faults/acknowledged_then_missing",
         denominator: "",
         measure: Measure::Count,

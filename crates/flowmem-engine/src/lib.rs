@@ -13,8 +13,8 @@
 //!   future of its report.
 //! - Values: [`Value`] (plain values shared, not copied; any serde type as JSON), run inputs
 //!   ([`RunOptions::input`]) and the context and outputs in the [`RunReport`].
-//! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`Store`] ([`FileStore`]
-//!   on flowmem-store, with group commit; [`MemoryStore`]); submitting the same [`RunId`] again resumes.
+//! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`CheckpointStore`] ([`FileCheckpoints`]
+//!   on flowmem-store, with group commit; [`MemoryCheckpoints`]); submitting the same [`RunId`] again resumes.
 //! - [`Benchmark`] and the [`simd`] helpers.
 #![forbid(unsafe_code)]
 
@@ -38,8 +38,8 @@ pub use async_action::{AsyncAction, AsyncCtx, BoxFuture};
 pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use durable::{
-    Checkpoints, DurabilityError, FileStore, FileStoreOptions, FileStoreStats, MemoryStore, RunId,
-    Store, SyncMode, Ticket,
+    CheckpointStore, Checkpoints, DurabilityError, FileCheckpoints, FileCheckpointsOptions,
+    FileCheckpointsStats, MemoryCheckpoints, RunId, SyncMode, Ticket,
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};

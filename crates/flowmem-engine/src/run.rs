@@ -15,8 +15,8 @@ use flowmem_intern::Symbol;
 use flowmem_pool::BufferPool;
 
 use crate::{
-    ActionError, Checkpoints, DurabilityError, MemoryOptions, RunId, Store, Value, Workflow,
-    action::Inputs, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
+    ActionError, CheckpointStore, Checkpoints, DurabilityError, MemoryOptions, RunId, Value,
+    Workflow, action::Inputs, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
 };
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
@@ -193,7 +193,7 @@ pub(crate) struct RunState {
 
 /// What a durable run keeps: its store, its id, the last ticket of its checkpoints.
 pub(crate) struct Durable {
-    store: Arc<dyn Store>,
+    store: Arc<dyn CheckpointStore>,
     run: RunId,
     /// The highest ticket of the run's records: `wait` waits until it is durable.
     ticket: AtomicU64,
@@ -202,7 +202,7 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    pub(crate) fn new(store: Arc<dyn Store>, run: RunId) -> Self {
+    pub(crate) fn new(store: Arc<dyn CheckpointStore>, run: RunId) -> Self {
         Durable {
             store,
             run,

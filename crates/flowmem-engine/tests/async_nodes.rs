@@ -11,8 +11,8 @@ use std::{
 };
 
 use flowmem_engine::{
-    ActionError, ActionErrorKind, Executor, FailurePolicy, MemoryStore, NodeStatus, RetryPolicy,
-    RunId, RunOptions, RunStatus, Workflow,
+    ActionError, ActionErrorKind, Executor, FailurePolicy, MemoryCheckpoints, NodeStatus,
+    RetryPolicy, RunId, RunOptions, RunStatus, Workflow,
 };
 use futures::channel::oneshot;
 
@@ -281,7 +281,7 @@ fn async_outputs_are_checkpointed_and_restored() {
     })
     .after(["first"]);
     let w = b.build().unwrap();
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryCheckpoints::new());
     let run = RunId::named("durable-async");
     let executor = Executor::new(2);
     assert_eq!(

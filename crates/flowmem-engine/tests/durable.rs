@@ -11,9 +11,9 @@ use std::{
 };
 
 use flowmem_engine::{
-    ActionError, ActionErrorKind, Checkpoints, DurabilityError, Executor, FileStore,
-    FileStoreOptions, MemoryStore, NodeCtx, RunId, RunOptions, RunStatus, Store, SyncMode, Ticket,
-    Value, Workflow,
+    ActionError, ActionErrorKind, CheckpointStore, Checkpoints, DurabilityError, Executor,
+    FileCheckpoints, FileCheckpointsOptions, MemoryCheckpoints, NodeCtx, RunId, RunOptions,
+    RunStatus, SyncMode, Ticket, Value, Workflow,
 };
 
 fn temp_dir(test: &str) -> PathBuf {
@@ -84,7 +84,7 @@ fn a_failed_run_resumes_from_a_reopened_file_store_without_rerunning_completed_n
     let executor = Executor::new(2);
     p.fail.store(true, Ordering::SeqCst);
     {
-        let store = Arc::new(FileStore::open(&path).unwrap());
+        let store = Arc::new(FileCheckpoints::open(&path).unwrap());
         let continue_independent =
             RunOptions::new().policy(flowmem_engine::FailurePolicy::ContinueIndependent);
         let first = executor
@@ -97,7 +97,7 @@ fn a_failed_run_resumes_from_a_reopened_file_store_without_rerunning_completed_n
         assert_eq!(runs(&p), [1, 1, 1, 0, 1]);
     }
     p.fail.store(false, Ordering::SeqCst);
-    let store = Arc::new(FileStore::open(&path).unwrap());
+    let store = Arc::new(FileCheckpoints::open(&path).unwrap());
     let loaded = store.load(run).unwrap().unwrap();
     let done: Vec<u32> = loaded.nodes.iter().map(|(n, _)| *n).collect();
     assert_eq!(done, [0, 1, 4], "a, b and e completed");
@@ -146,7 +146,7 @@ fn a_failed_run_resumes_from_a_reopened_file_store_without_rerunning_completed_n
 
 #[test]
 fn the_context_is_restored_on_resume() {
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryCheckpoints::new());
     let mut b = Workflow::builder("context");
     b.node("set", |ctx: &mut NodeCtx<'_>| {
         ctx.put("limit", 7u64);
@@ -194,7 +194,7 @@ fn unpersistable_values_are_refused_by_a_durable_store_and_kept_by_a_memory_stor
     });
     let w = b.build().unwrap();
     let executor = Executor::new(2);
-    let file = Arc::new(FileStore::open(dir.join("s.fms")).unwrap());
+    let file = Arc::new(FileCheckpoints::open(dir.join("s.fms")).unwrap());
     let report = executor
         .submit_durable(
             &w,
@@ -216,7 +216,7 @@ fn unpersistable_values_are_refused_by_a_durable_store_and_kept_by_a_memory_stor
     let ctx = report.node("ctx").unwrap().error.clone().unwrap();
     assert!(ctx.message().contains("context value `mode`"), "{ctx}");
 
-    let memory = Arc::new(MemoryStore::new());
+    let memory = Arc::new(MemoryCheckpoints::new());
     let report = executor.run_durable(&w, memory, RunId::named("o")).unwrap();
     assert_eq!(report.status, RunStatus::Completed);
     assert_eq!(report.output("ctx"), Some(&Value::Bool(false)));
@@ -225,7 +225,7 @@ fn unpersistable_values_are_refused_by_a_durable_store_and_kept_by_a_memory_stor
 
 #[test]
 fn a_run_id_does_not_resume_with_another_workflow() {
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryCheckpoints::new());
     let executor = Executor::new(1);
     let w = diamond(&probe(5));
     let run = RunId::named("shape");
@@ -249,9 +249,9 @@ fn a_run_id_does_not_resume_with_another_workflow() {
 fn run_and_count(
     w: &Workflow,
     path: &std::path::Path,
-    options: FileStoreOptions,
-) -> flowmem_engine::FileStoreStats {
-    let store = Arc::new(FileStore::open_with(path, options).unwrap());
+    options: FileCheckpointsOptions,
+) -> flowmem_engine::FileCheckpointsStats {
+    let store = Arc::new(FileCheckpoints::open_with(path, options).unwrap());
     let report = Executor::new(2)
         .run_durable(w, store.clone(), RunId::random())
         .unwrap();
@@ -277,7 +277,7 @@ fn group_commit_shares_syncs_and_wait_returns_after_the_last_one() {
     let w = b.build().unwrap();
     for mode in [SyncMode::Fsync, SyncMode::Write] {
         let path = dir.join(format!("{mode:?}.fms"));
-        let stats = run_and_count(&w, &path, FileStoreOptions::new().sync(mode));
+        let stats = run_and_count(&w, &path, FileCheckpointsOptions::new().sync(mode));
         assert_eq!(stats.records, 2001, "header and 2,000 checkpoints");
         assert!(
             stats.commits < stats.records / 4,
@@ -304,7 +304,7 @@ fn the_commit_interval_sets_how_often_the_store_commits() {
     }
     let w = b.build().unwrap();
     let commits = |interval: std::time::Duration, name: &str| {
-        let options = FileStoreOptions::new().commit_interval(interval);
+        let options = FileCheckpointsOptions::new().commit_interval(interval);
         run_and_count(&w, &dir.join(name), options).commits
     };
     // An hour between commits: one commit at the start, then only the one the run's `wait` asks for.
@@ -323,8 +323,8 @@ fn the_commit_interval_sets_how_often_the_store_commits() {
 fn the_file_store_refuses_a_second_writer_a_foreign_file_and_keeps_every_value_kind() {
     let dir = temp_dir("files");
     let path = dir.join("s.fms");
-    let store = FileStore::open(&path).unwrap();
-    let second = FileStore::open(&path).unwrap_err();
+    let store = FileCheckpoints::open(&path).unwrap();
+    let second = FileCheckpoints::open(&path).unwrap_err();
     assert!(second.to_string().contains("lock"), "{second}");
 
     let mut b = Workflow::builder("kinds");
@@ -350,14 +350,14 @@ fn the_file_store_refuses_a_second_writer_a_foreign_file_and_keeps_every_value_k
     Executor::new(2)
         .run_durable(&w, Arc::new(store), run)
         .unwrap();
-    let store = FileStore::open(&path).unwrap();
+    let store = FileCheckpoints::open(&path).unwrap();
     let loaded = store.load(run).unwrap().unwrap();
     let got: Vec<Value> = loaded.nodes.into_iter().map(|(_, v)| v).collect();
     assert_eq!(got, values);
     drop(store);
 
     std::fs::write(dir.join("foreign.fms"), b"not a store at all").unwrap();
-    let err = FileStore::open(dir.join("foreign.fms")).unwrap_err();
+    let err = FileCheckpoints::open(dir.join("foreign.fms")).unwrap_err();
     assert!(err.to_string().contains("magic"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -370,14 +370,14 @@ fn a_torn_tail_loses_only_the_unfinished_record_and_the_run_resumes() {
     let w = diamond(&p);
     let run = RunId::named("torn");
     Executor::new(2)
-        .run_durable(&w, Arc::new(FileStore::open(&path).unwrap()), run)
+        .run_durable(&w, Arc::new(FileCheckpoints::open(&path).unwrap()), run)
         .unwrap();
     // Cut the last record (the last checkpoint) short, as a crash mid-write would.
     let len = std::fs::metadata(&path).unwrap().len();
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 3).unwrap();
     drop(file);
-    let store = Arc::new(FileStore::open(&path).unwrap());
+    let store = Arc::new(FileCheckpoints::open(&path).unwrap());
     assert_eq!(store.load(run).unwrap().unwrap().nodes.len(), 4);
     let report = Executor::new(2).run_durable(&w, store, run).unwrap();
     assert_eq!(report.status, RunStatus::Completed);
@@ -388,7 +388,7 @@ fn a_torn_tail_loses_only_the_unfinished_record_and_the_run_resumes() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[40] ^= 0xFF;
     std::fs::write(&path, &bytes).unwrap();
-    let err = FileStore::open(&path).unwrap_err();
+    let err = FileCheckpoints::open(&path).unwrap_err();
     assert!(err.to_string().contains("offset"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -397,7 +397,7 @@ fn a_torn_tail_loses_only_the_unfinished_record_and_the_run_resumes() {
 #[derive(Debug)]
 struct Fixed(Mutex<Checkpoints>);
 
-impl Store for Fixed {
+impl CheckpointStore for Fixed {
     fn is_durable(&self) -> bool {
         false
     }
@@ -477,13 +477,13 @@ fn context_keys_whose_hashes_collide_keep_their_own_values() {
     one.node("a", |_: &mut NodeCtx<'_>| Ok::<(), ActionError>(()));
     let w = one.build().unwrap();
     let run = RunId::named("collide");
-    let context = |store: &FileStore| {
+    let context = |store: &FileCheckpoints| {
         let mut c = store.load(run).unwrap().unwrap().context;
         c.sort_by(|a, b| a.0.cmp(&b.0));
         c
     };
     {
-        let store = FileStore::open(&path).unwrap();
+        let store = FileCheckpoints::open(&path).unwrap();
         store.begin(run, &w).unwrap();
         store.put_context(run, k1, &Value::U64(1)).unwrap();
         let t = store.put_context(run, k2, &Value::U64(2)).unwrap();
@@ -496,7 +496,7 @@ fn context_keys_whose_hashes_collide_keep_their_own_values() {
             ]
         );
     }
-    let store = FileStore::open(&path).unwrap();
+    let store = FileCheckpoints::open(&path).unwrap();
     store.begin(run, &w).unwrap();
     let t = store.put_context(run, k2, &Value::U64(22)).unwrap();
     store.wait_durable(t).unwrap();

@@ -7,8 +7,8 @@ use std::sync::{
 };
 
 use flowmem_engine::{
-    ActionError, ActionErrorKind, Executor, FileStore, NodeStatus, RunId, RunOptions, RunStatus,
-    Store, Value, Workflow,
+    ActionError, ActionErrorKind, CheckpointStore, Executor, FileCheckpoints, NodeStatus, RunId,
+    RunOptions, RunStatus, Value, Workflow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +167,7 @@ fn a_durable_run_keeps_inputs_and_typed_outputs_across_a_resume() {
     let first = Executor::new(2)
         .submit_durable(
             &flaky,
-            Arc::new(FileStore::open(&path).unwrap()),
+            Arc::new(FileCheckpoints::open(&path).unwrap()),
             run,
             RunOptions::new().input("order", Value::serde(&order()).unwrap()),
         )
@@ -175,7 +175,7 @@ fn a_durable_run_keeps_inputs_and_typed_outputs_across_a_resume() {
         .wait();
     assert_eq!(first.status, RunStatus::Failed);
     // Resumed from the reopened file, given another order: the stored one is used.
-    let store = Arc::new(FileStore::open(&path).unwrap());
+    let store = Arc::new(FileCheckpoints::open(&path).unwrap());
     let mut other = order();
     other.id = 8;
     let resumed = Executor::new(2)

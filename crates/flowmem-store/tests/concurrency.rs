@@ -39,7 +39,7 @@ fn embedded_store() -> &'static [u8] {
 /// middle of its append sees a torn record full of valid records (issue 14: it must read as a torn tail).
 fn payload(i: u64) -> Vec<u8> {
     let mut p = i.to_le_bytes().to_vec();
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         p.extend_from_slice(embedded_store());
     }
     p.resize(p.len() + (i % 700) as usize, i as u8);

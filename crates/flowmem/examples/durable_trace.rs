@@ -14,7 +14,8 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use flowmem::engine::{
-    Executor, FileStore, NodeStatus, RunId, RunStatus, Store, TaskAction, import_wfcommons_file,
+    CheckpointStore, Executor, FileCheckpoints, NodeStatus, RunId, RunStatus, TaskAction,
+    import_wfcommons_file,
 };
 
 struct Args {
@@ -96,7 +97,7 @@ fn run() -> Result<RunStatus, Box<dyn std::error::Error>> {
     let store_path = args
         .store
         .unwrap_or_else(|| std::env::temp_dir().join(format!("flowmem-{stem}.fms")));
-    let store = Arc::new(FileStore::open(&store_path)?);
+    let store = Arc::new(FileCheckpoints::open(&store_path)?);
     let run = RunId::named(&stem);
     if args.fresh && store.forget(run)? {
         println!("forgot the earlier run {run}");

@@ -50,8 +50,8 @@ pub mod prelude {
     pub use flowmem_alloc::{Arena, ArenaPool, CachePadded, Counters, SyncArena, Tracking};
     #[cfg(feature = "engine")]
     pub use flowmem_engine::{
-        ActionError, Executor, FileStore, MemoryStore, NodeCtx, RunId, RunStatus, Store, Value,
-        Workflow,
+        ActionError, CheckpointStore, Executor, FileCheckpoints, MemoryCheckpoints, NodeCtx, RunId,
+        RunStatus, Value, Workflow,
     };
     #[cfg(feature = "intern")]
     pub use flowmem_intern::{FrozenPool, StringPool, Symbol, sym};

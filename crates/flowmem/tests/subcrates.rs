@@ -91,22 +91,22 @@ fn engine() {
     assert_eq!(flowmem::engine::simd::sum_u64(&[1, 2]), 3);
     assert_eq!(flowmem::engine::Value::from(1u64).as_u64(), Some(1));
     let workflow = builder_built();
-    let store = std::sync::Arc::new(flowmem::prelude::MemoryStore::new());
+    let store = std::sync::Arc::new(flowmem::prelude::MemoryCheckpoints::new());
     let run = flowmem::prelude::RunId::named("subcrates");
     let report = flowmem::prelude::Executor::new(1)
         .run_durable(&workflow, store.clone(), run)
         .unwrap();
     assert_eq!(report.status, flowmem::prelude::RunStatus::Completed);
-    use flowmem::prelude::Store as _;
+    use flowmem::prelude::CheckpointStore as _;
     assert_eq!(store.load(run).unwrap().unwrap().nodes.len(), 1);
     let dir = std::env::temp_dir().join(format!("flowmem-subcrates-engine-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = flowmem::prelude::FileStore::open_with(
+    let file = flowmem::prelude::FileCheckpoints::open_with(
         dir.join("s.fms"),
-        flowmem::engine::FileStoreOptions::new().sync(flowmem::engine::SyncMode::Write),
+        flowmem::engine::FileCheckpointsOptions::new().sync(flowmem::engine::SyncMode::Write),
     )
     .unwrap();
-    let _stats: flowmem::engine::FileStoreStats = file.stats();
+    let _stats: flowmem::engine::FileCheckpointsStats = file.stats();
     drop(file);
     std::fs::remove_dir_all(&dir).unwrap();
 }

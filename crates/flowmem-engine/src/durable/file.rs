@@ -1,4 +1,4 @@
-//! `FileStore`: run checkpoints in a flowmem-store file, made durable by a committer thread (group commit).
+//! `FileCheckpoints`: run checkpoints in a flowmem-store file, made durable by a committer thread (group commit).
 
 use std::{
     fmt,
@@ -14,13 +14,13 @@ use std::{
 use flowmem_store::{MmapStore, StoreError, StoreWriter, WriterOptions};
 
 use super::{
-    Checkpoints, DurabilityError, RunId, Store, Ticket, check_workflow,
+    CheckpointStore, Checkpoints, DurabilityError, RunId, Ticket, check_workflow,
     encode::{self, KIND_CONTEXT, KIND_HEADER, KIND_NODE},
     slots::{ContextSlots, RunSlots},
 };
 use crate::{Value, Workflow};
 
-/// What makes a checkpoint durable in a [`FileStore`].
+/// What makes a checkpoint durable in a [`FileCheckpoints`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncMode {
     /// Write and `fdatasync`: checkpoints survive a crash of the process and of the machine (power loss).
@@ -32,17 +32,17 @@ pub enum SyncMode {
     Write,
 }
 
-/// Options of a [`FileStore`].
+/// Options of a [`FileCheckpoints`].
 #[derive(Debug, Clone)]
-pub struct FileStoreOptions {
+pub struct FileCheckpointsOptions {
     sync: SyncMode,
     commit_interval: Duration,
     writer: WriterOptions,
 }
 
-impl Default for FileStoreOptions {
+impl Default for FileCheckpointsOptions {
     fn default() -> Self {
-        FileStoreOptions {
+        FileCheckpointsOptions {
             sync: SyncMode::Fsync,
             commit_interval: Duration::from_millis(1),
             writer: WriterOptions::default(),
@@ -50,7 +50,7 @@ impl Default for FileStoreOptions {
     }
 }
 
-impl FileStoreOptions {
+impl FileCheckpointsOptions {
     /// The defaults: [`SyncMode::Fsync`], a commit interval of 1 ms, the store writer's defaults (torn
     /// tails truncated, no compression).
     pub fn new() -> Self {
@@ -79,9 +79,9 @@ impl FileStoreOptions {
     }
 }
 
-/// Counters of a [`FileStore`]: how well group commit batches.
+/// Counters of a [`FileCheckpoints`]: how well group commit batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FileStoreStats {
+pub struct FileCheckpointsStats {
     /// Records appended (run headers, checkpoints, context values, deletions).
     pub records: u64,
     /// Records made durable.
@@ -90,7 +90,7 @@ pub struct FileStoreStats {
     pub commits: u64,
 }
 
-/// A [`Store`] in a flowmem-store file: durable runs resume after the process (or, with
+/// A [`CheckpointStore`] in a flowmem-store file: durable runs resume after the process (or, with
 /// [`SyncMode::Fsync`], the machine) crashed.
 ///
 /// Each record is one flowmem-store record (checksummed; a torn tail left by a crash is truncated when the
@@ -106,7 +106,7 @@ pub struct FileStoreStats {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use flowmem_engine::{ActionError, Executor, FileStore, NodeCtx, RunId, Workflow};
+/// use flowmem_engine::{ActionError, Executor, FileCheckpoints, NodeCtx, RunId, Workflow};
 ///
 /// let dir = std::env::temp_dir().join(format!("flowmem-doc-filestore-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
@@ -118,19 +118,19 @@ pub struct FileStoreStats {
 /// let workflow = b.build()?;
 /// let run = RunId::named("etl-2026-11-21");
 /// {
-///     let store = Arc::new(FileStore::open(dir.join("runs.fms"))?);
+///     let store = Arc::new(FileCheckpoints::open(dir.join("runs.fms"))?);
 ///     let report = Executor::new(2).run_durable(&workflow, store, run)?;
 ///     assert!(!report.node("extract").unwrap().restored);
 /// }
 /// // Another process (or this one, later) resumes the same run id: nothing runs again.
-/// let store = Arc::new(FileStore::open(dir.join("runs.fms"))?);
+/// let store = Arc::new(FileCheckpoints::open(dir.join("runs.fms"))?);
 /// let report = Executor::new(2).run_durable(&workflow, store, run)?;
 /// assert!(report.node("extract").unwrap().restored);
 /// assert_eq!(report.output("extract").and_then(|v| v.as_str()), Some("rows.csv"));
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct FileStore {
+pub struct FileCheckpoints {
     inner: Arc<Inner>,
     committer: Option<JoinHandle<()>>,
 }
@@ -177,7 +177,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl FileStore {
+impl FileCheckpoints {
     /// Opens the store file at `path`, creating it if missing, with the default options. A torn tail (a
     /// record cut short by a crash) is truncated; damage before the end is an error.
     ///
@@ -185,13 +185,13 @@ impl FileStore {
     /// [`StoreError::Locked`](flowmem_store::StoreError) if another writer holds the file, a corrupt or
     /// foreign file, an I/O error.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DurabilityError> {
-        Self::open_with(path, FileStoreOptions::default())
+        Self::open_with(path, FileCheckpointsOptions::default())
     }
 
     /// [`open`](Self::open) with options.
     pub fn open_with(
         path: impl AsRef<Path>,
-        options: FileStoreOptions,
+        options: FileCheckpointsOptions,
     ) -> Result<Self, DurabilityError> {
         let path = path.as_ref();
         let writer = StoreWriter::open_with(path, options.writer)?;
@@ -219,7 +219,7 @@ impl FileStore {
                 .spawn(move || inner.committer())
                 .map_err(|e| StoreError::io(path, e))?
         };
-        Ok(FileStore {
+        Ok(FileCheckpoints {
             inner,
             committer: Some(committer),
         })
@@ -244,9 +244,9 @@ impl FileStore {
     }
 
     /// Its counters.
-    pub fn stats(&self) -> FileStoreStats {
+    pub fn stats(&self) -> FileCheckpointsStats {
         let c = lock(&self.inner.commit);
-        FileStoreStats {
+        FileCheckpointsStats {
             records: self.inner.appended.load(Ordering::SeqCst),
             durable: c.durable,
             commits: c.commits,
@@ -265,7 +265,7 @@ impl FileStore {
     }
 }
 
-impl Drop for FileStore {
+impl Drop for FileCheckpoints {
     fn drop(&mut self) {
         {
             let mut c = lock(&self.inner.commit);
@@ -278,9 +278,9 @@ impl Drop for FileStore {
     }
 }
 
-impl fmt::Debug for FileStore {
+impl fmt::Debug for FileCheckpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileStore")
+        f.debug_struct("FileCheckpoints")
             .field("path", &self.inner.path)
             .field("sync", &self.inner.mode)
             .field("stats", &self.stats())
@@ -524,7 +524,7 @@ fn context_of(r: &MmapStore, run: RunId) -> Result<Vec<(u64, String, Value)>, Du
     Ok(records)
 }
 
-impl Store for FileStore {
+impl CheckpointStore for FileCheckpoints {
     fn is_durable(&self) -> bool {
         true
     }

@@ -1,4 +1,4 @@
-//! Durable runs: the [`Store`] trait that checkpoints completed nodes, an in-memory store and a file
+//! Durable runs: the [`CheckpointStore`] trait that checkpoints completed nodes, an in-memory store and a file
 //! store on flowmem-store, and the run ids that name runs across processes.
 
 mod encode;
@@ -7,7 +7,7 @@ mod slots;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Mutex};
 
-pub use file::{FileStore, FileStoreOptions, FileStoreStats, SyncMode};
+pub use file::{FileCheckpoints, FileCheckpointsOptions, FileCheckpointsStats, SyncMode};
 
 use crate::{Value, Workflow};
 
@@ -77,13 +77,13 @@ impl FromStr for RunId {
     }
 }
 
-/// An error of a [`Store`].
+/// An error of a [`CheckpointStore`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DurabilityError {
     /// The record store failed (I/O, a corrupt file, a file another writer holds, ...).
     #[error(transparent)]
-    Store(#[from] flowmem_store::StoreError),
+    CheckpointStore(#[from] flowmem_store::StoreError),
     /// A value a durable store cannot persist ([`Value::Opaque`]).
     #[error(
         "{what} is an {kind} value, which a durable store cannot persist (use a number, text, bytes or a \
@@ -181,11 +181,11 @@ impl Checkpoints {
     }
 
     /// The checkpointed output of node `name` of `workflow` (the workflow the run ran): what a durable
-    /// run left in its store, read back with [`Store::load`].
+    /// run left in its store, read back with [`CheckpointStore::load`].
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use flowmem_engine::{Executor, MemoryStore, RunId, RunOptions, Store, Workflow};
+    /// use flowmem_engine::{Executor, MemoryCheckpoints, RunId, RunOptions, CheckpointStore, Workflow};
     ///
     /// let mut b = Workflow::builder("sum");
     /// b.node("sum", |ctx| {
@@ -194,7 +194,7 @@ impl Checkpoints {
     ///     Ok(())
     /// });
     /// let w = b.build()?;
-    /// let store = Arc::new(MemoryStore::new());
+    /// let store = Arc::new(MemoryCheckpoints::new());
     /// let run = RunId::named("sum-to-10");
     /// Executor::new(1)
     ///     .submit_durable(&w, store.clone(), run, RunOptions::new().input("n", 10u64))?
@@ -218,7 +218,7 @@ impl Checkpoints {
     }
 }
 
-/// A position in a store's log: [`Store::wait_durable`] with it returns once everything recorded up to
+/// A position in a store's log: [`CheckpointStore::wait_durable`] with it returns once everything recorded up to
 /// it is durable. `0` is "nothing to wait for".
 pub type Ticket = u64;
 
@@ -231,9 +231,9 @@ pub type Ticket = u64;
 /// should not block on I/O: many completions share one sync (group commit), and `wait_durable` waits for
 /// it.
 ///
-/// Implementations: [`MemoryStore`] (resume within a process: retry a failed run without running what
-/// completed) and [`FileStore`] (resume after a crash).
-pub trait Store: Send + Sync + fmt::Debug {
+/// Implementations: [`MemoryCheckpoints`] (resume within a process: retry a failed run without running what
+/// completed) and [`FileCheckpoints`] (resume after a crash).
+pub trait CheckpointStore: Send + Sync + fmt::Debug {
     /// Whether what it records outlives the process. A durable store refuses values it cannot persist
     /// ([`DurabilityError::Unpersistable`]).
     fn is_durable(&self) -> bool;
@@ -283,13 +283,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn forget(&self, run: RunId) -> Result<bool, DurabilityError>;
 }
 
-/// A [`Store`] in memory: a run can be resumed within the process (after a failure or a cancellation:
+/// A [`CheckpointStore`] in memory: a run can be resumed within the process (after a failure or a cancellation:
 /// submitting the run id again runs only what did not complete). Accepts any value, `Opaque` included;
 /// nothing outlives the process.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use flowmem_engine::{ActionError, Executor, MemoryStore, NodeCtx, RunId, RunStatus, Workflow};
+/// use flowmem_engine::{ActionError, Executor, MemoryCheckpoints, NodeCtx, RunId, RunStatus, Workflow};
 /// use std::sync::atomic::{AtomicBool, Ordering};
 ///
 /// static FLAKY: AtomicBool = AtomicBool::new(true);
@@ -308,7 +308,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// .after(["fetch"]);
 /// let workflow = b.build()?;
 ///
-/// let store = Arc::new(MemoryStore::new());
+/// let store = Arc::new(MemoryCheckpoints::new());
 /// let executor = Executor::new(2);
 /// let run = RunId::named("job-7");
 /// let first = executor.run_durable(&workflow, store.clone(), run)?;
@@ -320,7 +320,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
-pub struct MemoryStore {
+pub struct MemoryCheckpoints {
     runs: Mutex<HashMap<RunId, MemoryRun>>,
 }
 
@@ -352,7 +352,7 @@ impl MemoryRun {
     }
 }
 
-impl MemoryStore {
+impl MemoryCheckpoints {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -406,7 +406,7 @@ fn check_workflow(
     })
 }
 
-impl Store for MemoryStore {
+impl CheckpointStore for MemoryCheckpoints {
     fn is_durable(&self) -> bool {
         false
     }

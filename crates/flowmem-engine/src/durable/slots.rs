@@ -1,4 +1,4 @@
-//! Which record each context key of a run is written to, in a [`FileStore`](super::FileStore).
+//! Which record each context key of a run is written to, in a [`FileCheckpoints`](super::FileCheckpoints).
 //!
 //! A context record's id carries 56 bits of its key's hash, so two keys can hash alike (`k88da5313ac169f`
 //! and `k6cd427445599da` do). Keys are often chosen by users, so a collision must never make one key

@@ -27,7 +27,7 @@ use flowmem_alloc::CachePadded;
 use flowmem_pool::BufferPool;
 
 use crate::{
-    DurabilityError, MemoryOptions, RunId, Store, Workflow,
+    CheckpointStore, DurabilityError, MemoryOptions, RunId, Workflow,
     run::{Durable, RunHandle, RunOptions, RunReport, RunState},
 };
 
@@ -237,12 +237,12 @@ impl Executor {
     /// returns once every checkpoint of the run is durable. Submit a run id once at a time.
     ///
     /// # Errors
-    /// What the store's [`begin`](Store::begin) returns: the run id was started with another workflow, the
+    /// What the store's [`begin`](CheckpointStore::begin) returns: the run id was started with another workflow, the
     /// store cannot be read, its records are inconsistent.
     pub fn submit_durable(
         &self,
         workflow: &Workflow,
-        store: Arc<dyn Store>,
+        store: Arc<dyn CheckpointStore>,
         run: RunId,
         options: RunOptions,
     ) -> Result<RunHandle, DurabilityError> {
@@ -287,7 +287,7 @@ impl Executor {
     pub fn run_durable(
         &self,
         workflow: &Workflow,
-        store: Arc<dyn Store>,
+        store: Arc<dyn CheckpointStore>,
         run: RunId,
     ) -> Result<RunReport, DurabilityError> {
         Ok(self
