@@ -70,6 +70,23 @@ impl Work {
     }
 }
 
+/// Dependency `name`'s output `value` (if it is one) as a `T`, for node `node`'s `input_as` (sync or async):
+/// a permanent error naming the node, the dependency and the type otherwise.
+pub(crate) fn decode_input<T: serde::de::DeserializeOwned>(
+    node: &str,
+    name: &str,
+    value: Option<&Value>,
+) -> Result<T, ActionError> {
+    let value = value.ok_or_else(|| {
+        ActionError::permanent(format!(
+            "node `{node}`: `{name}` is not one of its dependencies"
+        ))
+    })?;
+    value
+        .decode_as(&format!("node `{node}`: the output of `{name}`"))
+        .map_err(ActionError::permanent)
+}
+
 /// What a node reaches of its run (implemented by the executor's run state): its dependencies' outputs,
 /// the run's context, and the memory the executor recycles.
 pub(crate) trait Inputs {
@@ -296,18 +313,7 @@ impl<'run> NodeCtx<'run> {
     /// A permanent [`ActionError`]: `name` is not a dependency of this node (or produced nothing), or its
     /// output does not decode as `T` (the message names the dependency and the type).
     pub fn input_as<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ActionError> {
-        let value = self.input(name).ok_or_else(|| {
-            ActionError::permanent(format!(
-                "node `{}`: `{name}` is not one of its dependencies",
-                self.node_name()
-            ))
-        })?;
-        value
-            .decode_as(&format!(
-                "node `{}`: the output of `{name}`",
-                self.node_name()
-            ))
-            .map_err(ActionError::permanent)
+        decode_input(self.node_name(), name, self.input(name))
     }
 
     /// [`put`](Self::put) of a value of any `serde` type (as a [`Value::Json`]), returning the value it

@@ -111,18 +111,7 @@ impl AsyncCtx {
     /// # Errors
     /// A permanent [`ActionError`]: `name` is not a dependency, or its output does not decode as `T`.
     pub fn input_as<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ActionError> {
-        let value = self.input(name).ok_or_else(|| {
-            ActionError::permanent(format!(
-                "node `{}`: `{name}` is not one of its dependencies",
-                self.node_name()
-            ))
-        })?;
-        value
-            .decode_as(&format!(
-                "node `{}`: the output of `{name}`",
-                self.node_name()
-            ))
-            .map_err(ActionError::permanent)
+        crate::action::decode_input(self.node_name(), name, self.input(name).as_ref())
     }
 
     /// A clone of the run context's value under `key`.

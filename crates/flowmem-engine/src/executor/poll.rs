@@ -147,15 +147,8 @@ pub(super) fn poll_node(
                 Ok(f) => f,
                 Err(payload) => {
                     end_polling(&waker);
-                    let error =
-                        ActionError::panicked(runtime_hint(panic_message(payload.as_ref())));
-                    finish(
-                        shared,
-                        &run,
-                        node,
-                        slot,
-                        Ended::new(attempt, started, Err(error)),
-                    );
+                    let ended = Ended::new(attempt, started, Err(panicked(payload.as_ref())));
+                    finish(shared, &run, node, slot, ended);
                     return;
                 }
             };
@@ -221,14 +214,8 @@ pub(super) fn poll_node(
         Err(payload) => {
             drop(future);
             end_polling(&waker);
-            let error = ActionError::panicked(runtime_hint(panic_message(payload.as_ref())));
-            finish(
-                shared,
-                &run,
-                node,
-                slot,
-                Ended::new(attempt, started, Err(error)),
-            );
+            let ended = Ended::new(attempt, started, Err(panicked(payload.as_ref())));
+            finish(shared, &run, node, slot, ended);
         }
     }
 }
@@ -252,6 +239,11 @@ fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot
     clear(slot);
     let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
     conclude(shared, Arc::clone(run), node, ended.with_output(output));
+}
+
+/// The error of an async action that panicked (making or polling its future).
+fn panicked(payload: &(dyn std::any::Any + Send)) -> ActionError {
+    ActionError::panicked(runtime_hint(panic_message(payload)))
 }
 
 /// A panic from tokio for want of a runtime gets a word on what to do.
