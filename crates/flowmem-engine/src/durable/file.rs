@@ -298,7 +298,7 @@ impl Inner {
             .clone()
             .unwrap_or_else(|| "unknown".into());
         Err(DurabilityError::Failed {
-            path: self.path.display().to_string(),
+            path: self.path.clone(),
             message,
         })
     }
@@ -587,7 +587,7 @@ impl CheckpointStore for FileCheckpoints {
             }
             if let Some(failure) = &c.failure {
                 return Err(DurabilityError::Failed {
-                    path: inner.path.display().to_string(),
+                    path: inner.path.clone(),
                     message: failure.clone(),
                 });
             }

@@ -83,7 +83,7 @@ impl FromStr for RunId {
 pub enum DurabilityError {
     /// The record store failed (I/O, a corrupt file, a file another writer holds, ...).
     #[error(transparent)]
-    CheckpointStore(#[from] flowmem_store::StoreError),
+    RecordStore(#[from] flowmem_store::StoreError),
     /// A value a durable store cannot persist ([`Value::Opaque`]).
     #[error(
         "{what} is an {kind} value, which a durable store cannot persist (use a number, text, bytes or a \
@@ -146,12 +146,13 @@ pub enum DurabilityError {
     /// An earlier write or sync of the store failed: what was appended since may not be durable, so the
     /// store takes no more checkpoints (open it again to recover).
     #[error(
-        "{path}: an earlier write or sync failed ({message}); the store refuses further checkpoints: open \
-         it again"
+        "{}: an earlier write or sync failed ({message}); the store refuses further checkpoints: open \
+         it again",
+        path.display()
     )]
     Failed {
         /// The store's file.
-        path: String,
+        path: std::path::PathBuf,
         /// The failure.
         message: String,
     },
