@@ -5,49 +5,103 @@
 use std::{
     fs::File,
     io::{self, Write},
+    sync::{Arc, OnceLock},
 };
 
-/// A store file being written: `Write` with the write failpoint in front.
+/// A store file being written, and the failure of its writer: the one place where a failed write or sync
+/// fails the writer (shared with its sync handles), and where every write after that is refused, so that
+/// nothing, not even a `BufWriter` flushing on drop, lands after pages the kernel may have dropped.
 #[derive(Debug)]
-pub(crate) struct FileOut(pub(crate) File);
+pub(crate) struct FileOut {
+    file: File,
+    failed: Arc<OnceLock<String>>,
+}
 
 impl FileOut {
+    /// `file`, with a failure of its own.
+    pub(crate) fn new(file: File) -> Self {
+        FileOut {
+            file,
+            failed: Arc::new(OnceLock::new()),
+        }
+    }
+
     pub(crate) fn file(&self) -> &File {
-        &self.0
+        &self.file
+    }
+
+    /// Why the writer failed, once it has.
+    pub(crate) fn failure(&self) -> Option<&String> {
+        self.failed.get()
+    }
+
+    /// Fails the writer for good (the first reason is kept).
+    pub(crate) fn fail(&self, why: String) {
+        let _ = self.failed.set(why);
+    }
+
+    /// Makes `other`'s failure this file's too (the file a compaction made, once it is the store's).
+    pub(crate) fn share_failure(&mut self, other: &FileOut) {
+        self.failed = Arc::clone(&other.failed);
+    }
+
+    /// A second handle to the file that shares its failure (a sync handle).
+    pub(crate) fn try_clone(&self) -> io::Result<FileOut> {
+        Ok(FileOut {
+            file: self.file.try_clone()?,
+            failed: Arc::clone(&self.failed),
+        })
+    }
+
+    /// `fdatasync`; a failure fails the writer.
+    pub(crate) fn sync_data(&self) -> io::Result<()> {
+        sync_data(&self.file).inspect_err(|e| self.fail(format!("fdatasync failed: {e}")))
+    }
+
+    /// `fsync`; a failure fails the writer.
+    pub(crate) fn sync_all(&self) -> io::Result<()> {
+        sync_all(&self.file).inspect_err(|e| self.fail(format!("fsync failed: {e}")))
     }
 }
 
 impl Write for FileOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(why) = self.failed.get() {
+            return Err(io::Error::other(format!(
+                "the writer failed earlier ({why}): no more writes"
+            )));
+        }
         #[cfg(feature = "fault-injection")]
         fail::fail_point!(crate::faults::WRITE, |arg| faults::write(
-            &mut self.0,
+            &mut self.file,
             buf,
             arg
-        ));
-        self.0.write(buf)
+        )
+        .inspect_err(|e| self.fail(e.to_string())));
+        self.file
+            .write(buf)
+            .inspect_err(|e| self.fail(e.to_string()))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.file.flush()
     }
 }
 
 /// `fdatasync` of a store file.
 pub(crate) fn sync_data(file: &File) -> io::Result<()> {
-    #[cfg(feature = "fault-injection")]
-    fail::fail_point!(crate::faults::SYNC, |arg| faults::sync(file, arg));
-    file.sync_data()?;
-    #[cfg(feature = "fault-injection")]
-    faults::synced(file);
-    Ok(())
+    sync_with(file, File::sync_data)
 }
 
-/// `fsync` of a store file (data and metadata: after a create or a compaction).
+/// `fsync` of a store file (data and metadata: after a create or a recovery).
 pub(crate) fn sync_all(file: &File) -> io::Result<()> {
+    sync_with(file, File::sync_all)
+}
+
+fn sync_with(file: &File, sync: fn(&File) -> io::Result<()>) -> io::Result<()> {
     #[cfg(feature = "fault-injection")]
     fail::fail_point!(crate::faults::SYNC, |arg| faults::sync(file, arg));
-    file.sync_all()?;
+    sync(file)?;
     #[cfg(feature = "fault-injection")]
     faults::synced(file);
     Ok(())
@@ -70,19 +124,20 @@ pub(crate) mod faults {
     /// its unsynced pages keeps.
     static SYNCED: Mutex<Option<HashMap<(u64, u64), u64>>> = Mutex::new(None);
 
-    fn key(file: &File) -> io::Result<(u64, u64)> {
+    /// The file's identity (device, inode) and its length.
+    fn key_and_len(file: &File) -> io::Result<((u64, u64), u64)> {
         use std::os::unix::fs::MetadataExt;
         let m = file.metadata()?;
-        Ok((m.dev(), m.ino()))
+        Ok(((m.dev(), m.ino()), m.len()))
     }
 
     pub(super) fn synced(file: &File) {
-        if let (Ok(k), Ok(m)) = (key(file), file.metadata()) {
+        if let Ok((k, len)) = key_and_len(file) {
             SYNCED
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get_or_insert_with(HashMap::new)
-                .insert(k, m.len());
+                .insert(k, len);
         }
     }
 
@@ -115,7 +170,7 @@ pub(crate) mod faults {
         INJECTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let arg = arg.as_deref();
         if arg.is_some_and(|a| a.ends_with("drop")) {
-            let k = key(file)?;
+            let (k, _) = key_and_len(file)?;
             let last = SYNCED
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

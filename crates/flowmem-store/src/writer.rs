@@ -5,7 +5,6 @@ use std::{
     fs::{File, OpenOptions},
     io::{BufWriter, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock},
 };
 
 use uuid::Uuid;
@@ -15,7 +14,7 @@ use crate::{
     format::{
         self, FLAG_TOMBSTONE, HEADER_LEN, Layout, MAX_PAYLOAD, RECORD_HEAD, RECORD_TAIL, ScanEnd,
     },
-    io::{FileOut, sync_all, sync_data},
+    io::{FileOut, sync_all},
     reader::map_file,
 };
 
@@ -135,9 +134,6 @@ pub struct StoreWriter {
     end: u64,
     recovered: Option<TornTail>,
     options: WriterOptions,
-    /// Set once a write or a sync failed (here, or through a [`SyncHandle`]): the file may end in a partial
-    /// record, or lack pages the kernel dropped. Shared with the sync handles; set once.
-    failed: Arc<OnceLock<String>>,
 }
 
 const BUFFER: usize = 256 * 1024;
@@ -219,20 +215,19 @@ impl StoreWriter {
         lock_path: PathBuf,
         options: WriterOptions,
     ) -> Result<Self> {
-        let mut out = FileOut(file);
+        let mut out = FileOut::new(file);
         out.write_all(&format::header())
-            .and_then(|()| sync_all(out.file()))
+            .and_then(|()| out.sync_all())
             .map_err(|e| StoreError::io(path, e))?;
-        let file = out.0;
         sync_dir(path)?;
         Ok(Self::new(
-            path, file, lock, lock_path, HEADER_LEN, None, options,
+            path, out, lock, lock_path, HEADER_LEN, None, options,
         ))
     }
 
     fn new(
         path: &Path,
-        file: File,
+        out: FileOut,
         lock: File,
         lock_path: PathBuf,
         end: u64,
@@ -243,11 +238,10 @@ impl StoreWriter {
             path: path.to_path_buf(),
             lock_path,
             _lock: lock,
-            out: BufWriter::with_capacity(BUFFER, FileOut(file)),
+            out: BufWriter::with_capacity(BUFFER, out),
             end,
             recovered,
             options,
-            failed: Arc::new(OnceLock::new()),
         }
     }
 
@@ -306,7 +300,13 @@ impl StoreWriter {
         file.seek(SeekFrom::Start(end))
             .map_err(|e| StoreError::io(path, e))?;
         Ok(Self::new(
-            path, file, lock, lock_path, end, recovered, options,
+            path,
+            FileOut::new(file),
+            lock,
+            lock_path,
+            end,
+            recovered,
+            options,
         ))
     }
 
@@ -348,18 +348,13 @@ impl StoreWriter {
         Ok((cut.offset, Some(cut)))
     }
 
-    /// Marks the writer failed for good (the first reason is kept).
-    fn fail(&self, why: String) {
-        let _ = self.failed.set(why);
-    }
-
     /// What [`open`](Self::open) truncated, if it found an interrupted append.
     pub fn recovered(&self) -> Option<&TornTail> {
         self.recovered.as_ref()
     }
 
     fn check_usable(&self) -> Result<()> {
-        match self.failed.get() {
+        match self.out.get_ref().failure() {
             None => Ok(()),
             Some(why) => Err(StoreError::io(
                 &self.path,
@@ -411,10 +406,8 @@ impl StoreWriter {
             .write_all(&head)
             .and_then(|()| self.out.write_all(stored))
             .and_then(|()| self.out.write_all(&crc.to_le_bytes()));
-        if let Err(e) = written {
-            self.fail(e.to_string());
-            return Err(StoreError::io(&self.path, e));
-        }
+        // A failed write has failed the writer (`FileOut`).
+        written.map_err(|e| StoreError::io(&self.path, e))?;
         self.end += RECORD_HEAD + stored.len() as u64 + RECORD_TAIL;
         Ok(())
     }
@@ -422,11 +415,7 @@ impl StoreWriter {
     /// Writes the buffered records to the file: readers see them on their next refresh. Not durable.
     pub fn flush(&mut self) -> Result<()> {
         self.check_usable()?;
-        if let Err(e) = self.out.flush() {
-            self.fail(e.to_string());
-            return Err(StoreError::io(&self.path, e));
-        }
-        Ok(())
+        self.out.flush().map_err(|e| StoreError::io(&self.path, e))
     }
 
     /// Writes the buffered records and makes every record appended so far durable (`fdatasync`). When it
@@ -438,11 +427,10 @@ impl StoreWriter {
     /// sync, and the store must be opened again (which recovers the durable prefix).
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        if let Err(e) = sync_data(self.out.get_ref().file()) {
-            self.fail(format!("fdatasync failed: {e}"));
-            return Err(StoreError::io(&self.path, e));
-        }
-        Ok(())
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 
     /// Rewrites the live records (the last of each id, no tombstones) into a new file and renames it over
@@ -456,7 +444,7 @@ impl StoreWriter {
         let tmp = compact_path(&self.path);
         // Until the rename, a failure leaves this writer on the old file, whole: it goes on appending.
         let written = Self::write_compacted(&source, &tmp);
-        let (file, bytes_after) = match written {
+        let (mut file, bytes_after) = match written {
             Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
@@ -468,13 +456,14 @@ impl StoreWriter {
             return Err(StoreError::io(&self.path, e));
         }
         // From the rename on, the path names the new file: append there, whatever happens next.
+        file.share_failure(self.out.get_ref());
         let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(BUFFER, file));
         drop(old);
         self.end = bytes_after;
         if let Err(e) = sync_dir(&self.path) {
             // The rename may not survive a crash: records appended to the new file could then be lost
             // with it. No more writes; opening the store again settles which file it is.
-            self.fail(format!(
+            self.out.get_ref().fail(format!(
                 "the directory sync after a compaction failed ({e})"
             ));
             return Err(e);
@@ -497,7 +486,7 @@ impl StoreWriter {
             .truncate(true)
             .open(tmp)
             .map_err(|e| StoreError::io(tmp, e))?;
-        let mut out = BufWriter::with_capacity(BUFFER, FileOut(file));
+        let mut out = BufWriter::with_capacity(BUFFER, FileOut::new(file));
         let mut bytes_after = HEADER_LEN;
         let written = out.write_all(&format::header()).and_then(|()| {
             for record in source.iter() {
@@ -506,13 +495,13 @@ impl StoreWriter {
                 bytes_after += whole.len() as u64;
             }
             out.flush()?;
-            sync_all(out.get_ref().file())
+            out.get_ref().sync_all()
         });
         written.map_err(|e| StoreError::io(tmp, e))?;
-        let mut file = out
+        let file = out
             .into_inner()
             .map_err(|e| StoreError::io(tmp, e.into_error()))?;
-        file.0
+        file.file()
             .seek(SeekFrom::End(0))
             .map_err(|e| StoreError::io(tmp, e))?;
         Ok((file, bytes_after))
@@ -526,16 +515,14 @@ impl StoreWriter {
     /// # Errors
     /// An I/O error duplicating the handle.
     pub fn sync_handle(&self) -> Result<SyncHandle> {
-        let file = self
+        let out = self
             .out
             .get_ref()
-            .file()
             .try_clone()
             .map_err(|e| StoreError::io(&self.path, e))?;
         Ok(SyncHandle {
-            file,
+            out,
             path: self.path.clone(),
-            failed: Arc::clone(&self.failed),
         })
     }
 
@@ -554,10 +541,9 @@ impl StoreWriter {
 /// [`StoreWriter::sync_handle`].
 #[derive(Debug)]
 pub struct SyncHandle {
-    file: File,
+    /// The file, sharing the writer's failure: a failed sync here fails the writer too.
+    out: FileOut,
     path: PathBuf,
-    /// The writer's failure: a failed sync here fails the writer too.
-    failed: Arc<OnceLock<String>>,
 }
 
 impl SyncHandle {
@@ -568,26 +554,9 @@ impl SyncHandle {
     /// to be on disk: stop acknowledging records, and open the store again to recover.
     /// The writer then refuses every write, and drops what it has buffered rather than write it.
     pub fn sync(&self) -> Result<()> {
-        sync_data(&self.file).map_err(|e| {
-            let _ = self.failed.set(format!("fdatasync failed: {e}"));
-            StoreError::io(&self.path, e)
-        })
-    }
-}
-
-impl Drop for StoreWriter {
-    /// Writes what is buffered (not durable: call [`sync`](StoreWriter::sync) for that), unless the writer
-    /// failed: then nothing more reaches the file (bytes written after a failed sync could land beyond
-    /// pages the kernel dropped, and make a crash-shaped file into a damaged one).
-    fn drop(&mut self) {
-        if self.failed.get().is_none() {
-            return;
-        }
-        if let Ok(dup) = self.out.get_ref().file().try_clone() {
-            let out = std::mem::replace(&mut self.out, BufWriter::with_capacity(0, FileOut(dup)));
-            // Taken apart, not dropped: a `BufWriter` flushes its buffer on drop.
-            let (_file, _discarded) = out.into_parts();
-        }
+        self.out
+            .sync_data()
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 }
 
@@ -598,7 +567,7 @@ impl fmt::Debug for StoreWriter {
             .field("lock", &self.lock_path)
             .field("end", &self.end)
             .field("recovered", &self.recovered)
-            .field("failed", &self.failed.get())
+            .field("failed", &self.out.get_ref().failure())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }

@@ -29,14 +29,21 @@ use super::{
 /// The async attempt in flight of one node of a run state.
 #[derive(Default)]
 pub(crate) struct AsyncSlot {
-    /// The attempt's future while it waits (taken by the worker that polls it).
-    future: Mutex<Option<BoxFuture>>,
-    /// When the attempt started, its deadline, its number (set while an attempt is in flight).
-    attempt: Mutex<Option<(Instant, Option<Instant>, u32)>>,
+    /// The attempt while its future waits (taken by the worker that polls it).
+    in_flight: Mutex<Option<InFlight>>,
     /// The output the attempt's `AsyncCtx` set.
     pub(crate) output: Mutex<Value>,
     /// The node's waker, made on first use.
     waker: OnceLock<Arc<NodeWaker>>,
+}
+
+/// An attempt whose future has not finished: the future, when the attempt started, its deadline, its
+/// number.
+struct InFlight {
+    future: BoxFuture,
+    started: Instant,
+    deadline: Option<Instant>,
+    attempt: u32,
 }
 
 impl AsyncSlot {
@@ -113,19 +120,12 @@ pub(super) fn poll_node(
         state.parked = None;
     }
     let parked = slot
-        .future
+        .in_flight
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let (mut future, started, deadline, attempt) = match parked {
-        Some(future) => {
-            let (started, deadline, attempt) = slot
-                .attempt
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .expect("an attempt in flight has its start");
-            (future, started, deadline, attempt)
-        }
+    let mut flight = match parked {
+        Some(flight) => flight,
         None => {
             if let Some(status) = run.stopping() {
                 end_polling(&waker);
@@ -137,8 +137,6 @@ pub(super) fn poll_node(
             let started = Instant::now();
             let def = &run.workflow.graph.nodes[node as usize];
             let deadline = def.timeout.and_then(|t| started.checked_add(t));
-            *slot.attempt.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some((started, deadline, attempt));
             *slot.output.lock().unwrap_or_else(PoisonError::into_inner) = Value::Unit;
             let ctx = AsyncCtx::new(Arc::clone(&run), node, attempt, deadline);
             let made = shared
@@ -156,37 +154,45 @@ pub(super) fn poll_node(
                 // Wakes the node at its deadline, so that a future waiting on something slower is dropped.
                 flowmem_pool::wake_at(d, Waker::from(Arc::clone(&waker)));
             }
-            (future, started, deadline, attempt)
+            InFlight {
+                future,
+                started,
+                deadline,
+                attempt,
+            }
         }
     };
     // Stopped or out of time: drop the future here, before it runs again.
     if let Some(status) = run.stopping() {
-        drop(future);
+        drop(flight.future);
         end_polling(&waker);
         shared.count(ACTIVE, u64::MAX);
-        run.add_time(node, started.elapsed());
-        clear(slot);
+        run.add_time(node, flight.started.elapsed());
         release_and_settle(shared, &run, node, status);
         return;
     }
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        drop(future);
+    if flight.deadline.is_some_and(|d| Instant::now() >= d) {
+        drop(flight.future);
         end_polling(&waker);
         let limit = run.workflow.graph.nodes[node as usize]
             .timeout
             .unwrap_or_default();
-        let ended = Ended::new(attempt, started, Err(ActionError::timed_out(limit)));
+        let timed_out = Err(ActionError::timed_out(limit));
+        let ended = Ended::new(flight.attempt, flight.started, timed_out);
         finish(shared, &run, node, slot, ended);
         return;
     }
     let std_waker = Waker::from(Arc::clone(&waker));
     let mut cx = Context::from_waker(&std_waker);
     let polled = shared.in_runtime(|| {
-        std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+        std::panic::catch_unwind(AssertUnwindSafe(|| flight.future.as_mut().poll(&mut cx)))
     });
-    match polled {
+    let result = match polled {
         Ok(Poll::Pending) => {
-            *slot.future.lock().unwrap_or_else(PoisonError::into_inner) = Some(future);
+            *slot
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(flight);
             let mut state = waker.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.polling = false;
             if std::mem::take(&mut state.notified) {
@@ -199,25 +205,15 @@ pub(super) fn poll_node(
             } else {
                 state.parked = Some(Arc::clone(&run));
             }
+            return;
         }
-        Ok(Poll::Ready(result)) => {
-            drop(future);
-            end_polling(&waker);
-            finish(
-                shared,
-                &run,
-                node,
-                slot,
-                Ended::new(attempt, started, result),
-            );
-        }
-        Err(payload) => {
-            drop(future);
-            end_polling(&waker);
-            let ended = Ended::new(attempt, started, Err(panicked(payload.as_ref())));
-            finish(shared, &run, node, slot, ended);
-        }
-    }
+        Ok(Poll::Ready(result)) => result,
+        Err(payload) => Err(panicked(payload.as_ref())),
+    };
+    drop(flight.future);
+    end_polling(&waker);
+    let ended = Ended::new(flight.attempt, flight.started, result);
+    finish(shared, &run, node, slot, ended);
 }
 
 /// The attempt is over: no wake queues the node any more (until its next attempt polls).
@@ -228,15 +224,10 @@ fn end_polling(waker: &NodeWaker) {
     state.parked = None;
 }
 
-fn clear(slot: &AsyncSlot) {
-    *slot.attempt.lock().unwrap_or_else(PoisonError::into_inner) = None;
-}
-
 /// Ends the attempt with `ended`: its output (from the slot), then what the end decides, as for a sync
 /// node.
 fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot, ended: Ended) {
     shared.count(ACTIVE, u64::MAX); // wrapping: minus one
-    clear(slot);
     let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
     conclude(shared, Arc::clone(run), node, ended.with_output(output));
 }
