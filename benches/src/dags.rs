@@ -10,6 +10,9 @@ use flowmem_engine::{Action, ActionError, NodeCtx, Workflow};
 /// options recycle: the run's context, scratch memory, a byte buffer, and an output. The workload of the
 /// allocation counts (target E2).
 pub fn busy_workflow() -> Workflow {
+    // The context key is a constant of the workflow's domain, interned once, as a program declares its
+    // well-known names: with `interned_names` a `put` under it allocates nothing.
+    flowmem_intern::intern("last_node_bytes");
     let mut b = Workflow::builder("busy");
     for layer in 0..5 {
         for i in 0..10 {

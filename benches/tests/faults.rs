@@ -129,3 +129,46 @@ fn a_durable_run_reports_a_failed_sync_and_resumes_after_it() {
     assert_eq!(resumed.status, RunStatus::Completed);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A store that fails before a run's first checkpoint (here: a sync of another run's record fails while
+/// the node runs) fails the run with the store's error, not only the node: the report says why.
+#[test]
+fn a_store_failing_before_the_first_checkpoint_is_the_runs_store_error() {
+    let _t = turn();
+    let d = dir("first");
+    let path = d.join("first.fms");
+    let store = Arc::new(FileCheckpoints::open(&path).unwrap());
+    let mut b = Workflow::builder("fails-early");
+    let held = Arc::clone(&store);
+    b.node("a", move |ctx| {
+        // Another run's record, whose sync fails: the store is failed, and this run has no record
+        // waiting (its `begin` was synced), so only its next checkpoint can tell it.
+        use flowmem_engine::CheckpointStore;
+        let other = RunId::named("another run");
+        held.put_context(other, "k", &1u64.into()).unwrap();
+        fail::cfg(faults::SYNC, "return(eio)").unwrap();
+        let synced = held.sync();
+        fail::remove(faults::SYNC);
+        if synced.is_ok() {
+            return Err(ActionError::permanent(
+                "the injected sync failure did not happen",
+            ));
+        }
+        ctx.set_output(1u64);
+        Ok(())
+    });
+    b.node("b", |_| Ok(())).after(["a"]);
+    let w = b.build().unwrap();
+    let report = Executor::new(1)
+        .run_durable(&w, store, RunId::named("fails-early"))
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report
+        .store_error
+        .as_ref()
+        .expect("the store's error is the run's");
+    assert!(error.to_string().contains("first.fms"), "{error}");
+    let a = report.node("a").unwrap();
+    assert_eq!(a.status, flowmem_engine::NodeStatus::Failed);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -434,6 +434,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         allocators: SYSTEM,
     },
     TargetSpec {
+        id: "E7",
+        layer: "engine",
+        what: "heap in use after building, running and dropping 100k workflows with generated names and keys / before",
+        numerator: "names_freed/heap_after_over_before",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(1.05),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
         id: "E3",
         layer: "engine",
         what: "10k concurrent runs of a 10-node workflow: nodes per second, Executor / tokio",

@@ -270,6 +270,62 @@ fn allocations_per_run(memory: flowmem_engine::MemoryOptions) -> f64 {
     (after.allocations - before.allocations) as f64 / (2 * measured) as f64
 }
 
+/// Target E7: heap in use after building, running and dropping 100k workflows with generated names (each
+/// with its own node names, context keys and input key) / heap in use before, process-wide.
+fn names_freed(out: &Out) {
+    use flowmem_engine::{Executor, RunOptions, RunStatus, Workflow};
+    let executor = Executor::new(2);
+    let churn = |from: usize, n: usize| {
+        for i in from..from + n {
+            let mut b = Workflow::builder(format!("tenant-{i}"));
+            b.node(format!("shard-{i}-load"), move |ctx| {
+                let n = ctx
+                    .fetch(&format!("tenant-{i}-size"))
+                    .and_then(|v| v.as_u64());
+                ctx.put(&format!("tenant-{i}-loaded"), n.unwrap_or(0));
+                ctx.set_output(n.unwrap_or(0));
+                Ok(())
+            });
+            b.node(format!("shard-{i}-sum"), move |ctx| {
+                let n = ctx.input_u64(&format!("shard-{i}-load")).unwrap_or(0);
+                ctx.set_output(n * 2);
+                Ok(())
+            })
+            .after([format!("shard-{i}-load")]);
+            let workflow = b.build().expect("a valid workflow");
+            let options = RunOptions::new().input(format!("tenant-{i}-size"), i as u64);
+            let report = executor.run_with(&workflow, options);
+            assert_eq!(report.status, RunStatus::Completed);
+        }
+    };
+    churn(0, 1_000); // warm up: the executor's pools and the workers' caches reach their size
+    let interned = flowmem_intern::global().len();
+    let before = tracking::stats().current_bytes;
+    let n = if flowmem_benches::quick() {
+        20_000
+    } else {
+        100_000
+    };
+    churn(1_000, n);
+    let after = tracking::stats().current_bytes;
+    out.emit(
+        "engine",
+        "names_freed/heap_after_over_before",
+        after as f64 / before as f64,
+        &format!(
+            "heap in use after / before {n} workflows with generated names built, run and dropped"
+        ),
+    );
+    out.emit("engine", "names_freed/heap_before", before as f64, "bytes");
+    out.emit("engine", "names_freed/heap_after", after as f64, "bytes");
+    out.emit(
+        "engine",
+        "names_freed/interned_strings_added",
+        (flowmem_intern::global().len() - interned) as f64,
+        "strings added to the process-wide pool",
+    );
+}
+
 fn engine(out: &Out) {
     use flowmem_engine::{MemoryOption, MemoryOptions};
     let nodes = flowmem_benches::dags::busy_workflow().len() as f64;
@@ -362,6 +418,9 @@ fn engine(out: &Out) {
             started.elapsed().as_secs_f64() * 1e3,
             "ms, one run of E6's DAG with sync nodes sleeping 1 ms on 2 workers",
         );
+    }
+    if out.wants("names_freed/") {
+        names_freed(out);
     }
     if out.wants("disk_faults/") {
         // Target R1: the disk's failures injected into durable runs' appends, commits and compactions.

@@ -9,7 +9,6 @@ use std::{
 };
 
 use flowmem_alloc::Arena;
-use flowmem_intern::Symbol;
 use flowmem_pool::{BufferPool, PooledBuf};
 
 use crate::{ActionError, Value};
@@ -91,9 +90,9 @@ pub(crate) fn decode_input<T: serde::de::DeserializeOwned>(
 /// the run's context, and the memory the executor recycles.
 pub(crate) trait Inputs {
     /// The output of dependency `name`, if `name` is a dependency of the node and it produced one.
-    fn input(&self, name: Symbol) -> Option<&Value>;
+    fn input(&self, name: &str) -> Option<&Value>;
     /// Calls `f` with each dependency's name and output, in the order the node lists them.
-    fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value));
+    fn for_each_input(&self, f: &mut dyn FnMut(&str, &Value));
     /// Stores `value` under `key` in the run's context (and in a durable run's store).
     fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError>;
     /// A clone of the run context's value under `key`.
@@ -138,7 +137,7 @@ impl DerefMut for Buffer<'_> {
 /// What an action sees while it runs: its node, its attempt, its dependencies' outputs, and the place for
 /// its own output.
 pub struct NodeCtx<'run> {
-    name: Symbol,
+    name: &'run str,
     attempt: u32,
     inputs: &'run dyn Inputs,
     output: Value,
@@ -152,7 +151,7 @@ pub struct NodeCtx<'run> {
 
 impl<'run> NodeCtx<'run> {
     pub(crate) fn new(
-        name: Symbol,
+        name: &'run str,
         attempt: u32,
         inputs: &'run dyn Inputs,
         cancelled: &'run AtomicBool,
@@ -171,13 +170,8 @@ impl<'run> NodeCtx<'run> {
     }
 
     /// The node's name.
-    pub fn node(&self) -> Symbol {
+    pub fn node_name(&self) -> &'run str {
         self.name
-    }
-
-    /// The node's name as text.
-    pub fn node_name(&self) -> &'static str {
-        flowmem_intern::resolve(self.name)
     }
 
     /// Which attempt this is: 1 for the first, 2 for the first retry, ...
@@ -187,11 +181,6 @@ impl<'run> NodeCtx<'run> {
 
     /// The output of dependency `name` (`None` if it is not a dependency of this node).
     pub fn input(&self, name: &str) -> Option<&Value> {
-        self.inputs.input(flowmem_intern::get(name)?)
-    }
-
-    /// The output of dependency `name` by symbol.
-    pub fn input_symbol(&self, name: Symbol) -> Option<&Value> {
         self.inputs.input(name)
     }
 
@@ -201,7 +190,7 @@ impl<'run> NodeCtx<'run> {
     }
 
     /// Calls `f` with each dependency's name and output, in the order the node lists its dependencies.
-    pub fn for_each_input(&self, mut f: impl FnMut(Symbol, &Value)) {
+    pub fn for_each_input(&self, mut f: impl FnMut(&str, &Value)) {
         self.inputs.for_each_input(&mut f);
     }
 

@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use crate::{ActionError, Value, action::Inputs, run::NodeInputs, run::RunState};
+use crate::{ActionError, Value, run::RunState};
 
 /// The future of one attempt of an async node.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'static>>;
@@ -77,18 +77,9 @@ impl AsyncCtx {
         }
     }
 
-    fn inputs(&self) -> NodeInputs<'_> {
-        NodeInputs {
-            run: &self.run,
-            node: self.node,
-            buffers: None,
-            worker_scratch: false,
-        }
-    }
-
     /// The node's name.
-    pub fn node_name(&self) -> &'static str {
-        flowmem_intern::resolve(self.run.workflow.graph.nodes[self.node as usize].name)
+    pub fn node_name(&self) -> &str {
+        &self.run.graph().nodes[self.node as usize].name
     }
 
     /// Which attempt this is: 1 for the first, 2 for the first retry, ...
@@ -98,7 +89,7 @@ impl AsyncCtx {
 
     /// The output of dependency `name` (`None` if it is not a dependency of this node), shared, not copied.
     pub fn input(&self, name: &str) -> Option<Value> {
-        self.inputs().input(flowmem_intern::get(name)?).cloned()
+        self.run.input(self.node, name).cloned()
     }
 
     /// The `u64` output of dependency `name`.
@@ -116,7 +107,7 @@ impl AsyncCtx {
 
     /// A clone of the run context's value under `key`.
     pub fn fetch(&self, key: &str) -> Option<Value> {
-        self.inputs().fetch(key)
+        self.run.fetch(key)
     }
 
     /// Stores `value` under `key` in the run's context (and, in a durable run, in its store), returning
@@ -126,7 +117,7 @@ impl AsyncCtx {
     /// An [`ActionErrorKind::Persistence`](crate::ActionErrorKind::Persistence) error if a durable store
     /// cannot record it.
     pub fn put(&self, key: &str, value: impl Into<Value>) -> Result<Option<Value>, ActionError> {
-        self.inputs().put(key, value.into())
+        self.run.put(key, value.into())
     }
 
     /// Sets this node's output (the last call wins).
@@ -158,8 +149,7 @@ impl AsyncCtx {
     /// Whether the run was cancelled or stopped, or this attempt is past its node's timeout. The executor
     /// drops the future at its next wake in those cases; a long computation between awaits can look here.
     pub fn is_cancelled(&self) -> bool {
-        self.run.cancelled.load(Ordering::Relaxed)
-            || self.run.halted.load(Ordering::Relaxed)
+        self.run.stop_flag().load(Ordering::Relaxed)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }

@@ -38,7 +38,7 @@ pub struct Benchmark<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchmarkReport {
     /// The workflow's name.
-    pub workflow: &'static str,
+    pub workflow: String,
     /// Its number of nodes.
     pub nodes: usize,
     /// Measured runs.
@@ -144,7 +144,7 @@ impl<'a> Benchmark<'a> {
         let total: Duration = times.iter().sum();
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         BenchmarkReport {
-            workflow: self.workflow.name(),
+            workflow: self.workflow.name().to_string(),
             nodes: self.workflow.len(),
             iterations: self.iterations,
             failed_runs,

@@ -1,16 +1,28 @@
 //! Workflow definitions: the builder, validation (duplicates, unknown dependencies, cycles), and the graph
 //! the executor walks.
 
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
-
-use flowmem_intern::Symbol;
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::{
-    Action, ActionError, AsyncAction, AsyncCtx, DefinitionError, NodeCtx, RetryPolicy, action::Work,
+    Action, ActionError, AsyncAction, AsyncCtx, DefinitionError, NodeCtx, RetryPolicy,
+    action::Work, executor::StatePool,
 };
 
 /// A validated workflow: named nodes, each with an action, its dependencies, a retry policy and an optional
 /// timeout. Cheap to clone (shared); immutable.
+///
+/// A workflow owns its names (its own and its nodes'): they are not interned, so a program that builds
+/// workflows with generated names (`shard-{n}`) gets their memory back when it drops them. Dropping the
+/// last handle also drops the run states executors recycled for it (the `pooled_node_state` memory
+/// option); a run still in flight keeps what it needs until it ends.
 ///
 /// ```
 /// use flowmem_engine::{ActionError, NodeCtx, Workflow};
@@ -26,15 +38,31 @@ use crate::{
 /// assert_eq!(workflow.dependencies("load").unwrap(), ["extract"]);
 /// # Ok::<(), flowmem_engine::DefinitionError>(())
 /// ```
-#[derive(Clone)]
 pub struct Workflow {
     pub(crate) graph: Arc<Graph>,
+}
+
+impl Clone for Workflow {
+    fn clone(&self) -> Self {
+        self.graph.handles.fetch_add(1, Ordering::Relaxed);
+        Workflow {
+            graph: Arc::clone(&self.graph),
+        }
+    }
+}
+
+impl Drop for Workflow {
+    fn drop(&mut self) {
+        if self.graph.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.graph.let_go();
+        }
+    }
 }
 
 /// The graph of a workflow, in the layout the executor wants: nodes by index, dependencies and dependents
 /// as compressed adjacency lists.
 pub(crate) struct Graph {
-    pub(crate) name: Symbol,
+    pub(crate) name: Arc<str>,
     pub(crate) nodes: Box<[NodeDef]>,
     dep_start: Box<[u32]>,
     dep_list: Box<[u32]>,
@@ -42,12 +70,18 @@ pub(crate) struct Graph {
     out_list: Box<[u32]>,
     pub(crate) roots: Box<[u32]>,
     pub(crate) order: Box<[u32]>,
-    index: HashMap<Symbol, u32, foldhash::fast::FixedState>,
+    index: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
+    /// Live `Workflow` handles (the executor's own references to the graph are not handles): when the
+    /// last goes, nobody can submit a run of it again, and the executors that recycle run states for it
+    /// drop them.
+    handles: AtomicUsize,
+    /// The executors' pools that keep recycled run states of this graph.
+    recyclers: Mutex<Vec<Weak<StatePool>>>,
 }
 
 /// One node of a built workflow.
 pub(crate) struct NodeDef {
-    pub(crate) name: Symbol,
+    pub(crate) name: Arc<str>,
     pub(crate) work: Work,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
@@ -66,8 +100,36 @@ impl Graph {
         &self.out_list[self.out_start[i] as usize..self.out_start[i + 1] as usize]
     }
 
-    pub(crate) fn index_of(&self, name: Symbol) -> Option<u32> {
-        self.index.get(&name).copied()
+    pub(crate) fn index_of(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// Registers `pool` as keeping recycled run states of this graph (once per pool).
+    pub(crate) fn add_recycler(&self, pool: &Arc<StatePool>) {
+        let mut recyclers = self
+            .recyclers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        recyclers.retain(|r| r.strong_count() > 0);
+        if !recyclers
+            .iter()
+            .any(|r| std::ptr::eq(r.as_ptr(), Arc::as_ptr(pool)))
+        {
+            recyclers.push(Arc::downgrade(pool));
+        }
+    }
+
+    /// The last handle is gone: the executors drop the run states they keep for this graph.
+    fn let_go(&self) {
+        let recyclers = std::mem::take(
+            &mut *self
+                .recyclers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for pool in recyclers.iter().filter_map(Weak::upgrade) {
+            pool.forget(self);
+        }
     }
 }
 
@@ -81,8 +143,8 @@ impl Workflow {
     }
 
     /// The workflow's name.
-    pub fn name(&self) -> &'static str {
-        flowmem_intern::resolve(self.graph.name)
+    pub fn name(&self) -> &str {
+        &self.graph.name
     }
 
     /// The number of nodes.
@@ -96,11 +158,8 @@ impl Workflow {
     }
 
     /// The node names, in the order they were added.
-    pub fn nodes(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.graph
-            .nodes
-            .iter()
-            .map(|n| flowmem_intern::resolve(n.name))
+    pub fn nodes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.graph.nodes.iter().map(|n| &*n.name)
     }
 
     /// Whether the workflow has a node called `name`.
@@ -109,28 +168,28 @@ impl Workflow {
     }
 
     fn index(&self, name: &str) -> Option<u32> {
-        self.graph.index_of(flowmem_intern::get(name)?)
+        self.graph.index_of(name)
     }
 
     /// The names of `node`'s dependencies, as listed; `None` if there is no such node.
-    pub fn dependencies(&self, node: &str) -> Option<Vec<&'static str>> {
+    pub fn dependencies(&self, node: &str) -> Option<Vec<&str>> {
         let i = self.index(node)?;
         Some(self.names(self.graph.deps(i)))
     }
 
     /// The names of the nodes that depend on `node`; `None` if there is no such node.
-    pub fn dependents(&self, node: &str) -> Option<Vec<&'static str>> {
+    pub fn dependents(&self, node: &str) -> Option<Vec<&str>> {
         let i = self.index(node)?;
         Some(self.names(self.graph.dependents(i)))
     }
 
     /// The nodes with no dependency.
-    pub fn roots(&self) -> Vec<&'static str> {
+    pub fn roots(&self) -> Vec<&str> {
         self.names(&self.graph.roots)
     }
 
     /// The node names in an order where every node comes after its dependencies.
-    pub fn topological_order(&self) -> Vec<&'static str> {
+    pub fn topological_order(&self) -> Vec<&str> {
         self.names(&self.graph.order)
     }
 
@@ -139,10 +198,10 @@ impl Workflow {
         self.graph.dep_list.len()
     }
 
-    fn names(&self, indices: &[u32]) -> Vec<&'static str> {
+    fn names(&self, indices: &[u32]) -> Vec<&str> {
         indices
             .iter()
-            .map(|i| flowmem_intern::resolve(self.graph.nodes[*i as usize].name))
+            .map(|i| &*self.graph.nodes[*i as usize].name)
             .collect()
     }
 }
@@ -331,15 +390,15 @@ impl WorkflowBuilder {
             // Indices are u32; no real workflow comes near.
             return Err(DefinitionError::Empty { workflow });
         }
-        let mut index: HashMap<Symbol, u32, foldhash::fast::FixedState> =
+        let mut index: HashMap<Arc<str>, u32, foldhash::fast::FixedState> =
             HashMap::with_capacity_and_hasher(n, Default::default());
-        let names: Vec<Symbol> = self
+        let names: Vec<Arc<str>> = self
             .nodes
             .iter()
-            .map(|spec| flowmem_intern::intern(&spec.name))
+            .map(|spec| Arc::from(spec.name.as_str()))
             .collect();
         for (i, (spec, name)) in self.nodes.iter().zip(&names).enumerate() {
-            if index.insert(*name, i as u32).is_some() {
+            if index.insert(Arc::clone(name), i as u32).is_some() {
                 return Err(DefinitionError::DuplicateNode {
                     workflow,
                     node: spec.name.clone(),
@@ -353,7 +412,7 @@ impl WorkflowBuilder {
         for (i, spec) in self.nodes.iter().enumerate() {
             dep_start.push(dep_list.len() as u32);
             for d in &spec.deps {
-                let found = flowmem_intern::get(d).and_then(|s| index.get(&s));
+                let found = index.get(d.as_str());
                 match found {
                     Some(j) if listed_by[*j as usize] == i as u32 + 1 => {}
                     Some(j) => {
@@ -428,7 +487,7 @@ impl WorkflowBuilder {
             .collect();
         Ok(Workflow {
             graph: Arc::new(Graph {
-                name: flowmem_intern::intern(&workflow),
+                name: Arc::from(workflow),
                 nodes,
                 dep_start: dep_start.into(),
                 dep_list: dep_list.into(),
@@ -437,6 +496,8 @@ impl WorkflowBuilder {
                 roots: roots.into(),
                 order: order.into(),
                 index,
+                handles: AtomicUsize::new(1),
+                recyclers: Mutex::new(Vec::new()),
             }),
         })
     }

@@ -35,19 +35,15 @@ impl Workflow {
         let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(self.name()));
         out.push_str("  rankdir=LR;\n");
         for n in g.nodes.iter() {
-            let _ = writeln!(
-                out,
-                "  \"{}\";",
-                dot_escape(flowmem_intern::resolve(n.name))
-            );
+            let _ = writeln!(out, "  \"{}\";", dot_escape(&n.name));
         }
         for (i, n) in g.nodes.iter().enumerate() {
             for d in g.deps(i as u32) {
                 let _ = writeln!(
                     out,
                     "  \"{}\" -> \"{}\";",
-                    dot_escape(flowmem_intern::resolve(g.nodes[*d as usize].name)),
-                    dot_escape(flowmem_intern::resolve(n.name))
+                    dot_escape(&g.nodes[*d as usize].name),
+                    dot_escape(&n.name)
                 );
             }
         }
@@ -74,11 +70,7 @@ impl Workflow {
         let g = &self.graph;
         let mut out = String::from("flowchart LR\n");
         for (i, n) in g.nodes.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "  n{i}[\"{}\"]",
-                mermaid_escape(flowmem_intern::resolve(n.name))
-            );
+            let _ = writeln!(out, "  n{i}[\"{}\"]", mermaid_escape(&n.name));
         }
         for i in 0..g.nodes.len() {
             for d in g.deps(i as u32) {

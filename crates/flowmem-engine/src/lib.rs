@@ -39,7 +39,7 @@ pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use durable::{
     CheckpointStore, Checkpoints, DurabilityError, FileCheckpoints, FileCheckpointsOptions,
-    FileCheckpointsStats, MemoryCheckpoints, RunId, SyncMode, Ticket,
+    FileCheckpointsStats, MemoryCheckpoints, RecordPlace, RunId, SyncMode, Ticket,
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};

@@ -17,9 +17,12 @@ pub struct MemoryOptions {
     /// node's context) and keeping its blocks, so a warm worker allocates nothing for it. Off: each node
     /// that uses scratch memory gets a new arena, allocated and freed around it.
     pub arena: bool,
-    /// Keys of the run's context ([`NodeCtx::put`](crate::NodeCtx::put)) are interned symbols (a lookup in
-    /// the process-wide pool, nothing allocated once a key is known). Off: each `put` stores an owned
-    /// `String` key.
+    /// A key of the run's context ([`NodeCtx::put`](crate::NodeCtx::put)) that the process-wide string
+    /// pool already holds (the well-known `flowmem_intern::sym::*`, or a key the program interned once,
+    /// as a constant of its domain) is kept as its 4-byte symbol: a `put` allocates nothing for it. Other
+    /// keys are owned by the run and freed with it; the engine never interns a key itself (generated keys
+    /// would stay for the life of the process). Off: every key is an owned string, allocated by the
+    /// first `put` of each run.
     pub interned_names: bool,
     /// The run's context map is cleared and reused by the next run (its table keeps its capacity). Off: each
     /// run builds a new map.
@@ -122,65 +125,79 @@ impl Default for MemoryOptions {
 
 type Fast = foldhash::fast::FixedState;
 
-/// A run's context: values by key, shared by its nodes.
-pub(crate) enum ContextMap {
-    /// Keys interned (`interned_names` on).
-    Interned(HashMap<Symbol, Value, Fast>),
-    /// Keys owned (`interned_names` off).
-    Named(HashMap<String, Value, Fast>),
+/// A run's context: values by key, shared by its nodes. Keys are the run's own (freed with the context),
+/// except that with `interned_names` a key the process-wide pool already holds is kept as its 4-byte
+/// symbol (no allocation). The engine never adds a key to the pool: that would keep generated keys for
+/// the life of the process.
+#[derive(Default)]
+pub(crate) struct ContextMap {
+    /// Whether keys already in the process-wide pool are kept as symbols (`interned_names`).
+    intern_known: bool,
+    /// Values under keys kept as symbols.
+    known: HashMap<Symbol, Value, Fast>,
+    /// Values under keys the run owns.
+    owned: HashMap<Box<str>, Value, Fast>,
 }
 
 impl ContextMap {
-    pub(crate) fn new(interned: bool) -> Self {
-        if interned {
-            ContextMap::Interned(HashMap::default())
+    /// Sets whether keys already interned are kept as symbols (for the next run: the map is empty).
+    pub(crate) fn intern_known_keys(&mut self, on: bool) {
+        debug_assert!(self.known.is_empty() && self.owned.is_empty());
+        self.intern_known = on;
+    }
+
+    fn symbol(&self, key: &str) -> Option<Symbol> {
+        if self.intern_known {
+            flowmem_intern::get(key)
         } else {
-            ContextMap::Named(HashMap::default())
+            None
         }
     }
 
     pub(crate) fn put(&mut self, key: &str, value: Value) -> Option<Value> {
-        match self {
-            ContextMap::Interned(m) => m.insert(flowmem_intern::intern(key), value),
-            ContextMap::Named(m) => match m.get_mut(key) {
-                // Even with owned keys, a key already there is not allocated again.
-                Some(slot) => Some(std::mem::replace(slot, value)),
-                None => m.insert(key.to_string(), value),
-            },
+        if let Some(symbol) = self.symbol(key) {
+            // A key interned since a value was put under it as an owned key moves to the symbols.
+            let earlier = if self.owned.is_empty() {
+                None
+            } else {
+                self.owned.remove(key)
+            };
+            return self.known.insert(symbol, value).or(earlier);
+        }
+        match self.owned.get_mut(key) {
+            // A key already there is not allocated again.
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => self.owned.insert(key.into(), value),
         }
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        match self {
-            ContextMap::Interned(m) => m.get(&flowmem_intern::get(key)?),
-            ContextMap::Named(m) => m.get(key),
+        if let Some(symbol) = self.symbol(key)
+            && let Some(value) = self.known.get(&symbol)
+        {
+            return Some(value);
         }
+        self.owned.get(key)
     }
 
     pub(crate) fn clear(&mut self) {
-        match self {
-            ContextMap::Interned(m) => m.clear(),
-            ContextMap::Named(m) => m.clear(),
-        }
+        self.known.clear();
+        self.owned.clear();
     }
 
     /// Every key and a clone of its value, sorted by key.
     pub(crate) fn entries(&self) -> Vec<(String, Value)> {
-        let mut all: Vec<(String, Value)> = match self {
-            ContextMap::Interned(m) => m
-                .iter()
-                .map(|(k, v)| (flowmem_intern::resolve(*k).to_string(), v.clone()))
-                .collect(),
-            ContextMap::Named(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        };
+        let mut all: Vec<(String, Value)> = self
+            .known
+            .iter()
+            .map(|(k, v)| (flowmem_intern::resolve(*k).to_string(), v.clone()))
+            .chain(self.owned.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
 
     pub(crate) fn len(&self) -> usize {
-        match self {
-            ContextMap::Interned(m) => m.len(),
-            ContextMap::Named(m) => m.len(),
-        }
+        self.known.len() + self.owned.len()
     }
 }

@@ -10,13 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flowmem_alloc::Arena;
-use flowmem_intern::Symbol;
-use flowmem_pool::BufferPool;
-
 use crate::{
     ActionError, CheckpointStore, Checkpoints, DurabilityError, MemoryOptions, RunId, Value,
-    Workflow, action::Inputs, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
+    Workflow, definition::Graph, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
 };
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
@@ -150,23 +146,25 @@ pub enum RunStatus {
     Cancelled,
 }
 
-/// The state of one run, shared by the workers executing its nodes.
+/// The state of one run, shared by the workers executing its nodes. Its fields are its own: the executor
+/// moves a run along through its named transitions (`begin_attempt`, `release`, `halt`, `cancel`,
+/// `complete`, ...).
 pub(crate) struct RunState {
-    pub(crate) id: u64,
-    pub(crate) workflow: Workflow,
-    pub(crate) options: RunSettings,
+    id: RunId,
+    graph: Arc<Graph>,
+    options: RunSettings,
     /// Per node: dependencies not finished yet.
-    pub(crate) remaining: Box<[AtomicU32]>,
+    remaining: Box<[AtomicU32]>,
     status: Box<[AtomicU8]>,
-    pub(crate) attempts: Box<[AtomicU32]>,
+    attempts: Box<[AtomicU32]>,
     nanos: Box<[AtomicU64]>,
     outputs: Box<[OnceLock<Value>]>,
     errors: Box<[OnceLock<ActionError>]>,
     unfinished: AtomicUsize,
     /// Cancelled by the user.
-    pub(crate) cancelled: AtomicBool,
+    cancelled: AtomicBool,
     /// Stopped by a failure under fail-fast (also read by actions, through `NodeCtx::is_cancelled`).
-    pub(crate) halted: AtomicBool,
+    halted: AtomicBool,
     failed: AtomicBool,
     slots: Mutex<Slots>,
     done: Mutex<bool>,
@@ -182,8 +180,8 @@ pub(crate) struct RunState {
     context: Mutex<ContextMap>,
     /// Where the context goes when this state is dropped (`pooled_contexts` without `pooled_node_state`).
     context_home: Option<ContextPool>,
-    /// The store and run id of a durable run.
-    pub(crate) durable: OnceLock<Durable>,
+    /// The store of a durable run.
+    durable: OnceLock<Durable>,
     /// Per async node (none if the workflow has none, so sync workflows pay nothing): its attempt in
     /// flight, its output, its waker. Kept when the state is recycled.
     async_slots: Box<[AsyncSlot]>,
@@ -191,10 +189,9 @@ pub(crate) struct RunState {
     done_waker: Mutex<Option<std::task::Waker>>,
 }
 
-/// What a durable run keeps: its store, its id, the last ticket of its checkpoints.
+/// What a durable run keeps: its store, the last ticket of its checkpoints.
 pub(crate) struct Durable {
     store: Arc<dyn CheckpointStore>,
-    run: RunId,
     /// The highest ticket of the run's records: `wait` waits until it is durable.
     ticket: AtomicU64,
     /// Why the run's checkpoints could not be made durable.
@@ -202,22 +199,29 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    pub(crate) fn new(store: Arc<dyn CheckpointStore>, run: RunId) -> Self {
+    pub(crate) fn new(store: Arc<dyn CheckpointStore>) -> Self {
         Durable {
             store,
-            run,
             ticket: AtomicU64::new(0),
             error: OnceLock::new(),
         }
     }
 
+    /// Records the outcome of a checkpoint. A value that cannot be persisted fails its node only; any
+    /// other error is the store's, and fails the run (`store_error`) as a failed sync does.
     fn record(&self, outcome: Result<Ticket, DurabilityError>) -> Result<(), ActionError> {
         match outcome {
             Ok(ticket) => {
                 self.ticket.fetch_max(ticket, Ordering::AcqRel);
                 Ok(())
             }
-            Err(e) => Err(ActionError::persistence(&e)),
+            Err(e) => {
+                let error = ActionError::persistence(&e);
+                if !matches!(e, DurabilityError::Unpersistable { .. }) {
+                    let _ = self.error.set(Arc::new(e));
+                }
+                Err(error)
+            }
         }
     }
 }
@@ -229,7 +233,7 @@ impl Drop for RunState {
                 self.context
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner),
-                ContextMap::new(true),
+                ContextMap::default(),
             );
             context.clear();
             let mut idle = home.lock().unwrap_or_else(PoisonError::into_inner);
@@ -248,7 +252,7 @@ struct Slots {
 
 impl RunState {
     pub(crate) fn new(
-        id: u64,
+        id: RunId,
         workflow: &Workflow,
         options: RunSettings,
         memory: &MemoryOptions,
@@ -264,12 +268,13 @@ impl RunState {
         } else {
             None
         };
-        let context = recycled_context.unwrap_or_else(|| ContextMap::new(memory.interned_names));
+        let mut context = recycled_context.unwrap_or_default();
+        context.intern_known_keys(memory.interned_names);
         let context_home =
             (memory.pooled_contexts && !memory.pooled_node_state).then(|| Arc::clone(contexts));
         RunState {
             id,
-            workflow: workflow.clone(),
+            graph: Arc::clone(g),
             options,
             remaining: (0..n as u32)
                 .map(|i| AtomicU32::new(g.deps(i).len() as u32))
@@ -303,6 +308,36 @@ impl RunState {
             },
             done_waker: Mutex::new(None),
         }
+    }
+
+    /// The workflow's graph.
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The flag an action of this run reads as "cancelled": under fail-fast, set by a failure elsewhere
+    /// or by `cancel`; otherwise by `cancel` only.
+    pub(crate) fn stop_flag(&self) -> &AtomicBool {
+        if self.options.policy == FailurePolicy::FailFast {
+            &self.halted
+        } else {
+            &self.cancelled
+        }
+    }
+
+    /// Whether the user cancelled the run.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether the run fails fast (a failure stops it).
+    pub(crate) fn fails_fast(&self) -> bool {
+        self.options.policy == FailurePolicy::FailFast
+    }
+
+    /// Counts one finished dependency of `node`; `true` if it was the last (the node is ready).
+    pub(crate) fn release(&self, node: u32) -> bool {
+        self.remaining[node as usize].fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// Starts an attempt of `node`: its number (1 for the first), and the node marked running.
@@ -342,8 +377,8 @@ impl RunState {
 
     /// Makes a finished state ready for another run of the same workflow, keeping its memory (the
     /// `pooled_node_state` option; the context follows its own option).
-    pub(crate) fn reset(&mut self, id: u64, options: RunSettings, memory: &MemoryOptions) {
-        let g = &self.workflow.graph;
+    pub(crate) fn reset(&mut self, id: RunId, options: RunSettings, memory: &MemoryOptions) {
+        let g = &self.graph;
         self.id = id;
         self.options = options;
         for (i, r) in self.remaining.iter_mut().enumerate() {
@@ -376,8 +411,9 @@ impl RunState {
         if memory.pooled_contexts {
             context.clear();
         } else {
-            *context = ContextMap::new(memory.interned_names);
+            *context = ContextMap::default();
         }
+        context.intern_known_keys(memory.interned_names);
         drop(self.durable.take());
     }
 
@@ -387,7 +423,7 @@ impl RunState {
     /// was restored).
     pub(crate) fn make_durable(&self, durable: Durable, checkpoints: Checkpoints) -> Vec<u32> {
         let _ = self.durable.set(durable);
-        let g = &self.workflow.graph;
+        let g = &self.graph;
         let n = g.nodes.len();
         let mut outputs: Vec<Option<Value>> = vec![None; n];
         for (node, value) in checkpoints.nodes {
@@ -444,8 +480,8 @@ impl RunState {
         let Some(d) = self.durable.get() else {
             return Ok(());
         };
-        let name = flowmem_intern::resolve(self.workflow.graph.nodes[node as usize].name);
-        d.record(d.store.checkpoint(d.run, node, name, output))
+        let name = &self.graph.nodes[node as usize].name;
+        d.record(d.store.checkpoint(self.id, node, name, output))
     }
 
     /// For a durable run, waits until its checkpoints are durable (recording the error if they cannot
@@ -475,7 +511,7 @@ impl RunState {
 
     /// Whether this state's workflow is `workflow` (the same graph).
     pub(crate) fn is_for(&self, workflow: &Workflow) -> bool {
-        Arc::ptr_eq(&self.workflow.graph, &workflow.graph)
+        Arc::ptr_eq(&self.graph, &workflow.graph)
     }
 
     pub(crate) fn status(&self, node: u32) -> NodeStatus {
@@ -606,13 +642,13 @@ impl RunState {
     }
 
     fn report(&self) -> RunReport {
-        let g = &self.workflow.graph;
+        let g = &self.graph;
         let durable = self.durable.get();
         RunReport {
             id: self.id,
-            run_id: durable.map(|d| d.run),
+            durable: durable.is_some(),
             store_error: durable.and_then(|d| d.error.get().cloned()),
-            workflow: self.workflow.name(),
+            workflow: Arc::clone(&g.name),
             status: self.run_status(),
             duration: Duration::from_nanos(self.ended_ns.load(Ordering::Acquire)),
             context: self
@@ -622,7 +658,7 @@ impl RunState {
                 .entries(),
             nodes: (0..g.nodes.len() as u32)
                 .map(|i| NodeReport {
-                    name: flowmem_intern::resolve(g.nodes[i as usize].name),
+                    name: Arc::clone(&g.nodes[i as usize].name),
                     status: self.status(i),
                     attempts: self.attempts[i as usize].load(Ordering::Acquire),
                     duration: Duration::from_nanos(self.nanos[i as usize].load(Ordering::Acquire)),
@@ -635,65 +671,44 @@ impl RunState {
     }
 }
 
-/// A node's view of its run: the outputs of its own dependencies, the run's context and recycled memory.
-pub(crate) struct NodeInputs<'a> {
-    pub(crate) run: &'a RunState,
-    pub(crate) node: u32,
-    pub(crate) buffers: Option<&'a BufferPool>,
-    /// Whether scratch memory comes from the worker's arena (`arena` option).
-    pub(crate) worker_scratch: bool,
-}
-
-impl Inputs for NodeInputs<'_> {
-    fn input(&self, name: Symbol) -> Option<&Value> {
-        let g = &self.run.workflow.graph;
+impl RunState {
+    /// The output of `node`'s dependency `name`, if `name` is one and it produced one.
+    pub(crate) fn input(&self, node: u32, name: &str) -> Option<&Value> {
+        let g = &self.graph;
         let dep = g.index_of(name)?;
-        if !g.deps(self.node).contains(&dep) {
+        if !g.deps(node).contains(&dep) {
             return None;
         }
-        self.run.outputs[dep as usize].get()
+        self.outputs[dep as usize].get()
     }
 
-    fn for_each_input(&self, f: &mut dyn FnMut(Symbol, &Value)) {
-        let g = &self.run.workflow.graph;
-        for dep in g.deps(self.node) {
-            if let Some(v) = self.run.outputs[*dep as usize].get() {
-                f(g.nodes[*dep as usize].name, v);
+    /// Calls `f` with each of `node`'s dependencies' names and outputs, in the order it lists them.
+    pub(crate) fn for_each_input(&self, node: u32, f: &mut dyn FnMut(&str, &Value)) {
+        let g = &self.graph;
+        for dep in g.deps(node) {
+            if let Some(v) = self.outputs[*dep as usize].get() {
+                f(&g.nodes[*dep as usize].name, v);
             }
         }
     }
 
-    fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
-        let mut context = self
-            .run
-            .context
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// Stores `value` under `key` in the run's context (and in a durable run's store).
+    pub(crate) fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
+        let mut context = self.context.lock().unwrap_or_else(PoisonError::into_inner);
         // Recorded under the context's lock, so the store sees puts of one key in the map's order.
-        if let Some(d) = self.run.durable.get() {
-            d.record(d.store.put_context(d.run, key, &value))?;
+        if let Some(d) = self.durable.get() {
+            d.record(d.store.put_context(self.id, key, &value))?;
         }
         Ok(context.put(key, value))
     }
 
-    fn fetch(&self, key: &str) -> Option<Value> {
-        self.run
-            .context
+    /// A clone of the context's value under `key`.
+    pub(crate) fn fetch(&self, key: &str) -> Option<Value> {
+        self.context
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .cloned()
-    }
-
-    fn scratch_arena(&self) -> Arena {
-        self.worker_scratch
-            .then(crate::executor::take_worker_scratch)
-            .flatten()
-            .unwrap_or_default()
-    }
-
-    fn buffer_pool(&self) -> Option<&BufferPool> {
-        self.buffers
     }
 }
 
@@ -720,8 +735,9 @@ impl RunHandle {
         RunHandle { run }
     }
 
-    /// The run's id (unique within its executor).
-    pub fn id(&self) -> u64 {
+    /// The run's id: the one it was submitted with for a durable run, else one the executor made (see
+    /// [`RunReport::id`]).
+    pub fn id(&self) -> RunId {
         self.run.id
     }
 
@@ -755,11 +771,6 @@ impl RunHandle {
         self.run.wait(None);
         self.run.await_durability();
         self.run.run_status()
-    }
-
-    /// The run id of a durable run.
-    pub fn run_id(&self) -> Option<RunId> {
-        self.run.durable.get().map(|d| d.run)
     }
 
     /// Whether the run has ended (its last checkpoints may still be on their way to durability: `wait`
@@ -820,7 +831,7 @@ impl fmt::Debug for RunHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunHandle")
             .field("id", &self.run.id)
-            .field("workflow", &self.run.workflow.name())
+            .field("workflow", &self.run.graph.name)
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -829,14 +840,16 @@ impl fmt::Debug for RunHandle {
 /// What a run did, node by node.
 #[derive(Debug, Clone)]
 pub struct RunReport {
-    /// The run's id (unique within its executor).
-    pub id: u64,
-    /// The durable run's id ([`Executor::submit_durable`](crate::Executor::submit_durable)).
-    pub run_id: Option<RunId>,
+    /// The run's id: for a durable run, the id it was submitted with
+    /// ([`Executor::submit_durable`](crate::Executor::submit_durable)); for another run, an id the
+    /// executor made for it (a random base per executor and the run's number: unique, never reused).
+    pub id: RunId,
+    /// Whether the run was durable (its checkpoints are in a store, under `id`).
+    pub durable: bool,
     /// Why a durable run's checkpoints could not be made durable (the run then counts as failed).
     pub store_error: Option<Arc<DurabilityError>>,
     /// The workflow's name.
-    pub workflow: &'static str,
+    pub workflow: Arc<str>,
     /// How it ended.
     pub status: RunStatus,
     /// From submission to the end.
@@ -851,7 +864,7 @@ pub struct RunReport {
 #[derive(Debug, Clone)]
 pub struct NodeReport {
     /// The node's name.
-    pub name: &'static str,
+    pub name: Arc<str>,
     /// Its final status.
     pub status: NodeStatus,
     /// Attempts made (0 if it never ran).
@@ -898,7 +911,7 @@ impl RunReport {
 
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&NodeReport> {
-        self.nodes.iter().find(|n| n.name == name)
+        self.nodes.iter().find(|n| &*n.name == name)
     }
 
     /// The output of node `name`, if it completed.

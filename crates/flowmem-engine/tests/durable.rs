@@ -92,7 +92,7 @@ fn a_failed_run_resumes_from_a_reopened_file_store_without_rerunning_completed_n
             .unwrap()
             .wait();
         assert_eq!(first.status, RunStatus::Failed);
-        assert_eq!(first.run_id, Some(run));
+        assert_eq!((first.id, first.durable), (run, true));
         assert_eq!(first.restored(), 0);
         assert_eq!(runs(&p), [1, 1, 1, 0, 1]);
     }
@@ -510,5 +510,64 @@ fn context_keys_whose_hashes_collide_keep_their_own_values() {
         ]
     );
     drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint record that does not decode (written by something else, with a valid checksum) is an
+/// error that names the file, the record and its offset, with the decoder's error as its source.
+#[test]
+fn an_undecodable_checkpoint_names_its_file_record_and_offset() {
+    let dir = temp_dir("undecodable");
+    let path = dir.join("runs.fms");
+    let mut b = Workflow::builder("two");
+    b.node("a", |ctx| {
+        ctx.set_output(1u64);
+        Ok(())
+    });
+    b.node("b", |_| Ok(())).after(["a"]);
+    let workflow = b.build().unwrap();
+    let run = RunId::named("undecodable");
+    let store = Arc::new(FileCheckpoints::open(&path).unwrap());
+    let report = Executor::new(1)
+        .run_durable(&workflow, store, run)
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    // A node checkpoint's record (kind 1 in byte 8 of its id), superseded by bytes that are no record of
+    // the engine's: 0xff is no valid postcard varint start for the record's fields.
+    let node_record = *flowmem_store::MmapStore::open(&path)
+        .unwrap()
+        .ids()
+        .find(|id| id.as_bytes()[8] == 1)
+        .expect("a node record");
+    let mut writer = flowmem_store::StoreWriter::open(&path).unwrap();
+    writer.append(&node_record, &[0xff; 24]).unwrap();
+    writer.sync().unwrap();
+    drop(writer);
+    let offset = flowmem_store::MmapStore::open(&path)
+        .unwrap()
+        .record(&node_record)
+        .unwrap()
+        .offset;
+    let store = FileCheckpoints::open(&path).unwrap();
+    let error = store.load(run).unwrap_err();
+    let DurabilityError::Decode {
+        what,
+        place: Some(place),
+        ..
+    } = &error
+    else {
+        panic!("not a decode error with its place: {error:?}");
+    };
+    assert_eq!(*what, "node record");
+    assert_eq!(
+        (place.path.as_path(), place.record, place.offset),
+        (path.as_path(), node_record, offset)
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("runs.fms") && text.contains(&offset.to_string()),
+        "{text}"
+    );
+    assert!(std::error::Error::source(&error).is_some());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -371,7 +371,7 @@ fn many_concurrent_runs_with_random_failures_run_each_node_once_or_skip_it() {
     for (run, handle) in handles {
         let report = handle.wait();
         failed_runs += usize::from(report.status == RunStatus::Failed);
-        for node in report.nodes.iter().filter(|n| n.name != "seed") {
+        for node in report.nodes.iter().filter(|n| &*n.name != "seed") {
             let id: usize = node.name[1..].parse().unwrap();
             let ran = executions[run * 64 + id].load(Ordering::SeqCst);
             match node.status {

@@ -14,6 +14,9 @@ use flowmem_engine::{
 static GLOBAL: Tracking<System> = Tracking::new(System);
 
 fn busy_workflow() -> Workflow {
+    // The context key is a constant of the workflow's domain, interned once, as a program declares its
+    // well-known names: with `interned_names` a `put` under it allocates nothing.
+    flowmem_intern::intern("last_node_bytes");
     let mut b = Workflow::builder("busy");
     for layer in 0..5 {
         for i in 0..10 {

@@ -118,9 +118,16 @@ fn unpersistable(what: impl FnOnce() -> String, value: &Value) -> DurabilityErro
     }
 }
 
-fn encode_into<T: Serialize>(record: &T, out: &mut Vec<u8>) -> Result<(), DurabilityError> {
-    let buf = postcard::to_extend(record, std::mem::take(out))
-        .map_err(|e| DurabilityError::Encode(e.to_string()))?;
+fn encode_into<T: Serialize>(
+    what: &'static str,
+    record: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), DurabilityError> {
+    let buf =
+        postcard::to_extend(record, std::mem::take(out)).map_err(|e| DurabilityError::Encode {
+            what,
+            source: Box::new(e),
+        })?;
     *out = buf;
     Ok(())
 }
@@ -142,7 +149,7 @@ impl Value {
     /// ```
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), DurabilityError> {
         let p = Persisted::of(self).ok_or_else(|| unpersistable(|| "the value".into(), self))?;
-        encode_into(&p, out)
+        encode_into("a value", &p, out)
     }
 
     /// The value whose persisted form is `bytes` (see [`encode`](Self::encode)).
@@ -151,7 +158,11 @@ impl Value {
     /// [`DurabilityError::Decode`] if `bytes` is not a persisted value.
     pub fn decode(bytes: &[u8]) -> Result<Value, DurabilityError> {
         let p: Persisted<'_> =
-            postcard::from_bytes(bytes).map_err(|e| DurabilityError::Decode(e.to_string()))?;
+            postcard::from_bytes(bytes).map_err(|e| DurabilityError::Decode {
+                what: "value",
+                place: None,
+                source: Box::new(e),
+            })?;
         Ok(p.value())
     }
 }
@@ -162,6 +173,7 @@ pub(super) fn encode_header(
     out: &mut Vec<u8>,
 ) -> Result<(), DurabilityError> {
     encode_into(
+        "a run header",
         &RunHeader {
             run: run.as_u128(),
             workflow: workflow.name(),
@@ -172,8 +184,8 @@ pub(super) fn encode_header(
     )
 }
 
-pub(super) fn decode_header(bytes: &[u8]) -> Result<RunHeader<'_>, DurabilityError> {
-    postcard::from_bytes(bytes).map_err(|e| DurabilityError::Decode(format!("run header: {e}")))
+pub(super) fn decode_header(bytes: &[u8]) -> Result<RunHeader<'_>, postcard::Error> {
+    postcard::from_bytes(bytes)
 }
 
 pub(super) fn encode_node(
@@ -186,6 +198,7 @@ pub(super) fn encode_node(
     let value = Persisted::of(value)
         .ok_or_else(|| unpersistable(|| format!("the output of node `{name}`"), value))?;
     encode_into(
+        "a node record",
         &NodeRecord {
             run: run.as_u128(),
             node,
@@ -197,9 +210,8 @@ pub(super) fn encode_node(
 }
 
 /// A node record: (run, node index, output).
-pub(super) fn decode_node(bytes: &[u8]) -> Result<(u128, u32, Value), DurabilityError> {
-    let r: NodeRecord<'_> = postcard::from_bytes(bytes)
-        .map_err(|e| DurabilityError::Decode(format!("node record: {e}")))?;
+pub(super) fn decode_node(bytes: &[u8]) -> Result<(u128, u32, Value), postcard::Error> {
+    let r: NodeRecord<'_> = postcard::from_bytes(bytes)?;
     Ok((r.run, r.node, r.value.value()))
 }
 
@@ -212,6 +224,7 @@ pub(super) fn encode_context(
     let value = Persisted::of(value)
         .ok_or_else(|| unpersistable(|| format!("context value `{key}`"), value))?;
     encode_into(
+        "a context record",
         &ContextRecord {
             run: run.as_u128(),
             key,
@@ -222,9 +235,8 @@ pub(super) fn encode_context(
 }
 
 /// A context record: (run, key, value).
-pub(super) fn decode_context(bytes: &[u8]) -> Result<(u128, String, Value), DurabilityError> {
-    let r: ContextRecord<'_> = postcard::from_bytes(bytes)
-        .map_err(|e| DurabilityError::Decode(format!("context record: {e}")))?;
+pub(super) fn decode_context(bytes: &[u8]) -> Result<(u128, String, Value), postcard::Error> {
+    let r: ContextRecord<'_> = postcard::from_bytes(bytes)?;
     Ok((r.run, r.key.to_string(), r.value.value()))
 }
 

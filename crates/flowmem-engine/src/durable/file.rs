@@ -11,10 +11,10 @@ use std::{
     time::Duration,
 };
 
-use flowmem_store::{MmapStore, StoreError, StoreWriter, WriterOptions};
+use flowmem_store::{MmapStore, StoreError, StoreWriter, Uuid, WriterOptions};
 
 use super::{
-    CheckpointStore, Checkpoints, DurabilityError, RunId, Ticket, check_workflow,
+    CheckpointStore, Checkpoints, DurabilityError, RecordPlace, RunId, Ticket, check_workflow,
     encode::{self, KIND_CONTEXT, KIND_HEADER, KIND_NODE},
     slots::{ContextSlots, RunSlots},
 };
@@ -466,7 +466,9 @@ impl Inner {
             let Some(bytes) = r.get(&encode::record_id(key, KIND_HEADER, 0))? else {
                 return Ok(None);
             };
-            let header = encode::decode_header(&bytes)?;
+            let header_id = encode::record_id(key, KIND_HEADER, 0);
+            let header =
+                encode::decode_header(&bytes).map_err(undecodable(r, &header_id, "run header"))?;
             if header.run != run.as_u128() {
                 return Err(DurabilityError::KeyCollision {
                     run,
@@ -481,11 +483,12 @@ impl Inner {
             );
             let mut checkpoints = Checkpoints::default();
             for node in 0..header.nodes {
-                let Some(bytes) = r.get(&encode::record_id(key, KIND_NODE, u64::from(node)))?
-                else {
+                let id = encode::record_id(key, KIND_NODE, u64::from(node));
+                let Some(bytes) = r.get(&id)? else {
                     continue;
                 };
-                let (owner, index, value) = encode::decode_node(&bytes)?;
+                let (owner, index, value) =
+                    encode::decode_node(&bytes).map_err(undecodable(r, &id, "node record"))?;
                 if owner != run.as_u128() || index != node {
                     return Err(DurabilityError::Inconsistent {
                         run,
@@ -507,6 +510,23 @@ impl Inner {
     }
 }
 
+/// The error of record `id` of `r`, which did not decode as `what`.
+fn undecodable<'a>(
+    r: &'a MmapStore,
+    id: &'a Uuid,
+    what: &'static str,
+) -> impl FnOnce(postcard::Error) -> DurabilityError + 'a {
+    move |e| DurabilityError::Decode {
+        what,
+        place: Some(RecordPlace {
+            path: r.path().to_path_buf(),
+            record: *id,
+            offset: r.record(id).map_or(0, |rec| rec.offset),
+        }),
+        source: Box::new(e),
+    }
+}
+
 /// The context records of `run` in `r`: (record index, key, value).
 fn context_of(r: &MmapStore, run: RunId) -> Result<Vec<(u64, String, Value)>, DurabilityError> {
     let key = encode::run_key(run);
@@ -516,7 +536,8 @@ fn context_of(r: &MmapStore, run: RunId) -> Result<Vec<(u64, String, Value)>, Du
             continue;
         }
         let Some(bytes) = r.get(id)? else { continue };
-        let (owner, k, value) = encode::decode_context(&bytes)?;
+        let (owner, k, value) =
+            encode::decode_context(&bytes).map_err(undecodable(r, id, "context record"))?;
         if owner == run.as_u128() {
             records.push((encode::index_of(id), k, value));
         }

@@ -129,9 +129,18 @@ pub enum DurabilityError {
         /// The shared key.
         key: u64,
     },
-    /// A stored record does not decode (a bug, or a file written by something else).
-    #[error("undecodable {0}")]
-    Decode(String),
+    /// A stored record does not decode (a bug, or a file written by something else): which record and
+    /// where, when it came from a file.
+    #[error("{}undecodable {what}", place.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
+    Decode {
+        /// What it should have been (`node record`, `context record`, `run header`, `value`).
+        what: &'static str,
+        /// The record's place in its file (none for bytes given to [`Value::decode`]).
+        place: Option<RecordPlace>,
+        /// The decoder's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A record of a run is inconsistent with the run (wrong run, node out of range).
     #[error("run {run}: inconsistent record: {problem}")]
     Inconsistent {
@@ -141,8 +150,14 @@ pub enum DurabilityError {
         problem: String,
     },
     /// An encoding failed.
-    #[error("encoding a record: {0}")]
-    Encode(String),
+    #[error("encoding {what}")]
+    Encode {
+        /// What was encoded.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An earlier write or sync of the store failed: what was appended since may not be durable, so the
     /// store takes no more checkpoints (open it again to recover).
     #[error(
@@ -164,6 +179,29 @@ pub enum DurabilityError {
         /// Why.
         message: String,
     },
+}
+
+/// Where a record is: its file, its id, its offset in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPlace {
+    /// The store's file.
+    pub path: std::path::PathBuf,
+    /// The record's id.
+    pub record: flowmem_store::Uuid,
+    /// Its offset in the file.
+    pub offset: u64,
+}
+
+impl fmt::Display for RecordPlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: record {} at offset {}",
+            self.path.display(),
+            self.record,
+            self.offset
+        )
+    }
 }
 
 /// What a store holds of a run: its completed nodes with their outputs, and its context.
@@ -478,7 +516,7 @@ impl Workflow {
         let mut h = encode::fnv1a(&(g.nodes.len() as u64).to_le_bytes(), encode::FNV_OFFSET);
         let mut deps = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
-            let name = flowmem_intern::resolve(node.name);
+            let name: &str = &node.name;
             h = encode::fnv1a(&(name.len() as u64).to_le_bytes(), h);
             h = encode::fnv1a(name.as_bytes(), h);
             deps.clear();

@@ -11,12 +11,14 @@ use std::{
 use crate::{
     ActionError, NodeCtx, Value,
     action::Work,
-    run::{NodeInputs, NodeStatus, RunState},
+    run::{NodeStatus, RunState},
 };
 
 use super::{
-    ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task, poll::poll_node, shared::Shared,
-    worker::LOCAL,
+    ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task,
+    poll::poll_node,
+    shared::Shared,
+    worker::{LOCAL, NodeInputs},
 };
 
 /// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
@@ -75,7 +77,7 @@ impl Wake for RetryWake {
 /// end decides.
 pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
     let Task { run, node } = task;
-    let def = &run.workflow.graph.nodes[node as usize];
+    let def = &run.graph().nodes[node as usize];
     let action = match &def.work {
         Work::Sync(action) => action,
         Work::Async(action) => {
@@ -98,12 +100,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
         buffers: shared.memory.pooled_buffers.then_some(&shared.buffers),
         worker_scratch: shared.memory.arena,
     };
-    let stop_flag = if run.options.policy == crate::FailurePolicy::FailFast {
-        &run.halted
-    } else {
-        &run.cancelled
-    };
-    let mut ctx = NodeCtx::new(def.name, attempt, &inputs, stop_flag, deadline);
+    let mut ctx = NodeCtx::new(&def.name, attempt, &inputs, run.stop_flag(), deadline);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
     let mut ended = Ended::new(
         attempt,
@@ -158,13 +155,11 @@ impl Ended {
 /// overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
 /// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
 pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ended: Ended) {
-    let def = &run.workflow.graph.nodes[node as usize];
+    let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
     let result = match (ended.result, def.timeout) {
         (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
-        (r, _) if run.cancelled.load(Ordering::Acquire) && r.is_err() => {
-            Err(ActionError::cancelled())
-        }
+        (r, _) if run.is_cancelled() && r.is_err() => Err(ActionError::cancelled()),
         (r, _) => r,
     };
     let output = ended.output;
@@ -207,7 +202,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
                 NodeStatus::Cancelled
             } else {
                 run.set_error(node, error);
-                if run.options.policy == crate::FailurePolicy::FailFast {
+                if run.fails_fast() {
                     run.halt();
                 }
                 NodeStatus::Failed
@@ -261,9 +256,9 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
             _ => SKIPPED,
         };
         shared.count(counter, 1);
-        let g = &run.workflow.graph;
+        let g = run.graph();
         for &d in g.dependents(node) {
-            if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+            if !run.release(d) {
                 continue;
             }
             // `d`'s last dependency just settled.

@@ -31,8 +31,9 @@ use crate::{
     run::{Durable, RunHandle, RunOptions, RunReport, RunState},
 };
 
-pub(crate) use self::{poll::AsyncSlot, worker::take_worker_scratch};
-use self::{recycle::RecycledStates, shared::Shared, worker::worker_main};
+pub(crate) use self::poll::AsyncSlot;
+pub(crate) use self::recycle::StatePool;
+use self::{shared::Shared, worker::worker_main};
 
 /// A node of a run, ready to execute.
 pub(crate) struct Task {
@@ -155,12 +156,13 @@ impl Executor {
             shutdown: AtomicBool::new(false),
             runs_in_flight: AtomicUsize::new(0),
             next_run: AtomicU64::new(1),
+            run_id_base: crate::RunId::random().as_u128(),
             counters: (0..=workers)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
             memory,
             buffers: BufferPool::new(),
-            states: Mutex::new(RecycledStates::default()),
+            states: Arc::new(StatePool::default()),
             contexts: Arc::new(Mutex::new(Vec::new())),
             #[cfg(feature = "tokio")]
             tokio,
@@ -199,7 +201,7 @@ impl Executor {
 
     /// Starts a run of `workflow` with `options` and returns at once.
     pub fn submit_with(&self, workflow: &Workflow, options: RunOptions) -> RunHandle {
-        let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
+        let id = self.shared.next_run_id();
         let run = self.acquire_state(id, workflow, options.settings);
         run.seed(options.inputs);
         self.launch(run, &workflow.graph.roots)
@@ -271,11 +273,11 @@ impl Executor {
                 ),
             });
         }
-        let id = self.shared.next_run.fetch_add(1, Ordering::Relaxed);
+        self.shared.next_run.fetch_add(1, Ordering::Relaxed);
         // Not from the recycled states: a recycled state would keep the store (and its file lock) alive
         // after the run. A durable run's cost is its I/O, not this allocation.
-        let state = self.new_state(id, workflow, options.settings);
-        let start = state.make_durable(Durable::new(store, run), checkpoints);
+        let state = self.new_state(run, workflow, options.settings);
+        let start = state.make_durable(Durable::new(store), checkpoints);
         Ok(self.launch(state, &start))
     }
 

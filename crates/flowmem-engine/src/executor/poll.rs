@@ -135,7 +135,7 @@ pub(super) fn poll_node(
             let attempt = run.begin_attempt(node);
             shared.count(ACTIVE, 1);
             let started = Instant::now();
-            let def = &run.workflow.graph.nodes[node as usize];
+            let def = &run.graph().nodes[node as usize];
             let deadline = def.timeout.and_then(|t| started.checked_add(t));
             *slot.output.lock().unwrap_or_else(PoisonError::into_inner) = Value::Unit;
             let ctx = AsyncCtx::new(Arc::clone(&run), node, attempt, deadline);
@@ -174,9 +174,7 @@ pub(super) fn poll_node(
     if flight.deadline.is_some_and(|d| Instant::now() >= d) {
         drop(flight.future);
         end_polling(&waker);
-        let limit = run.workflow.graph.nodes[node as usize]
-            .timeout
-            .unwrap_or_default();
+        let limit = run.graph().nodes[node as usize].timeout.unwrap_or_default();
         let timed_out = Err(ActionError::timed_out(limit));
         let ended = Ended::new(flight.attempt, flight.started, timed_out);
         finish(shared, &run, node, slot, ended);

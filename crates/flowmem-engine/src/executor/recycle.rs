@@ -1,12 +1,17 @@
 //! Run states recycled between runs of a workflow (the `pooled_node_state` memory option).
+//!
+//! A recycled state holds its workflow's graph, so the pool must not outlive the workflow's use: the
+//! graph knows the pools that keep states for it, and when its last `Workflow` handle is dropped it has
+//! them [`forget`](StatePool::forget) it (a run in flight keeps its state until it ends, then frees it).
 
 use std::{
-    sync::{Arc, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use crate::{
-    Workflow,
+    RunId, Workflow,
+    definition::Graph,
     run::{RunSettings, RunState},
 };
 
@@ -21,11 +26,41 @@ const STATE_WAIT: Duration = Duration::from_millis(5);
 /// The most run states kept in all.
 const STATES_IN_ALL: usize = 4096;
 
+/// An executor's recycled run states, by workflow graph (its address: a kept state holds its graph, so
+/// the address is not reused while the entry exists).
 #[derive(Default)]
-pub(super) struct RecycledStates {
-    pub(super) by_graph:
-        std::collections::HashMap<usize, Vec<Arc<RunState>>, foldhash::fast::FixedState>,
-    pub(super) total: usize,
+pub(crate) struct StatePool {
+    states: Mutex<RecycledStates>,
+}
+
+#[derive(Default)]
+struct RecycledStates {
+    by_graph: std::collections::HashMap<usize, Vec<Arc<RunState>>, foldhash::fast::FixedState>,
+    total: usize,
+}
+
+impl StatePool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecycledStates> {
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops the states kept for `graph` (its last handle is gone).
+    pub(crate) fn forget(&self, graph: &Graph) {
+        let removed = {
+            let mut states = self.lock();
+            let removed = states.by_graph.remove(&(graph as *const Graph as usize));
+            states.total -= removed.as_ref().map_or(0, Vec::len);
+            removed
+        };
+        // Dropped outside the lock: a state's drop returns its context to the executor's pool.
+        drop(removed);
+    }
+
+    /// Drops every kept state.
+    pub(super) fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
 }
 
 impl Executor {
@@ -33,7 +68,7 @@ impl Executor {
     /// (`pooled_node_state`), or a new one.
     pub(super) fn acquire_state(
         &self,
-        id: u64,
+        id: RunId,
         workflow: &Workflow,
         options: RunSettings,
     ) -> Arc<RunState> {
@@ -42,7 +77,7 @@ impl Executor {
         if !shared.memory.pooled_node_state {
             return fresh();
         }
-        let mut states = shared.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut states = shared.states.lock();
         let RecycledStates { by_graph, total } = &mut *states;
         let key = Arc::as_ptr(&workflow.graph) as usize;
         if let Some(list) = by_graph.get_mut(&key) {
@@ -74,7 +109,10 @@ impl Executor {
         }
         let state = fresh();
         if *total < STATES_IN_ALL {
-            let list = by_graph.entry(key).or_default();
+            let list = by_graph.entry(key).or_insert_with(|| {
+                workflow.graph.add_recycler(&shared.states);
+                Vec::new()
+            });
             if list.len() < STATES_PER_WORKFLOW {
                 list.push(Arc::clone(&state));
                 *total += 1;
@@ -86,7 +124,7 @@ impl Executor {
     /// A new run state (not recycled).
     pub(super) fn new_state(
         &self,
-        id: u64,
+        id: RunId,
         workflow: &Workflow,
         options: RunSettings,
     ) -> Arc<RunState> {
@@ -100,14 +138,8 @@ impl Executor {
     }
 
     /// Drops the recycled run states of workflows (all of them: they are made again on demand), freeing
-    /// their memory and the workflows they hold.
+    /// their memory. (Dropping a workflow drops its own.)
     pub fn clear_recycled(&self) {
-        let mut states = self
-            .shared
-            .states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        states.by_graph.clear();
-        states.total = 0;
+        self.shared.states.clear();
     }
 }

@@ -1,7 +1,7 @@
 //! What the workers of an executor share: the queues of ready nodes, the wake-up protocol, the counters.
 
 use std::sync::{
-    Condvar, Mutex, PoisonError,
+    Arc, Condvar, Mutex, PoisonError,
     atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
@@ -14,7 +14,7 @@ use crate::{MemoryOptions, run::ContextPool};
 
 use super::{
     COUNTERS, Task,
-    recycle::RecycledStates,
+    recycle::StatePool,
     worker::{LOCAL, WorkerLocal},
 };
 
@@ -33,14 +33,17 @@ pub(super) struct Shared {
     pub(super) shutdown: AtomicBool,
     pub(super) runs_in_flight: AtomicUsize,
     pub(super) next_run: AtomicU64,
+    /// The ids of this executor's runs that are not durable: this random UUID, its last 48 bits XORed
+    /// with the run's number.
+    pub(super) run_id_base: u128,
     /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
     /// path), plus a last row for counts made off the workers.
     pub(super) counters: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
     pub(super) memory: MemoryOptions,
     pub(super) buffers: BufferPool,
-    /// Recycled run states by workflow graph (its address; a pooled state holds its graph, so the address
-    /// cannot be reused while the entry lives) (`pooled_node_state`).
-    pub(super) states: Mutex<RecycledStates>,
+    /// Recycled run states by workflow (`pooled_node_state`); shared with the workflows' graphs, which
+    /// have it drop their states when their last handle goes.
+    pub(super) states: Arc<StatePool>,
     pub(super) contexts: ContextPool,
     /// The tokio runtime async nodes are polled in.
     #[cfg(feature = "tokio")]
@@ -48,6 +51,12 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The id of the next run that is not durable.
+    pub(super) fn next_run_id(&self) -> crate::RunId {
+        let n = self.next_run.fetch_add(1, Ordering::Relaxed);
+        crate::RunId::from_u128(self.run_id_base ^ u128::from(n & 0xFFFF_FFFF_FFFF))
+    }
+
     /// Runs `f` inside the executor's tokio runtime, if it has one (feature `tokio`).
     pub(super) fn in_runtime<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tokio")]

@@ -9,8 +9,13 @@ use std::{
 
 use crossbeam_deque::Worker;
 use flowmem_alloc::Arena;
+use flowmem_pool::BufferPool;
 
-use crate::run::NodeStatus;
+use crate::{
+    ActionError, Value,
+    action::Inputs,
+    run::{NodeStatus, RunState},
+};
 
 use super::{
     Task, WORKER_PANICS,
@@ -118,6 +123,45 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
 
 /// The worker's scratch arena, lent to the node that asks for scratch memory first (none off the workers,
 /// or while lent).
-pub(crate) fn take_worker_scratch() -> Option<Arena> {
+fn take_worker_scratch() -> Option<Arena> {
     LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|w| w.scratch.take()))
+}
+
+/// What a sync node reaches while a worker runs it: its run (dependencies' outputs, the context) and the
+/// memory the executor recycles (the worker's scratch arena, the buffer pool).
+pub(super) struct NodeInputs<'a> {
+    pub(super) run: &'a RunState,
+    pub(super) node: u32,
+    pub(super) buffers: Option<&'a BufferPool>,
+    /// Whether scratch memory comes from the worker's arena (`arena` option).
+    pub(super) worker_scratch: bool,
+}
+
+impl Inputs for NodeInputs<'_> {
+    fn input(&self, name: &str) -> Option<&Value> {
+        self.run.input(self.node, name)
+    }
+
+    fn for_each_input(&self, f: &mut dyn FnMut(&str, &Value)) {
+        self.run.for_each_input(self.node, f);
+    }
+
+    fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
+        self.run.put(key, value)
+    }
+
+    fn fetch(&self, key: &str) -> Option<Value> {
+        self.run.fetch(key)
+    }
+
+    fn scratch_arena(&self) -> Arena {
+        self.worker_scratch
+            .then(take_worker_scratch)
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn buffer_pool(&self) -> Option<&BufferPool> {
+        self.buffers
+    }
 }
