@@ -229,11 +229,10 @@ impl Durable {
 impl Drop for RunState {
     fn drop(&mut self) {
         if let Some(home) = &self.context_home {
-            let mut context = std::mem::replace(
+            let mut context = std::mem::take(
                 self.context
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner),
-                ContextMap::default(),
             );
             context.clear();
             let mut idle = home.lock().unwrap_or_else(PoisonError::into_inner);
