@@ -1,9 +1,10 @@
-//! Layer 5 benches: the executor on no-op DAGs against a tokio executor (a task per node awaiting its
-//! dependencies), a rayon executor (a scope spawning each node when its last dependency ends) and the
-//! `dagx` crate (E1, E3, E4), all on two worker threads; and the `simd` helpers against plain loops (E5).
+//! Layer 5 benches: the executor on no-op DAGs against the schedulers a competent user writes — tokio
+//! (a task spawned when a node's in-degree reaches zero) and rayon (a scope spawning each node when its
+//! last dependency ends) — and the `dagx` crate (E1, E3, E4, E8), all on two worker threads; and the
+//! `simd` helpers against plain loops (E5).
 //!
 //! Shapes: a chain of 10k, a fan-out of 10k, 10 layers of 1,000 with in-degree 2, a generated montage-like
-//! mosaic (fan-ins of hundreds), 10k concurrent runs of a 10-node workflow, and every WfCommons trace in
+//! mosaic (fan-ins of hundreds), a 10-node workflow run alone, 10k concurrent runs of it, and every WfCommons trace in
 //! `../shared/wfcommons` when the folder is there (read straight from its JSON). dagx takes dependencies as
 //! typed tuples of fixed arity, so it runs the chain, fan-out and layered shapes only, and a dagx graph runs
 //! once: its per-run time includes building the graph (its model), ours and the others' do not.
@@ -18,7 +19,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -57,29 +58,53 @@ impl Baselines {
     }
 }
 
-/// One run on tokio: a task per node, each awaiting its dependencies' completion (a `watch` channel per
-/// node) and then marking its own.
-async fn tokio_run(dag: &Dag) {
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..dag.len())
-        .map(|_| tokio::sync::watch::channel(false))
-        .unzip();
-    let mut handles = Vec::with_capacity(dag.len());
-    for (i, done) in senders.into_iter().enumerate() {
-        let waits: Vec<_> = dag.deps[i]
-            .iter()
-            .map(|d| receivers[*d as usize].clone())
-            .collect();
-        handles.push(tokio::spawn(async move {
-            for mut w in waits {
-                let _ = w.wait_for(|v| *v).await;
+/// One run on tokio as a competent tokio user writes a DAG scheduler: a task spawned when a node's last
+/// dependency finishes (atomic in-degree counters; no per-node channel, no task waiting on another), each
+/// running the node's work (a no-op, or awaiting a timer for E6); the run ends when its last node does.
+async fn tokio_run(dag: Arc<Dag>, dependents: Arc<Vec<Vec<u32>>>, wait: Option<Duration>) {
+    struct Run {
+        dependents: Arc<Vec<Vec<u32>>>,
+        remaining: Vec<AtomicU32>,
+        left: AtomicUsize,
+        done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        wait: Option<Duration>,
+    }
+    fn spawn_node(run: Arc<Run>, i: u32) {
+        tokio::spawn(async move {
+            match run.wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => keep(()), // the no-op action
             }
-            keep(()); // the no-op action
-            let _ = done.send(true);
-        }));
+            for &d in &run.dependents[i as usize] {
+                if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    spawn_node(Arc::clone(&run), d);
+                }
+            }
+            if run.left.fetch_sub(1, Ordering::AcqRel) == 1
+                && let Some(tx) = run.done.lock().expect("not poisoned").take()
+            {
+                let _ = tx.send(());
+            }
+        });
     }
-    for h in handles {
-        h.await.expect("node task");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let run = Arc::new(Run {
+        remaining: dag
+            .deps
+            .iter()
+            .map(|d| AtomicU32::new(d.len() as u32))
+            .collect(),
+        left: AtomicUsize::new(dag.len()),
+        done: std::sync::Mutex::new(Some(tx)),
+        dependents,
+        wait,
+    });
+    for (i, deps) in dag.deps.iter().enumerate() {
+        if deps.is_empty() {
+            spawn_node(Arc::clone(&run), i as u32);
+        }
     }
+    rx.await.expect("the last node reports");
 }
 
 /// One run on rayon: a scope; each node, once run, spawns the dependents whose last dependency it was.
@@ -179,8 +204,17 @@ fn executor_group(
             )
         })
     });
-    group.bench_function("tokio", |b| b.iter(|| base.tokio.block_on(tokio_run(dag))));
-    let dependents = dag.dependents();
+    let dependents = Arc::new(dag.dependents());
+    let shared = Arc::new(dag.clone());
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            base.tokio.block_on(tokio_run(
+                Arc::clone(&shared),
+                Arc::clone(&dependents),
+                None,
+            ))
+        })
+    });
     group.bench_function("rayon", |b| {
         b.iter(|| rayon_run(&base.rayon, dag, &dependents))
     });
@@ -268,10 +302,10 @@ fn concurrent_runs(c: &mut Criterion) {
             for _ in 0..iters {
                 base.tokio.block_on(async {
                     let dag = Arc::new(dag.clone());
+                    let dependents = Arc::new(dag.dependents());
                     let runs: Vec<_> = (0..RUNS)
                         .map(|_| {
-                            let dag = Arc::clone(&dag);
-                            tokio::spawn(async move { tokio_run(&dag).await })
+                            tokio::spawn(tokio_run(Arc::clone(&dag), Arc::clone(&dependents), None))
                         })
                         .collect();
                     for r in runs {
@@ -284,6 +318,45 @@ fn concurrent_runs(c: &mut Criterion) {
     });
     group.finish();
     keep(Duration::ZERO);
+}
+
+/// A 10-node workflow (2 layers of 5) run alone, start to end: the fixed cost of a run (E8). flowmem's
+/// `wait_status` builds no report, as the others build none; `flowmem_report` is the same run waited for
+/// with `wait`, which builds the `RunReport` (reported, not a target).
+fn fixed_cost(c: &mut Criterion) {
+    let executor = Executor::new(WORKERS);
+    let base = Baselines::new();
+    let dag = Dag::layered(2, 5);
+    let workflow = dag.to_workflow(noop());
+    let mut group = c.benchmark_group("run_alone_10");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(dag.len() as u64));
+    group.bench_function("flowmem", |b| {
+        b.iter(|| {
+            assert_eq!(
+                executor.submit(&workflow).wait_status(),
+                RunStatus::Completed
+            )
+        })
+    });
+    group.bench_function("flowmem_report", |b| {
+        b.iter(|| assert_eq!(executor.run(&workflow).status, RunStatus::Completed))
+    });
+    let dependents = Arc::new(dag.dependents());
+    let shared = Arc::new(dag.clone());
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            base.tokio.block_on(tokio_run(
+                Arc::clone(&shared),
+                Arc::clone(&dependents),
+                None,
+            ))
+        })
+    });
+    group.bench_function("rayon", |b| {
+        b.iter(|| rayon_run(&base.rayon, &dag, &dependents))
+    });
+    group.finish();
 }
 
 fn inputs(n: usize) -> (Vec<u8>, Vec<u64>) {
@@ -456,54 +529,6 @@ fn durable(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The I/O-bound DAG of E6 on plain tokio, as a competent tokio user writes it: a task spawned when a
-/// node's last dependency finishes (atomic in-degree counters), each awaiting its 1 ms timer; the run ends
-/// when the last node does.
-async fn tokio_io_run(dag: Arc<Dag>, dependents: Arc<Vec<Vec<u32>>>, wait: Duration) {
-    struct Run {
-        dag: Arc<Dag>,
-        dependents: Arc<Vec<Vec<u32>>>,
-        remaining: Vec<AtomicU32>,
-        left: std::sync::atomic::AtomicUsize,
-        done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-        wait: Duration,
-    }
-    fn spawn_node(run: Arc<Run>, i: u32) {
-        tokio::spawn(async move {
-            tokio::time::sleep(run.wait).await;
-            for &d in &run.dependents[i as usize] {
-                if run.remaining[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    spawn_node(Arc::clone(&run), d);
-                }
-            }
-            if run.left.fetch_sub(1, Ordering::AcqRel) == 1
-                && let Some(tx) = run.done.lock().expect("not poisoned").take()
-            {
-                let _ = tx.send(());
-            }
-        });
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run = Arc::new(Run {
-        remaining: dag
-            .deps
-            .iter()
-            .map(|d| AtomicU32::new(d.len() as u32))
-            .collect(),
-        left: std::sync::atomic::AtomicUsize::new(dag.len()),
-        done: std::sync::Mutex::new(Some(tx)),
-        dag,
-        dependents,
-        wait,
-    });
-    for (i, deps) in run.dag.deps.iter().enumerate() {
-        if deps.is_empty() {
-            spawn_node(Arc::clone(&run), i as u32);
-        }
-    }
-    rx.await.expect("the last node reports");
-}
-
 /// E6: an I/O-bound DAG, 10 layers of 1,000 nodes with in-degree 2, each node awaiting a 1 ms tokio
 /// timer. flowmem: async nodes on its two workers, in a tokio runtime of one thread that drives the
 /// timers (given with `ExecutorBuilder::tokio`); tokio: the same DAG as tasks spawned when their in-degree
@@ -544,10 +569,10 @@ fn io_dag(c: &mut Criterion) {
     });
     group.bench_function("tokio", |b| {
         b.iter(|| {
-            tokio.block_on(tokio_io_run(
+            tokio.block_on(tokio_run(
                 Arc::clone(&dag),
                 Arc::clone(&dependents),
-                WAIT,
+                Some(WAIT),
             ))
         })
     });
@@ -557,6 +582,6 @@ fn io_dag(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = shapes, concurrent_runs, durable, io_dag, import, helpers
+    targets = shapes, fixed_cost, concurrent_runs, durable, io_dag, import, helpers
 }
 criterion_main!(benches);
