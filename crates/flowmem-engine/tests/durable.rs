@@ -528,9 +528,7 @@ fn an_undecodable_checkpoint_names_its_file_record_and_offset() {
     let workflow = b.build().unwrap();
     let run = RunId::named("undecodable");
     let store = Arc::new(FileCheckpoints::open(&path).unwrap());
-    let report = Executor::new(1)
-        .run_durable(&workflow, store, run)
-        .unwrap();
+    let report = Executor::new(1).run_durable(&workflow, store, run).unwrap();
     assert_eq!(report.status, RunStatus::Completed);
     // A node checkpoint's record (kind 1 in byte 8 of its id), superseded by bytes that are no record of
     // the engine's: 0xff is no valid postcard varint start for the record's fields.
