@@ -204,6 +204,18 @@ fn executor_group(
             )
         })
     });
+    // The same run without node timings (`RunOptions::node_timings(false)`: no clock read per node).
+    let untimed = flowmem_engine::RunOptions::new().node_timings(false);
+    group.bench_function("flowmem_untimed", |b| {
+        b.iter(|| {
+            assert_eq!(
+                executor
+                    .submit_with(&workflow, untimed.clone())
+                    .wait_status(),
+                RunStatus::Completed
+            )
+        })
+    });
     let dependents = Arc::new(dag.dependents());
     let shared = Arc::new(dag.clone());
     group.bench_function("tokio", |b| {

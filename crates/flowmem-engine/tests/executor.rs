@@ -432,3 +432,43 @@ fn durations_too_long_for_the_clock_mean_no_limit_and_never_kill_a_worker() {
     assert_eq!(executor.stats().worker_panics, 0);
     drop(executor); // returns: no run is left in flight
 }
+
+/// `node_timings(false)` reads no clock around nodes without a timeout (their durations are zero), and
+/// a node's timeout still holds.
+#[test]
+fn node_timings_off_leaves_durations_zero_and_timeouts_in_force() {
+    let mut b = Workflow::builder("timed");
+    b.node("sleeps", |_| {
+        std::thread::sleep(Duration::from_millis(3));
+        Ok(())
+    });
+    b.node("too_slow", |_| {
+        std::thread::sleep(Duration::from_millis(30));
+        Ok(())
+    })
+    .timeout(Duration::from_millis(5));
+    let w = b.build().unwrap();
+    let executor = Executor::new(2);
+    let timed = executor.run_with(
+        &w,
+        RunOptions::new().policy(FailurePolicy::ContinueIndependent),
+    );
+    assert!(timed.node("sleeps").unwrap().duration >= Duration::from_millis(3));
+    let untimed = executor.run_with(
+        &w,
+        RunOptions::new()
+            .policy(FailurePolicy::ContinueIndependent)
+            .node_timings(false),
+    );
+    let sleeps = untimed.node("sleeps").unwrap();
+    assert_eq!(
+        (sleeps.status, sleeps.duration),
+        (NodeStatus::Completed, Duration::ZERO)
+    );
+    let too_slow = untimed.node("too_slow").unwrap();
+    assert_eq!(too_slow.status, NodeStatus::Failed);
+    assert!(
+        too_slow.duration >= Duration::from_millis(30),
+        "{too_slow:?}"
+    );
+}

@@ -86,14 +86,17 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
         }
     };
     if let Some(status) = run.stopping() {
-        release_and_settle(shared, &run, node, status);
+        release_and_settle(shared, run, node, status);
         return;
     }
     let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
-    let started = Instant::now();
+    // The clock is read only if the run times its nodes or this node has a timeout.
+    let started = (run.times_nodes() || def.timeout.is_some()).then(Instant::now);
     // A timeout too long for the clock (`Duration::MAX`) is no timeout.
-    let deadline = def.timeout.and_then(|t| started.checked_add(t));
+    let deadline = def
+        .timeout
+        .and_then(|t| started.and_then(|s| s.checked_add(t)));
     let inputs = NodeInputs {
         run: &run,
         node,
@@ -104,7 +107,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
     let mut ended = Ended::new(
         attempt,
-        started,
+        started.map_or(Duration::ZERO, |s| s.elapsed()),
         match outcome {
             Ok(result) => result.and_then(|()| ctx.take_deferred()),
             Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
@@ -136,10 +139,10 @@ pub(super) struct Ended {
 }
 
 impl Ended {
-    pub(super) fn new(attempt: u32, started: Instant, result: Result<(), ActionError>) -> Self {
+    pub(super) fn new(attempt: u32, took: Duration, result: Result<(), ActionError>) -> Self {
         Ended {
             attempt,
-            took: started.elapsed(),
+            took,
             result,
             output: Value::Unit,
         }
@@ -168,7 +171,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
     match result {
         Ok(output) => {
             run.set_output(node, output);
-            release_and_settle(shared, &run, node, NodeStatus::Completed);
+            release_and_settle(shared, run, node, NodeStatus::Completed);
         }
         Err(error) => {
             let retries_left = attempt <= def.retry.max_retries();
@@ -207,7 +210,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
                 }
                 NodeStatus::Failed
             };
-            release_and_settle(shared, &run, node, status);
+            release_and_settle(shared, run, node, status);
         }
     }
 }
@@ -220,35 +223,40 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-string payload".to_string())
 }
 
-/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node.
+/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node. On a
+/// worker, a dependent it makes ready is this worker's next task, and takes over its reference to the run
+/// (no count of the run's references changes hands for it).
 pub(super) fn release_and_settle(
     shared: &Shared,
-    run: &Arc<RunState>,
+    run: Arc<RunState>,
     node: u32,
     status: NodeStatus,
 ) {
     if let Some(next) = run.release_slot() {
         shared.push(Task {
-            run: Arc::clone(run),
+            run: Arc::clone(&run),
             node: next,
         });
     }
-    settle(shared, run, node, status);
+    if let Some(next) = settle(shared, &run, node, status) {
+        shared.push_next(Task { run, node: next });
+    }
 }
 
 /// Records a node's final status and walks what it decides: dependents whose last dependency this was
 /// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
-/// no stack). Completes the run when its last node settles.
-fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
-    let mut scratch = LOCAL
-        .with(|l| {
-            l.borrow_mut()
-                .as_mut()
-                .map(|local| std::mem::take(&mut local.settle))
-        })
-        .unwrap_or_default();
-    scratch.push((node, status));
-    while let Some((node, status)) = scratch.pop() {
+/// no stack). Completes the run when its last node settles. On one of this executor's workers, the first
+/// dependent made ready is not queued but returned, to be the worker's next task.
+fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -> Option<u32> {
+    let mut keep_next = shared.on_own_worker();
+    let mut next = None;
+    // Nodes settled without running (skipped, cancelled), in the worker's kept list once there is one.
+    let mut scratch: Option<Vec<(u32, NodeStatus)>> = None;
+    let mut current = Some((node, status));
+    while let Some((node, status)) = current
+        .take()
+        .or_else(|| scratch.as_mut().and_then(Vec::pop))
+    {
         run.set_status(node, status);
         let counter = match status {
             NodeStatus::Completed => COMPLETED,
@@ -269,15 +277,26 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
                     .then_some(NodeStatus::Skipped)
             });
             match fate {
-                Some(fate) => scratch.push((d, fate)),
-                None => {
-                    if run.take_slot(d) {
-                        shared.push(Task {
-                            run: Arc::clone(run),
-                            node: d,
-                        });
-                    }
+                Some(fate) => scratch
+                    .get_or_insert_with(|| {
+                        LOCAL
+                            .with(|l| {
+                                l.borrow_mut()
+                                    .as_mut()
+                                    .map(|local| std::mem::take(&mut local.settle))
+                            })
+                            .unwrap_or_default()
+                    })
+                    .push((d, fate)),
+                None if !run.take_slot(d) => {}
+                None if keep_next => {
+                    keep_next = false;
+                    next = Some(d);
                 }
+                None => shared.push(Task {
+                    run: Arc::clone(run),
+                    node: d,
+                }),
             }
         }
         if run.finish_one() {
@@ -291,9 +310,12 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) {
             shared.wake.notify_all();
         }
     }
-    LOCAL.with(|l| {
-        if let Some(local) = l.borrow_mut().as_mut() {
-            local.settle = scratch;
-        }
-    });
+    if let Some(scratch) = scratch {
+        LOCAL.with(|l| {
+            if let Some(local) = l.borrow_mut().as_mut() {
+                local.settle = scratch;
+            }
+        });
+    }
+    next
 }

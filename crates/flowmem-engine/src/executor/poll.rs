@@ -129,7 +129,7 @@ pub(super) fn poll_node(
         None => {
             if let Some(status) = run.stopping() {
                 end_polling(&waker);
-                release_and_settle(shared, &run, node, status);
+                release_and_settle(shared, Arc::clone(&run), node, status);
                 return;
             }
             let attempt = run.begin_attempt(node);
@@ -145,7 +145,8 @@ pub(super) fn poll_node(
                 Ok(f) => f,
                 Err(payload) => {
                     end_polling(&waker);
-                    let ended = Ended::new(attempt, started, Err(panicked(payload.as_ref())));
+                    let ended =
+                        Ended::new(attempt, started.elapsed(), Err(panicked(payload.as_ref())));
                     finish(shared, &run, node, slot, ended);
                     return;
                 }
@@ -168,7 +169,7 @@ pub(super) fn poll_node(
         end_polling(&waker);
         shared.count(ACTIVE, u64::MAX);
         run.add_time(node, flight.started.elapsed());
-        release_and_settle(shared, &run, node, status);
+        release_and_settle(shared, Arc::clone(&run), node, status);
         return;
     }
     if flight.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -176,7 +177,7 @@ pub(super) fn poll_node(
         end_polling(&waker);
         let limit = run.graph().nodes[node as usize].timeout.unwrap_or_default();
         let timed_out = Err(ActionError::timed_out(limit));
-        let ended = Ended::new(flight.attempt, flight.started, timed_out);
+        let ended = Ended::new(flight.attempt, flight.started.elapsed(), timed_out);
         finish(shared, &run, node, slot, ended);
         return;
     }
@@ -210,7 +211,7 @@ pub(super) fn poll_node(
     };
     drop(flight.future);
     end_polling(&waker);
-    let ended = Ended::new(flight.attempt, flight.started, result);
+    let ended = Ended::new(flight.attempt, flight.started.elapsed(), result);
     finish(shared, &run, node, slot, ended);
 }
 

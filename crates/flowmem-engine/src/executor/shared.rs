@@ -15,7 +15,7 @@ use crate::{MemoryOptions, run::ContextPool};
 use super::{
     COUNTERS, Task,
     recycle::StatePool,
-    worker::{LOCAL, WorkerLocal},
+    worker::{LOCAL, WORKER_ROW, WorkerLocal},
 };
 
 /// The state an executor's workers share.
@@ -69,18 +69,30 @@ impl Shared {
 
     /// Whether `local` is one of this executor's workers.
     pub(super) fn is_owner_of(&self, local: &WorkerLocal) -> bool {
-        local.owner == self as *const Shared as usize
+        local.owner == self.address()
+    }
+
+    fn address(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// This thread's worker number, if it is one of this executor's workers.
+    #[inline]
+    fn own_worker(&self) -> Option<usize> {
+        let (owner, id) = WORKER_ROW.with(std::cell::Cell::get);
+        (owner == self.address()).then_some(id)
+    }
+
+    /// Whether this thread is one of this executor's workers.
+    #[inline]
+    pub(super) fn on_own_worker(&self) -> bool {
+        self.own_worker().is_some()
     }
 
     /// Adds `n` (wrapping) to counter `i` of this worker's row; off the workers, to the shared last row.
+    #[inline]
     pub(super) fn count(&self, i: usize, n: u64) {
-        let worker = LOCAL.with(|l| {
-            l.borrow()
-                .as_ref()
-                .filter(|local| self.is_owner_of(local))
-                .map(|local| local.id)
-        });
-        match worker {
+        match self.own_worker() {
             // Single writer: a plain load and store.
             Some(w) => {
                 let c = &self.counters[w][i];
@@ -112,15 +124,37 @@ impl Shared {
 
     /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
     ///
-    /// A worker pushing onto an empty deque will pop the task itself next, so nobody is woken for it; a
-    /// second task waiting there is work to share, and wakes a sleeper.
+    /// A worker pushing onto an empty deque with no next task will pop the task itself next, so nobody is
+    /// woken for it; a second task waiting there is work to share, and wakes a sleeper.
     pub(super) fn push(&self, task: Task) {
         let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
             Some(local) if self.is_owner_of(local) => {
-                let surplus = !local.deque.is_empty();
+                let surplus = !local.deque.is_empty() || local.next.is_some();
                 local.deque.push(task);
                 Ok(surplus)
             }
+            _ => Err(task),
+        });
+        match rejected {
+            Ok(true) => self.notify(),
+            Ok(false) => {}
+            Err(task) => self.push_external(task),
+        }
+    }
+
+    /// Makes `task` this worker's next one (a dependent its last node made ready: run at once, by this
+    /// worker, where the run's memory is warm; invisible to thieves, so a chain of nodes does not hop
+    /// between workers). A next task it displaces goes to the deque, to share. Off this executor's
+    /// workers, queued from outside.
+    pub(super) fn push_next(&self, task: Task) {
+        let rejected = LOCAL.with(|l| match l.borrow_mut().as_mut() {
+            Some(local) if self.is_owner_of(local) => match local.next.replace(task) {
+                None => Ok(false),
+                Some(displaced) => {
+                    local.deque.push(displaced);
+                    Ok(true)
+                }
+            },
             _ => Err(task),
         });
         match rejected {

@@ -1,7 +1,7 @@
 //! A worker thread: its loop, its idle protocol (spin, yield, sleep), and its thread-local state.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     panic::AssertUnwindSafe,
     sync::{Arc, PoisonError, atomic::Ordering},
     time::Duration,
@@ -30,6 +30,9 @@ const IDLE_ROUNDS: usize = IDLE_SPINS + 32;
 thread_local! {
     /// The deque of the worker running on this thread (none on other threads), and its scratch list.
     pub(super) static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
+    /// The executor (the address of its `Shared`; 0 for none) and number of the worker running on this
+    /// thread: read on every node to count it in the worker's own row, so a plain cell, not `LOCAL`.
+    pub(super) static WORKER_ROW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// A worker thread's own state, in its thread-local.
@@ -38,8 +41,9 @@ pub(super) struct WorkerLocal {
     /// on this thread (an action that runs a workflow on a second executor, a waker called here) must not
     /// use this worker's deque or counters.
     pub(super) owner: usize,
-    pub(super) id: usize,
     pub(super) deque: Worker<Task>,
+    /// The task this worker runs next, before its deque: a dependent its last node made ready.
+    pub(super) next: Option<Task>,
     /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
     /// rather than by recursion; kept across calls, so it stops allocating once grown.
     pub(super) settle: Vec<(u32, NodeStatus)>,
@@ -53,18 +57,22 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(WorkerLocal {
             owner: Arc::as_ptr(shared) as usize,
-            id: me,
             deque,
+            next: None,
             settle: Vec::new(),
             scratch: shared.memory.arena.then(Arena::new),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
+    WORKER_ROW.with(|w| w.set((Arc::as_ptr(shared) as usize, me)));
     loop {
         let task = LOCAL.with(|l| {
-            let l = l.borrow();
-            let local = l.as_ref().expect("set above");
-            shared.find_task(&local.deque, me)
+            let mut l = l.borrow_mut();
+            let local = l.as_mut().expect("set above");
+            local
+                .next
+                .take()
+                .or_else(|| shared.find_task(&local.deque, me))
         });
         if let Some(task) = task {
             // Actions' panics are caught around the action; one here is the executor's own bug. It must
@@ -118,6 +126,7 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
         shared.sleeping.fetch_sub(1, Ordering::SeqCst);
         shared.wake_pending.store(false, Ordering::Release);
     }
+    WORKER_ROW.with(|w| w.set((0, 0)));
     LOCAL.with(|l| *l.borrow_mut() = None);
 }
 
