@@ -99,7 +99,7 @@ pub(crate) trait Inputs {
     fn fetch(&self, key: &str) -> Option<Value>;
     /// An arena for the node's scratch memory: the worker's (lent until the node is done, then reset
     /// and given back) with the `arena` option, else a new one.
-    fn scratch_arena(&self) -> Arena;
+    fn scratch_arena(&self) -> Box<Arena>;
     /// The executor's buffer pool, when the `pooled_buffers` option is on.
     fn buffer_pool(&self) -> Option<&BufferPool>;
 }
@@ -144,7 +144,7 @@ pub struct NodeCtx<'run> {
     cancelled: &'run AtomicBool,
     deadline: Option<Instant>,
     /// The node's scratch arena, taken on first use (the worker's with the `arena` option, else new).
-    node_arena: OnceCell<Arena>,
+    node_arena: OnceCell<Box<Arena>>,
     /// The first error of a `put` that could not be recorded: it fails the node.
     deferred: OnceCell<ActionError>,
 }
@@ -243,7 +243,7 @@ impl<'run> NodeCtx<'run> {
     }
 
     /// The scratch arena, if the action used one (to give it back to the worker).
-    pub(crate) fn take_scratch(&mut self) -> Option<Arena> {
+    pub(crate) fn take_scratch(&mut self) -> Option<Box<Arena>> {
         self.node_arena.take()
     }
 

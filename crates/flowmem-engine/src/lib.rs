@@ -16,7 +16,7 @@
 //! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`CheckpointStore`] ([`FileCheckpoints`]
 //!   on flowmem-store, with group commit; [`MemoryCheckpoints`]); submitting the same [`RunId`] again resumes.
 //! - [`Benchmark`] and the [`simd`] helpers.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod action;
 mod async_action;

@@ -270,12 +270,9 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -
                 continue;
             }
             // `d`'s last dependency just settled.
-            let fate = run.stopping().or_else(|| {
-                g.deps(d)
-                    .iter()
-                    .any(|x| run.status(*x) != NodeStatus::Completed)
-                    .then_some(NodeStatus::Skipped)
-            });
+            let fate = run
+                .stopping()
+                .or_else(|| (!run.dependencies_completed(d)).then_some(NodeStatus::Skipped));
             match fate {
                 Some(fate) => scratch
                     .get_or_insert_with(|| {

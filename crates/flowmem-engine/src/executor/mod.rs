@@ -59,6 +59,8 @@ pub struct ExecutorStats {
     /// Panics caught outside any action: executor bugs, survived by the worker (always 0, unless there
     /// is a bug to report).
     pub worker_panics: u64,
+    /// Run states kept for reuse (`pooled_node_state`), over all workflows.
+    pub recycled_states: u64,
 }
 
 pub(crate) const ACTIVE: usize = 0;
@@ -324,6 +326,7 @@ impl Executor {
             skipped: sum(SKIPPED),
             worker_panics: sum(WORKER_PANICS),
             runs: self.shared.next_run.load(Ordering::Relaxed) - 1,
+            recycled_states: self.shared.states.len() as u64,
         }
     }
 }

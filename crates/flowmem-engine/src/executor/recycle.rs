@@ -56,6 +56,11 @@ impl StatePool {
         drop(removed);
     }
 
+    /// How many states are kept.
+    pub(super) fn len(&self) -> usize {
+        self.lock().total
+    }
+
     /// Drops every kept state.
     pub(super) fn clear(&self) {
         let all = std::mem::take(&mut *self.lock());

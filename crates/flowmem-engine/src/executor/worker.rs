@@ -49,8 +49,9 @@ pub(super) struct WorkerLocal {
     pub(super) settle: Vec<(u32, NodeStatus)>,
     pub(super) random: u64,
     /// The actions' scratch memory (`arena` option): reset after each node, so it keeps its blocks and
-    /// serves every node this worker runs without allocating once warm.
-    pub(super) scratch: Option<Arena>,
+    /// serves every node this worker runs without allocating once warm. Boxed: it is lent to each node
+    /// that asks, and a pointer moves cheaper than the arena.
+    pub(super) scratch: Option<Box<Arena>>,
 }
 
 pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
@@ -60,7 +61,7 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
             deque,
             next: None,
             settle: Vec::new(),
-            scratch: shared.memory.arena.then(Arena::new),
+            scratch: shared.memory.arena.then(Box::default),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
@@ -132,7 +133,7 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
 
 /// The worker's scratch arena, lent to the node that asks for scratch memory first (none off the workers,
 /// or while lent).
-fn take_worker_scratch() -> Option<Arena> {
+fn take_worker_scratch() -> Option<Box<Arena>> {
     LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|w| w.scratch.take()))
 }
 
@@ -163,7 +164,7 @@ impl Inputs for NodeInputs<'_> {
         self.run.fetch(key)
     }
 
-    fn scratch_arena(&self) -> Arena {
+    fn scratch_arena(&self) -> Box<Arena> {
         self.worker_scratch
             .then(take_worker_scratch)
             .flatten()

@@ -1,11 +1,18 @@
-//! One run of a workflow: its shared state (atomic counters per node), its handle, and its report.
+//! One run of a workflow: its shared state (a cache line of atomic counters per node, `slot.rs`), its
+//! handle, and its report.
+
+#[allow(
+    unsafe_code,
+    reason = "the write-once output cell of a node (one CAS to write, one load to read): see its SAFETY comments"
+)]
+mod slot;
 
 use std::{
     collections::VecDeque,
     fmt,
     sync::{
         Arc, Condvar, Mutex, OnceLock, PoisonError,
-        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -14,6 +21,8 @@ use crate::{
     ActionError, CheckpointStore, Checkpoints, DurabilityError, MemoryOptions, RunId, Value,
     Workflow, definition::Graph, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
 };
+
+use self::slot::NodeSlot;
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
 /// `pooled_node_state`).
@@ -174,12 +183,9 @@ pub(crate) struct RunState {
     id: RunId,
     graph: Arc<Graph>,
     options: RunSettings,
-    /// Per node: dependencies not finished yet.
-    remaining: Box<[AtomicU32]>,
-    status: Box<[AtomicU8]>,
-    attempts: Box<[AtomicU32]>,
-    nanos: Box<[AtomicU64]>,
-    outputs: Box<[OnceLock<Value>]>,
+    /// Per node: its counters, status and output, a cache line each.
+    nodes: Box<[NodeSlot]>,
+    /// Per node: the error of its last attempt (apart: read only for reports).
     errors: Box<[OnceLock<ActionError>]>,
     unfinished: AtomicUsize,
     /// Cancelled by the user.
@@ -187,6 +193,9 @@ pub(crate) struct RunState {
     /// Stopped by a failure under fail-fast (also read by actions, through `NodeCtx::is_cancelled`).
     halted: AtomicBool,
     failed: AtomicBool,
+    /// Some node settled other than completed (failed, skipped, cancelled): only then must a node whose
+    /// dependencies all finished look at their statuses before it runs.
+    unsuccessful: AtomicBool,
     slots: Mutex<Slots>,
     done: Mutex<bool>,
     done_cv: Condvar,
@@ -296,18 +305,15 @@ impl RunState {
             id,
             graph: Arc::clone(g),
             options,
-            remaining: (0..n as u32)
-                .map(|i| AtomicU32::new(g.deps(i).len() as u32))
+            nodes: (0..n as u32)
+                .map(|i| NodeSlot::new(g.deps(i).len() as u32))
                 .collect(),
-            status: (0..n).map(|_| AtomicU8::new(0)).collect(),
-            attempts: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            nanos: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            outputs: (0..n).map(|_| OnceLock::new()).collect(),
             errors: (0..n).map(|_| OnceLock::new()).collect(),
             unfinished: AtomicUsize::new(n),
             cancelled: AtomicBool::new(false),
             halted: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            unsuccessful: AtomicBool::new(false),
             slots: Mutex::new(Slots {
                 running: 0,
                 waiting: VecDeque::new(),
@@ -363,12 +369,18 @@ impl RunState {
 
     /// Counts one finished dependency of `node`; `true` if it was the last (the node is ready).
     pub(crate) fn release(&self, node: u32) -> bool {
-        self.remaining[node as usize].fetch_sub(1, Ordering::AcqRel) == 1
+        self.nodes[node as usize]
+            .remaining
+            .fetch_sub(1, Ordering::AcqRel)
+            == 1
     }
 
     /// Starts an attempt of `node`: its number (1 for the first), and the node marked running.
     pub(crate) fn begin_attempt(&self, node: u32) -> u32 {
-        let attempt = self.attempts[node as usize].fetch_add(1, Ordering::AcqRel) + 1;
+        let attempt = self.nodes[node as usize]
+            .attempts
+            .fetch_add(1, Ordering::AcqRel)
+            + 1;
         self.set_status(node, NodeStatus::Running);
         attempt
     }
@@ -407,18 +419,15 @@ impl RunState {
         let g = &self.graph;
         self.id = id;
         self.options = options;
-        for (i, r) in self.remaining.iter_mut().enumerate() {
-            *r.get_mut() = g.deps(i as u32).len() as u32;
+        for (i, slot) in self.nodes.iter_mut().enumerate() {
+            slot.reset(g.deps(i as u32).len() as u32);
         }
-        self.status.iter_mut().for_each(|s| *s.get_mut() = 0);
-        self.attempts.iter_mut().for_each(|a| *a.get_mut() = 0);
-        self.nanos.iter_mut().for_each(|t| *t.get_mut() = 0);
-        self.outputs.iter_mut().for_each(|o| drop(o.take()));
         self.errors.iter_mut().for_each(|e| drop(e.take()));
         *self.unfinished.get_mut() = g.nodes.len();
         *self.cancelled.get_mut() = false;
         *self.halted.get_mut() = false;
         *self.failed.get_mut() = false;
+        *self.unsuccessful.get_mut() = false;
         let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
         slots.running = 0;
         slots.waiting.clear();
@@ -463,7 +472,7 @@ impl RunState {
                 if let Some(v) = outputs[i].take() {
                     self.set_output(i as u32, v);
                 }
-                self.status[i].store(RESTORED, Ordering::Release);
+                self.nodes[i].status.store(RESTORED, Ordering::Release);
             }
         }
         let mut start = Vec::new();
@@ -476,7 +485,9 @@ impl RunState {
                 .iter()
                 .filter(|d| !restored[**d as usize])
                 .count();
-            self.remaining[i].store(waiting as u32, Ordering::Release);
+            self.nodes[i]
+                .remaining
+                .store(waiting as u32, Ordering::Release);
             if waiting == 0 {
                 start.push(i as u32);
             }
@@ -526,7 +537,7 @@ impl RunState {
 
     /// Whether a node was restored from the store rather than run.
     fn is_restored(&self, node: u32) -> bool {
-        self.status[node as usize].load(Ordering::Acquire) == RESTORED
+        self.nodes[node as usize].status.load(Ordering::Acquire) == RESTORED
     }
 
     /// Whether the run has ended and no handle refers to it: any reference left is a worker's, about to be
@@ -541,21 +552,44 @@ impl RunState {
     }
 
     pub(crate) fn status(&self, node: u32) -> NodeStatus {
-        NodeStatus::from_u8(self.status[node as usize].load(Ordering::Acquire))
+        NodeStatus::from_u8(self.nodes[node as usize].status.load(Ordering::Acquire))
     }
 
     pub(crate) fn set_status(&self, node: u32, status: NodeStatus) {
-        self.status[node as usize].store(status as u8, Ordering::Release);
+        if matches!(
+            status,
+            NodeStatus::Failed | NodeStatus::Skipped | NodeStatus::Cancelled
+        ) {
+            // Ordered before the settling node's decrements of its dependents' counters (AcqRel), so
+            // the worker that finds a dependent ready sees it.
+            self.unsuccessful.store(true, Ordering::Relaxed);
+        }
+        self.nodes[node as usize]
+            .status
+            .store(status as u8, Ordering::Release);
+    }
+
+    /// Whether every dependency of `node`, all of them finished, completed.
+    #[inline]
+    pub(crate) fn dependencies_completed(&self, node: u32) -> bool {
+        !self.unsuccessful.load(Ordering::Relaxed)
+            || self
+                .graph
+                .deps(node)
+                .iter()
+                .all(|d| self.status(*d) == NodeStatus::Completed)
     }
 
     pub(crate) fn add_time(&self, node: u32, took: Duration) {
         if !took.is_zero() {
-            self.nanos[node as usize].fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+            self.nodes[node as usize]
+                .nanos
+                .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn set_output(&self, node: u32, value: Value) {
-        let _ = self.outputs[node as usize].set(value);
+        let _ = self.nodes[node as usize].output.set(value);
     }
 
     pub(crate) fn set_error(&self, node: u32, error: ActionError) {
@@ -663,7 +697,7 @@ impl RunState {
         if self.failed.load(Ordering::Acquire) || store_failed {
             RunStatus::Failed
         } else if self.cancelled.load(Ordering::Acquire)
-            && (0..self.status.len() as u32).any(|i| self.status(i) != NodeStatus::Completed)
+            && (0..self.nodes.len() as u32).any(|i| self.status(i) != NodeStatus::Completed)
         {
             RunStatus::Cancelled
         } else {
@@ -690,10 +724,12 @@ impl RunState {
                 .map(|i| NodeReport {
                     name: Arc::clone(&g.nodes[i as usize].name),
                     status: self.status(i),
-                    attempts: self.attempts[i as usize].load(Ordering::Acquire),
-                    duration: Duration::from_nanos(self.nanos[i as usize].load(Ordering::Acquire)),
+                    attempts: self.nodes[i as usize].attempts.load(Ordering::Acquire),
+                    duration: Duration::from_nanos(
+                        self.nodes[i as usize].nanos.load(Ordering::Acquire),
+                    ),
                     error: self.errors[i as usize].get().cloned(),
-                    output: self.outputs[i as usize].get().cloned(),
+                    output: self.nodes[i as usize].output.get().cloned(),
                     restored: self.is_restored(i),
                 })
                 .collect(),
@@ -709,14 +745,14 @@ impl RunState {
         if !g.deps(node).contains(&dep) {
             return None;
         }
-        self.outputs[dep as usize].get()
+        self.nodes[dep as usize].output.get()
     }
 
     /// Calls `f` with each of `node`'s dependencies' names and outputs, in the order it lists them.
     pub(crate) fn for_each_input(&self, node: u32, f: &mut dyn FnMut(&str, &Value)) {
         let g = &self.graph;
         for dep in g.deps(node) {
-            if let Some(v) = self.outputs[*dep as usize].get() {
+            if let Some(v) = self.nodes[*dep as usize].output.get() {
                 f(&g.nodes[*dep as usize].name, v);
             }
         }
