@@ -377,10 +377,11 @@ impl RunState {
 
     /// Starts an attempt of `node`: its number (1 for the first), and the node marked running.
     pub(crate) fn begin_attempt(&self, node: u32) -> u32 {
-        let attempt = self.nodes[node as usize]
-            .attempts
-            .fetch_add(1, Ordering::AcqRel)
-            + 1;
+        // One attempt of a node runs at a time (the next is queued only after this one ended), so
+        // its counter has one writer: a load and a store, not a read-modify-write.
+        let attempts = &self.nodes[node as usize].attempts;
+        let attempt = attempts.load(Ordering::Relaxed) + 1;
+        attempts.store(attempt, Ordering::Release);
         self.set_status(node, NodeStatus::Running);
         attempt
     }
