@@ -14,6 +14,7 @@ use std::{
 
 use criterion::Criterion;
 
+pub mod baselines;
 pub mod crash;
 pub mod dags;
 pub mod damage;
