@@ -4,7 +4,8 @@ use crate::{Result, cargo, run_checked};
 
 /// Every feature of the facade (`crates/flowmem/Cargo.toml`), `default` aside.
 const FEATURES: &[&str] = &[
-    "full", "alloc", "intern", "pool", "map", "store", "engine", "jemalloc", "mimalloc", "zstd",
+    "full", "alloc", "intern", "pool", "map", "store", "engine", "postgres", "jemalloc",
+    "mimalloc", "zstd",
 ];
 
 pub(crate) fn run() -> Result<()> {

@@ -12,6 +12,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "flowmem-map",
     "flowmem-store",
     "flowmem-engine",
+    "flowmem-postgres",
     "flowmem",
 ];
 

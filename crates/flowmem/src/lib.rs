@@ -11,6 +11,7 @@
 //! | 3 | [`map`] | `map` | a sharded map with no escaping guards, a copy-on-write map with lock-free reads, a bounded `Arc` cache with one creation per key |
 //! | 4 | [`store`] | `store` | an append-only record store: CRC-32C per record, crash recovery, zero-copy reads through a memory map (`zstd`: compressed records) |
 //! | 5 | [`engine`] | `engine` | workflow definitions, a work-stealing executor that allocates nothing per node when warm, a benchmark API, SIMD helpers |
+//! | 6 | [`postgres`] | `postgres` | durable runs on PostgreSQL: a checkpoint store in a schema it creates and versions, with group commit |
 //!
 //! `cargo xtask bench` in the repository measures every layer against `std` and the crates it builds on;
 //! the figures are in `docs/benchmarks.md`.
@@ -40,6 +41,9 @@ pub use flowmem_map as map;
 #[cfg(feature = "pool")]
 #[doc(inline)]
 pub use flowmem_pool as pool;
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use flowmem_postgres as postgres;
 #[cfg(feature = "store")]
 #[doc(inline)]
 pub use flowmem_store as store;
@@ -59,6 +63,8 @@ pub mod prelude {
     pub use flowmem_map::{ArcCache, ConcurrentMap, ReadMap};
     #[cfg(feature = "pool")]
     pub use flowmem_pool::{BufferPool, ObjectPool, PoolConfig, Reset};
+    #[cfg(feature = "postgres")]
+    pub use flowmem_postgres::{PgCheckpoints, PgOptions};
     #[cfg(feature = "store")]
     pub use flowmem_store::{MmapStore, StoreCache, StoreWriter, Uuid};
 }

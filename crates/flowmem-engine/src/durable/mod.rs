@@ -171,6 +171,17 @@ pub enum DurabilityError {
         /// The failure.
         message: String,
     },
+    /// The error of a store built on another system (a database), with that system's error as source.
+    #[error("{store}: {message}")]
+    Backend {
+        /// The store (`PostgreSQL at host 10.0.0.5, database flows`).
+        store: String,
+        /// What failed.
+        message: String,
+        /// The system's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Text that is not a run id.
     #[error("`{text}` is not a run id (a UUID): {message}")]
     BadRunId {
@@ -430,19 +441,36 @@ fn check_workflow(
     stored: (&str, u64, u32),
     given: &Workflow,
 ) -> Result<(), DurabilityError> {
-    let (name, fingerprint, nodes) = stored;
-    if fingerprint == given.fingerprint() && nodes as usize == given.len() {
-        return Ok(());
+    given.check_resume(run, stored.0, stored.1, stored.2)
+}
+
+impl Workflow {
+    /// For stores of your own: whether run `run`, started with a workflow called `name` of `nodes` nodes
+    /// and fingerprint `fingerprint` (as the store recorded them in `begin`), may resume as this workflow.
+    ///
+    /// # Errors
+    /// [`DurabilityError::WorkflowMismatch`] naming both workflows.
+    pub fn check_resume(
+        &self,
+        run: RunId,
+        name: &str,
+        fingerprint: u64,
+        nodes: u32,
+    ) -> Result<(), DurabilityError> {
+        let given = self;
+        if fingerprint == given.fingerprint() && nodes as usize == given.len() {
+            return Ok(());
+        }
+        Err(DurabilityError::WorkflowMismatch {
+            run,
+            stored: name.to_string(),
+            stored_nodes: nodes,
+            stored_fingerprint: fingerprint,
+            given: given.name().to_string(),
+            given_nodes: given.len() as u32,
+            given_fingerprint: given.fingerprint(),
+        })
     }
-    Err(DurabilityError::WorkflowMismatch {
-        run,
-        stored: name.to_string(),
-        stored_nodes: nodes,
-        stored_fingerprint: fingerprint,
-        given: given.name().to_string(),
-        given_nodes: given.len() as u32,
-        given_fingerprint: given.fingerprint(),
-    })
 }
 
 impl CheckpointStore for MemoryCheckpoints {

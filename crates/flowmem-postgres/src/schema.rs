@@ -1,0 +1,179 @@
+//! The crate's tables, created and versioned in a schema the user names.
+
+use postgres::GenericClient;
+
+use crate::PgError;
+
+/// The schema version this crate creates and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The statements that bring a schema from version `i` to `i + 1`, in order (`{s}` is the quoted schema).
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their node checkpoints and their context.
+    r#"
+    CREATE TABLE {s}.runs (
+        run uuid PRIMARY KEY,
+        workflow text NOT NULL,
+        fingerprint bigint NOT NULL,
+        nodes integer NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE {s}.checkpoints (
+        run uuid NOT NULL REFERENCES {s}.runs (run) ON DELETE CASCADE,
+        node integer NOT NULL,
+        name text NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (run, node)
+    );
+    CREATE TABLE {s}.context (
+        run uuid NOT NULL REFERENCES {s}.runs (run) ON DELETE CASCADE,
+        key text NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (run, key)
+    );
+    "#,
+];
+
+/// `name` quoted as an identifier, if it is one this crate accepts (plain lower-case ASCII: no quoting
+/// rules to get wrong, no injection).
+pub(crate) fn quoted(name: &str) -> Result<String, PgError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(PgError::BadSchemaName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Creates schema `schema` and this crate's tables in it, or brings them to [`SCHEMA_VERSION`]; does
+/// nothing if they are there. Safe to call from many processes at once (a transaction-scoped advisory
+/// lock per schema serialises them). `database` names the database in errors.
+///
+/// # Errors
+/// [`PgError::BadSchemaName`], [`PgError::SchemaTooNew`] if a newer crate made the schema, or
+/// [`PgError::Query`].
+pub fn migrate(
+    client: &mut postgres::Client,
+    schema: &str,
+    database: &str,
+) -> Result<i32, PgError> {
+    let s = quoted(schema)?;
+    let query = |what: String| {
+        let database = database.to_string();
+        move |source| PgError::Query {
+            database,
+            what,
+            source,
+        }
+    };
+    let mut tx = client.transaction().map_err(query(format!(
+        "opening a transaction to migrate schema `{schema}`"
+    )))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('flowmem-postgres:' || $1))",
+        &[&schema],
+    )
+    .map_err(query(format!("locking schema `{schema}` to migrate it")))?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.flowmem_schema (version integer NOT NULL);"
+    ))
+    .map_err(query(format!("creating schema `{schema}`")))?;
+    let found = current_version(&mut tx, &s)
+        .map_err(query(format!("reading the version of schema `{schema}`")))?;
+    if found > SCHEMA_VERSION {
+        return Err(PgError::SchemaTooNew {
+            database: database.to_string(),
+            schema: schema.to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, statements) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let to = i as i32 + 1;
+        tx.batch_execute(&statements.replace("{s}", &s))
+            .map_err(query(format!(
+                "migrating schema `{schema}` to version {to}"
+            )))?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.execute(&format!("DELETE FROM {s}.flowmem_schema"), &[])
+            .and_then(|_| {
+                tx.execute(
+                    &format!("INSERT INTO {s}.flowmem_schema (version) VALUES ($1)"),
+                    &[&SCHEMA_VERSION],
+                )
+            })
+            .map_err(query(format!("recording the version of schema `{schema}`")))?;
+    }
+    tx.commit().map_err(query(format!(
+        "committing the migration of schema `{schema}`"
+    )))?;
+    Ok(SCHEMA_VERSION)
+}
+
+/// The version of schema `schema` (0 if the crate's tables are not there).
+///
+/// # Errors
+/// [`PgError::BadSchemaName`] or [`PgError::Query`].
+pub fn schema_version(
+    client: &mut postgres::Client,
+    schema: &str,
+    database: &str,
+) -> Result<i32, PgError> {
+    let s = quoted(schema)?;
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{s}.flowmem_schema")],
+        )
+        .map_err(|source| PgError::Query {
+            database: database.to_string(),
+            what: format!("looking for schema `{schema}`"),
+            source,
+        })?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    current_version(client, &s).map_err(|source| PgError::Query {
+        database: database.to_string(),
+        what: format!("reading the version of schema `{schema}`"),
+        source,
+    })
+}
+
+fn current_version(client: &mut impl GenericClient, s: &str) -> Result<i32, postgres::Error> {
+    Ok(client
+        .query_opt(&format!("SELECT max(version) FROM {s}.flowmem_schema"), &[])?
+        .and_then(|row| row.get::<_, Option<i32>>(0))
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_identifiers_are_schema_names() {
+        assert_eq!(quoted("flows_2").unwrap(), "\"flows_2\"");
+        for bad in [
+            "",
+            "2flows",
+            "Flows",
+            "a-b",
+            "x\"; DROP TABLE y; --",
+            &"a".repeat(64),
+        ] {
+            let e = quoted(bad).unwrap_err();
+            assert!(e.to_string().contains("is not a schema name"), "{e}");
+        }
+    }
+}
