@@ -13,13 +13,16 @@ use std::{
 };
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use flowmem_alloc::{Arena, ArenaPool, CachePadded, SyncArena, Tracking};
+use flowmem_alloc::{
+    ActivityStats, Arena, ArenaPool, CacheAligned, CachePadded, SyncArena, Tracking,
+};
 use flowmem_benches::{keep, run_parallel, run_rounds};
 
 /// Allocations between two resets of an arena: 32 KiB of `u64`, so the work stays in cache.
 const ROUND: u64 = 4096;
 
-/// Two threads increment a counter each, the two counters adjacent in memory or each on its own cache line.
+/// Two threads increment a counter each, the two counters adjacent in memory, 128 bytes apart
+/// (`CachePadded`), 64 bytes apart (`CacheAligned`), or in an `ActivityStats`.
 fn false_sharing(c: &mut Criterion) {
     #[repr(C)]
     struct Adjacent {
@@ -58,6 +61,29 @@ fn false_sharing(c: &mut Criterion) {
         b.iter_custom(|iters| {
             run_parallel(2, iters, |t, n| {
                 hammer(if t == 0 { &padded.a } else { &padded.b }, n)
+            })
+        })
+    });
+    // 64-byte alignment (KNHK's `CacheAligned`): neighbours on adjacent lines.
+    let aligned = [
+        CacheAligned::new(AtomicU64::new(0)),
+        CacheAligned::new(AtomicU64::new(0)),
+    ];
+    group.bench_function("aligned64", |b| {
+        b.iter_custom(|iters| run_parallel(2, iters, |t, n| hammer(&aligned[t], n)))
+    });
+    // `ActivityStats`: one thread counts completions while the other counts failures.
+    let stats = ActivityStats::new();
+    group.bench_function("activity_stats", |b| {
+        b.iter_custom(|iters| {
+            run_parallel(2, iters, |t, n| {
+                for _ in 0..n {
+                    if t == 0 {
+                        stats.inc_completed();
+                    } else {
+                        stats.inc_failed();
+                    }
+                }
             })
         })
     });

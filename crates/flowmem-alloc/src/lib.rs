@@ -50,6 +50,7 @@
 //! `unsafe` block says why it is sound, and the crate's tests run under valgrind (`cargo xtask valgrind`).
 
 mod arena;
+mod collections;
 mod error;
 mod padding;
 mod profiling;
@@ -58,11 +59,14 @@ pub mod tracking;
 mod typed_arena;
 
 pub use arena::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE};
+pub use collections::{FastMap, FastSet, Headroom, SmallVec, smallvec};
 pub use error::AllocError;
 /// mimalloc as a global allocator (from `mimalloc`); feature `mimalloc`.
 #[cfg(feature = "mimalloc")]
 pub use mimalloc::MiMalloc;
-pub use padding::{CachePadded, Counters, CountersSnapshot, PaddedCounter};
+pub use padding::{
+    ActivityStats, CacheAligned, CachePadded, Counters, CountersSnapshot, PaddedCounter,
+};
 pub use profiling::{
     AllocationTracker, BudgetExceeded, MemoryBudget, MemoryProfiler, Scope, Snapshot, SnapshotDiff,
     TrackerReport,

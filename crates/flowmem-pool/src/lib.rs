@@ -32,6 +32,7 @@
 mod buffer;
 mod error;
 mod object;
+mod owned;
 mod owner_cell;
 mod timer;
 
@@ -41,6 +42,7 @@ pub use buffer::{
 };
 pub use error::PoolError;
 pub use object::{Acquire, ObjectPool, PoolConfig, PoolStats, Pooled, Reset};
+pub use owned::{OwnedPooled, Release};
 pub use timer::wake_at;
 
 /// This crate's place in the flowmem layer order (0 = lowest).

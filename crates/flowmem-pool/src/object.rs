@@ -495,8 +495,25 @@ impl<T: Send> ObjectPool<T> {
         }
     }
 
-    /// Takes `obj` into the pool: reset, and kept for a later acquire if there is room, else dropped.
-    pub fn release(&self, obj: T) {
+    /// Takes `obj` into the pool — an object, or a [`Pooled`] handle (from this pool: returned as its drop
+    /// would; from another: detached from that one) — reset, and kept for a later acquire if there is
+    /// room, else dropped.
+    ///
+    /// ```
+    /// use flowmem_pool::{ObjectPool, PoolConfig};
+    ///
+    /// let pool = ObjectPool::with_reset(Vec::<u8>::new, PoolConfig::default());
+    /// let ctx = pool.acquire();
+    /// pool.release(ctx); // as `drop(ctx)`
+    /// pool.release(Vec::with_capacity(64)); // an object made elsewhere
+    /// assert_eq!(pool.stats().pooled, 2);
+    /// ```
+    pub fn release(&self, obj: impl crate::owned::Release<T>) {
+        obj.release_into(self);
+    }
+
+    /// Takes an object made outside the pool.
+    pub(crate) fn release_object(&self, obj: T) {
         if self.bounded() {
             let max = self.config.max_live.unwrap_or(usize::MAX);
             // An object from outside the pool becomes live only if the limit allows.
@@ -515,7 +532,7 @@ impl<T: Send> ObjectPool<T> {
 
     /// Resets a live object and keeps it: in this thread's cache, else the shared queue, else drops it.
     #[inline]
-    fn give_back(&self, mut obj: T) {
+    pub(crate) fn give_back(&self, mut obj: T) {
         (self.reset)(&mut obj);
         if !self.bounded() {
             let local = self.local();
@@ -557,7 +574,7 @@ impl<T: Send> ObjectPool<T> {
     /// finds what this thread made available, or this thread sees the waiter. Waiters exist only in
     /// bounded pools.
     #[inline]
-    fn notify_available(&self) {
+    pub(crate) fn notify_available(&self) {
         if !self.bounded() {
             return;
         }
@@ -610,8 +627,8 @@ impl<T: Send> fmt::Debug for ObjectPool<T> {
 
 /// An object on loan from an [`ObjectPool`]: dereferences to `T`, reset and returned on drop.
 pub struct Pooled<'pool, T: Send> {
-    obj: Option<T>,
-    pool: &'pool ObjectPool<T>,
+    pub(crate) obj: Option<T>,
+    pub(crate) pool: &'pool ObjectPool<T>,
 }
 
 impl<T: Send> Pooled<'_, T> {
@@ -621,9 +638,16 @@ impl<T: Send> Pooled<'_, T> {
             .obj
             .take()
             .expect("a Pooled holds its object until drop or detach");
-        self.pool.live.fetch_sub(1, Relaxed);
-        self.pool.notify_available();
+        self.pool.forget_live();
         obj
+    }
+}
+
+impl<T: Send> ObjectPool<T> {
+    /// A live object left the pool for good (detached): its place under a bound is free.
+    pub(crate) fn forget_live(&self) {
+        self.live.fetch_sub(1, Relaxed);
+        self.notify_available();
     }
 }
 

@@ -132,6 +132,22 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A record read as text ([`MmapStore::get_str`](crate::MmapStore::get_str)) that is not UTF-8.
+    #[error(
+        "{}: record {id} at offset {offset} is not UTF-8 text: {source}",
+        path.display()
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The record's id.
+        id: uuid::Uuid,
+        /// The record's offset.
+        offset: u64,
+        /// Where the text stops being UTF-8.
+        #[source]
+        source: std::str::Utf8Error,
+    },
 }
 
 impl StoreError {

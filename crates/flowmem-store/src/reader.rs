@@ -337,6 +337,49 @@ impl MmapStore {
         }
     }
 
+    /// The payload of `id`'s live record as text: borrowed from the map (or decompressed, for a
+    /// compressed record). `Ok(None)` if the id has no live record.
+    ///
+    /// ```
+    /// use flowmem_store::{MmapStore, StoreWriter, Uuid};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("flowmem-get-str-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("specs.fms");
+    /// let mut w = StoreWriter::create(&path)?;
+    /// w.append(&Uuid::from_u128(1), "{\"name\": \"etl\"}".as_bytes())?;
+    /// w.append(&Uuid::from_u128(2), &[0xff, 0xfe])?;
+    /// w.sync()?;
+    /// let store = MmapStore::open(&path)?;
+    /// assert_eq!(store.get_str(&Uuid::from_u128(1))?.as_deref(), Some("{\"name\": \"etl\"}"));
+    /// let e = store.get_str(&Uuid::from_u128(2)).unwrap_err();
+    /// assert!(e.to_string().contains("is not UTF-8"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::NotUtf8`] naming the record, its offset and where the text stops being UTF-8; the
+    /// errors of [`get`](Self::get).
+    pub fn get_str(&self, id: &Uuid) -> Result<Option<Cow<'_, str>>> {
+        let Some(bytes) = self.get(id)? else {
+            return Ok(None);
+        };
+        let not_utf8 = |source| StoreError::NotUtf8 {
+            path: self.path.clone(),
+            id: *id,
+            offset: self.index.get(id).map_or(0, |e| e.offset),
+            source,
+        };
+        match bytes {
+            Cow::Borrowed(b) => std::str::from_utf8(b).map(|s| Some(Cow::Borrowed(s))),
+            Cow::Owned(v) => String::from_utf8(v)
+                .map(|s| Some(Cow::Owned(s)))
+                .map_err(|e| e.utf8_error()),
+        }
+        .map_err(not_utf8)
+    }
+
     /// `id`'s live record as stored (zero-copy, also when compressed).
     pub fn record(&self, id: &Uuid) -> Option<Record<'_>> {
         self.index.get(id).map(|e| self.record_of(*id, e))
