@@ -74,20 +74,20 @@ impl Wake for RetryWake {
 }
 
 /// Runs one attempt of a node (a sync node's whole attempt; a step of an async node's), and everything its
-/// end decides.
-pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
+/// end decides. Returns the worker's next task: a dependent the node made ready (see `settle`).
+pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
     let Task { run, node } = task;
     let def = &run.graph().nodes[node as usize];
     let action = match &def.work {
         Work::Sync(action) => action,
         Work::Async(action) => {
             let action = Arc::clone(action);
-            return poll_node(shared, run, node, &action);
+            poll_node(shared, run, node, &action);
+            return None;
         }
     };
     if let Some(status) = run.stopping() {
-        release_and_settle(shared, run, node, status);
-        return;
+        return release_and_settle(shared, run, node, status);
     }
     let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
@@ -127,7 +127,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) {
         });
     }
     drop(ctx);
-    conclude(shared, run, node, ended);
+    conclude(shared, run, node, ended)
 }
 
 /// How an attempt ended.
@@ -157,7 +157,12 @@ impl Ended {
 /// What the end of an attempt decides, for sync and async nodes alike: a timeout or a cancellation
 /// overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
 /// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
-pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ended: Ended) {
+pub(super) fn conclude(
+    shared: &Arc<Shared>,
+    run: Arc<RunState>,
+    node: u32,
+    ended: Ended,
+) -> Option<Task> {
     let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
     let result = match (ended.result, def.timeout) {
@@ -171,7 +176,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
     match result {
         Ok(output) => {
             run.set_output(node, output);
-            release_and_settle(shared, run, node, NodeStatus::Completed);
+            release_and_settle(shared, run, node, NodeStatus::Completed)
         }
         Err(error) => {
             let retries_left = attempt <= def.retry.max_retries();
@@ -199,7 +204,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
                         due: retry_due(delay),
                     }));
                 }
-                return;
+                return None;
             }
             let status = if error.kind() == crate::ActionErrorKind::Cancelled {
                 NodeStatus::Cancelled
@@ -210,7 +215,7 @@ pub(super) fn conclude(shared: &Arc<Shared>, run: Arc<RunState>, node: u32, ende
                 }
                 NodeStatus::Failed
             };
-            release_and_settle(shared, run, node, status);
+            release_and_settle(shared, run, node, status)
         }
     }
 }
@@ -224,23 +229,22 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Frees the node's concurrency slot (starting a node that waited for it), then settles the node. On a
-/// worker, a dependent it makes ready is this worker's next task, and takes over its reference to the run
-/// (no count of the run's references changes hands for it).
+/// worker, the first dependent it makes ready is returned, to be this worker's next task (run at once,
+/// where the run's memory is warm; never in a queue, so a chain does not hop between workers), and takes
+/// over the finished task's reference to the run (no count of the run's references changes for it).
 pub(super) fn release_and_settle(
     shared: &Shared,
     run: Arc<RunState>,
     node: u32,
     status: NodeStatus,
-) {
+) -> Option<Task> {
     if let Some(next) = run.release_slot() {
         shared.push(Task {
             run: Arc::clone(&run),
             node: next,
         });
     }
-    if let Some(next) = settle(shared, &run, node, status) {
-        shared.push_next(Task { run, node: next });
-    }
+    settle(shared, &run, node, status).map(|next| Task { run, node: next })
 }
 
 /// Records a node's final status and walks what it decides: dependents whose last dependency this was
@@ -290,6 +294,11 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -
                     keep_next = false;
                     next = Some(d);
                 }
+                // With a next task kept, a node queued now is work to share: a sleeper is woken.
+                None if next.is_some() => shared.push_to_share(Task {
+                    run: Arc::clone(run),
+                    node: d,
+                }),
                 None => shared.push(Task {
                     run: Arc::clone(run),
                     node: d,

@@ -129,7 +129,10 @@ pub(super) fn poll_node(
         None => {
             if let Some(status) = run.stopping() {
                 end_polling(&waker);
-                release_and_settle(shared, Arc::clone(&run), node, status);
+                queue_next(
+                    shared,
+                    release_and_settle(shared, Arc::clone(&run), node, status),
+                );
                 return;
             }
             let attempt = run.begin_attempt(node);
@@ -169,7 +172,10 @@ pub(super) fn poll_node(
         end_polling(&waker);
         shared.count(ACTIVE, u64::MAX);
         run.add_time(node, flight.started.elapsed());
-        release_and_settle(shared, Arc::clone(&run), node, status);
+        queue_next(
+            shared,
+            release_and_settle(shared, Arc::clone(&run), node, status),
+        );
         return;
     }
     if flight.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -228,7 +234,17 @@ fn end_polling(waker: &NodeWaker) {
 fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot, ended: Ended) {
     shared.count(ACTIVE, u64::MAX); // wrapping: minus one
     let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
-    conclude(shared, Arc::clone(run), node, ended.with_output(output));
+    queue_next(
+        shared,
+        conclude(shared, Arc::clone(run), node, ended.with_output(output)),
+    );
+}
+
+/// Queues the dependent an async node's end made ready (the worker pops it next).
+fn queue_next(shared: &Shared, next: Option<Task>) {
+    if let Some(task) = next {
+        shared.push(task);
+    }
 }
 
 /// The error of an async action that panicked (making or polling its future).

@@ -129,7 +129,7 @@ impl Shared {
     pub(super) fn push(&self, task: Task) {
         let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
             Some(local) if self.is_owner_of(local) => {
-                let surplus = !local.deque.is_empty() || local.next.is_some();
+                let surplus = !local.deque.is_empty();
                 local.deque.push(task);
                 Ok(surplus)
             }
@@ -142,24 +142,18 @@ impl Shared {
         }
     }
 
-    /// Makes `task` this worker's next one (a dependent its last node made ready: run at once, by this
-    /// worker, where the run's memory is warm; invisible to thieves, so a chain of nodes does not hop
-    /// between workers). A next task it displaces goes to the deque, to share. Off this executor's
-    /// workers, queued from outside.
-    pub(super) fn push_next(&self, task: Task) {
-        let rejected = LOCAL.with(|l| match l.borrow_mut().as_mut() {
-            Some(local) if self.is_owner_of(local) => match local.next.replace(task) {
-                None => Ok(false),
-                Some(displaced) => {
-                    local.deque.push(displaced);
-                    Ok(true)
-                }
-            },
+    /// Queues a ready node that this worker will not get to next (it has a next task): work to share,
+    /// so a sleeping worker is woken. Off the workers, queued from outside.
+    pub(super) fn push_to_share(&self, task: Task) {
+        let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
+            Some(local) if self.is_owner_of(local) => {
+                local.deque.push(task);
+                Ok(())
+            }
             _ => Err(task),
         });
         match rejected {
-            Ok(true) => self.notify(),
-            Ok(false) => {}
+            Ok(()) => self.notify(),
             Err(task) => self.push_external(task),
         }
     }

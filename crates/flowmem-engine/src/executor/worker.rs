@@ -42,8 +42,6 @@ pub(super) struct WorkerLocal {
     /// use this worker's deque or counters.
     pub(super) owner: usize,
     pub(super) deque: Worker<Task>,
-    /// The task this worker runs next, before its deque: a dependent its last node made ready.
-    pub(super) next: Option<Task>,
     /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
     /// rather than by recursion; kept across calls, so it stops allocating once grown.
     pub(super) settle: Vec<(u32, NodeStatus)>,
@@ -59,34 +57,35 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
         *l.borrow_mut() = Some(WorkerLocal {
             owner: Arc::as_ptr(shared) as usize,
             deque,
-            next: None,
             settle: Vec::new(),
             scratch: shared.memory.arena.then(Box::default),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
     WORKER_ROW.with(|w| w.set((Arc::as_ptr(shared) as usize, me)));
+    // The task to run next: a dependent the last node made ready, run before anything queued.
+    let mut next: Option<Task> = None;
     loop {
-        let task = LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let local = l.as_mut().expect("set above");
-            local
-                .next
-                .take()
-                .or_else(|| shared.find_task(&local.deque, me))
+        let task = next.take().or_else(|| {
+            LOCAL.with(|l| {
+                let l = l.borrow();
+                let local = l.as_ref().expect("set above");
+                shared.find_task(&local.deque, me)
+            })
         });
         if let Some(task) = task {
             // Actions' panics are caught around the action; one here is the executor's own bug. It must
             // not take the worker down (the runs it would leave behind could never end).
-            if let Err(payload) =
-                std::panic::catch_unwind(AssertUnwindSafe(|| execute(shared, task)))
-            {
-                shared.count(WORKER_PANICS, 1);
-                eprintln!(
-                    "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; please \
-                     report it): {}",
-                    panic_message(payload.as_ref())
-                );
+            match std::panic::catch_unwind(AssertUnwindSafe(|| execute(shared, task))) {
+                Ok(after) => next = after,
+                Err(payload) => {
+                    shared.count(WORKER_PANICS, 1);
+                    eprintln!(
+                        "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; \
+                         please report it): {}",
+                        panic_message(payload.as_ref())
+                    );
+                }
             }
             continue;
         }
