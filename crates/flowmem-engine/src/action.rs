@@ -242,11 +242,6 @@ impl<'run> NodeCtx<'run> {
         self.node_arena.get_or_init(|| self.inputs.scratch_arena())
     }
 
-    /// The scratch arena, if the action used one (to give it back to the worker).
-    pub(crate) fn take_scratch(&mut self) -> Option<Box<Arena>> {
-        self.node_arena.take()
-    }
-
     /// An empty byte buffer with room for at least `capacity` bytes (from the executor's pool with the
     /// `pooled_buffers` option).
     pub fn buffer(&self, capacity: usize) -> Buffer<'run> {
@@ -347,13 +342,21 @@ impl<'run> NodeCtx<'run> {
         self.cancelled.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// The error of a `put` that could not be recorded, if any.
-    pub(crate) fn take_deferred(&mut self) -> Result<(), ActionError> {
-        self.deferred.take().map_or(Ok(()), Err)
-    }
-
-    pub(crate) fn take_output(&mut self) -> Value {
-        std::mem::take(&mut self.output)
+    /// What the action left: its output, the error of a `put` that could not be recorded (if any), and
+    /// the scratch arena if it used one (to give back to the worker). Consumes the context by moving its
+    /// fields out: nothing is left to drop.
+    pub(crate) fn into_parts(self) -> (Value, Result<(), ActionError>, Option<Box<Arena>>) {
+        let NodeCtx {
+            output,
+            deferred,
+            node_arena,
+            ..
+        } = self;
+        (
+            output,
+            deferred.into_inner().map_or(Ok(()), Err),
+            node_arena.into_inner(),
+        )
     }
 }
 

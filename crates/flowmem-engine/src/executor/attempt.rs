@@ -92,9 +92,10 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
     let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
     // The clock is read only if the run times its nodes or this node has a timeout; the time spent is
-    // taken from the CPU's time-stamp counter (`quanta`: a few nanoseconds a read, calibrated against the
-    // OS clock; the OS clock where the counter is not reliable), the deadline from the OS clock.
-    let started = (run.times_nodes() || def.timeout.is_some()).then(quanta::Instant::now);
+    // two raw reads of the CPU's time-stamp counter, scaled once (`quanta`: calibrated against the OS
+    // clock; the OS clock where the counter is not reliable), the deadline from the OS clock.
+    let clock = &shared.clock;
+    let started = (run.times_nodes() || def.timeout.is_some()).then(|| clock.raw());
     // A timeout too long for the clock (`Duration::MAX`) is no timeout.
     let deadline = def.timeout.and_then(|t| Instant::now().checked_add(t));
     let inputs = NodeInputs {
@@ -105,18 +106,20 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
     };
     let mut ctx = NodeCtx::new(&def.name, attempt, &inputs, run.stop_flag(), deadline);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
-    let mut ended = Ended::new(
+    let took = started.map_or(Duration::ZERO, |s| clock.delta(s, clock.raw()));
+    let (output, deferred, scratch) = ctx.into_parts();
+    let ended = Ended {
         attempt,
-        started.map_or(Duration::ZERO, |s| s.elapsed()),
-        match outcome {
-            Ok(result) => result.and_then(|()| ctx.take_deferred()),
+        took,
+        result: match outcome {
+            Ok(result) => result.and(deferred),
             Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
         },
-    );
+        output,
+    };
     shared.count(ACTIVE, u64::MAX); // wrapping: minus one
-    ended.output = ctx.take_output();
     // The worker's scratch arena, if the action borrowed it: reset, and back to the worker.
-    if let Some(mut arena) = ctx.take_scratch()
+    if let Some(mut arena) = scratch
         && shared.memory.arena
     {
         arena.reset();
@@ -126,7 +129,6 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
             }
         });
     }
-    drop(ctx);
     conclude(shared, run, node, ended)
 }
 
@@ -165,6 +167,11 @@ pub(super) fn conclude(
 ) -> Option<Task> {
     let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
+    // The common case first: a success of a node without timeout, in a run without a store.
+    if ended.result.is_ok() && def.timeout.is_none() && !run.is_durable() {
+        run.set_output(node, ended.output);
+        return release_and_settle(shared, run, node, NodeStatus::Completed);
+    }
     let result = match (ended.result, def.timeout) {
         (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
         (r, _) if run.is_cancelled() && r.is_err() => Err(ActionError::cancelled()),

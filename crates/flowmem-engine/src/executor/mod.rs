@@ -159,6 +159,7 @@ impl Executor {
             runs_in_flight: AtomicUsize::new(0),
             next_run: AtomicU64::new(1),
             run_id_base: crate::RunId::random().as_u128(),
+            clock: quanta::Clock::new(),
             counters: (0..=workers)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),

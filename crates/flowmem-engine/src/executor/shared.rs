@@ -36,6 +36,9 @@ pub(super) struct Shared {
     /// The ids of this executor's runs that are not durable: this random UUID, its last 48 bits XORed
     /// with the run's number.
     pub(super) run_id_base: u128,
+    /// The clock of node timings: the CPU's time-stamp counter, calibrated once per process against the
+    /// OS clock (the OS clock where the counter is unreliable).
+    pub(super) clock: quanta::Clock,
     /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
     /// path), plus a last row for counts made off the workers.
     pub(super) counters: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,

@@ -514,6 +514,12 @@ impl RunState {
     }
 
     /// Records node `node`'s completion with `output` in the run's store (durable runs).
+    /// Whether the run checkpoints into a store.
+    #[inline]
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable.get().is_some()
+    }
+
     pub(crate) fn checkpoint(&self, node: u32, output: &Value) -> Result<(), ActionError> {
         let Some(d) = self.durable.get() else {
             return Ok(());
