@@ -76,18 +76,20 @@ impl Wake for RetryWake {
 /// Runs one attempt of a node (a sync node's whole attempt; a step of an async node's), and everything its
 /// end decides. Returns the worker's next task: a dependent the node made ready (see `settle`).
 pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
-    let Task { run, node } = task;
+    let Task { run, node, carried } = task;
     let def = &run.graph().nodes[node as usize];
     let action = match &def.work {
         Work::Sync(action) => action,
         Work::Async(action) => {
+            // Not the last: this node is unfinished.
+            run.finish_many(carried);
             let action = Arc::clone(action);
             poll_node(shared, run, node, &action);
             return None;
         }
     };
     if let Some(status) = run.stopping() {
-        return release_and_settle(shared, run, node, status);
+        return release_and_settle(shared, run, node, status, carried);
     }
     let attempt = run.begin_attempt(node);
     shared.count(ACTIVE, 1);
@@ -129,7 +131,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
             }
         });
     }
-    conclude(shared, run, node, ended)
+    conclude(shared, run, node, ended, carried)
 }
 
 /// How an attempt ended.
@@ -164,13 +166,14 @@ pub(super) fn conclude(
     run: Arc<RunState>,
     node: u32,
     ended: Ended,
+    carried: u32,
 ) -> Option<Task> {
     let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
     // The common case first: a success of a node without timeout, in a run without a store.
     if ended.result.is_ok() && def.timeout.is_none() && !run.is_durable() {
         run.set_output(node, ended.output);
-        return release_and_settle(shared, run, node, NodeStatus::Completed);
+        return release_and_settle(shared, run, node, NodeStatus::Completed, carried);
     }
     let result = match (ended.result, def.timeout) {
         (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
@@ -183,11 +186,13 @@ pub(super) fn conclude(
     match result {
         Ok(output) => {
             run.set_output(node, output);
-            release_and_settle(shared, run, node, NodeStatus::Completed)
+            release_and_settle(shared, run, node, NodeStatus::Completed, carried)
         }
         Err(error) => {
             let retries_left = attempt <= def.retry.max_retries();
             if error.is_retryable() && retries_left && run.stopping().is_none() {
+                // Not the last: this node is unfinished.
+                run.finish_many(carried);
                 shared.count(RETRIED, 1);
                 let random = LOCAL.with(|l| {
                     l.borrow_mut().as_mut().map_or(attempt as u64, |local| {
@@ -201,6 +206,7 @@ pub(super) fn conclude(
                 let task = Task {
                     run: Arc::clone(&run),
                     node,
+                    carried: 0,
                 };
                 if delay.is_zero() {
                     shared.push(task);
@@ -222,7 +228,7 @@ pub(super) fn conclude(
                 }
                 NodeStatus::Failed
             };
-            release_and_settle(shared, run, node, status)
+            release_and_settle(shared, run, node, status, carried)
         }
     }
 }
@@ -244,23 +250,38 @@ pub(super) fn release_and_settle(
     run: Arc<RunState>,
     node: u32,
     status: NodeStatus,
+    carried: u32,
 ) -> Option<Task> {
     if let Some(next) = run.release_slot() {
         shared.push(Task {
             run: Arc::clone(&run),
             node: next,
+            carried: 0,
         });
     }
-    settle(shared, &run, node, status).map(|next| Task { run, node: next })
+    settle(shared, &run, node, status, carried).map(|(next, carried)| Task {
+        run,
+        node: next,
+        carried,
+    })
 }
 
 /// Records a node's final status and walks what it decides: dependents whose last dependency this was
 /// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
-/// no stack). Completes the run when its last node settles. On one of this executor's workers, the first
-/// dependent made ready is not queued but returned, to be the worker's next task.
-fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -> Option<u32> {
+/// no stack). On one of this executor's workers, the first dependent made ready is not queued but
+/// returned, to be the worker's next task, with the count of finished nodes it carries (`carried` and
+/// those settled here); otherwise that count comes off the run's unfinished nodes, and the run completes
+/// if they were the last.
+fn settle(
+    shared: &Shared,
+    run: &Arc<RunState>,
+    node: u32,
+    status: NodeStatus,
+    carried: u32,
+) -> Option<(u32, u32)> {
     let mut keep_next = shared.on_own_worker();
     let mut next = None;
+    let mut finished = carried;
     // Nodes settled without running (skipped, cancelled), in the worker's kept list once there is one.
     let mut scratch: Option<Vec<(u32, NodeStatus)>> = None;
     let mut current = Some((node, status));
@@ -305,23 +326,26 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -
                 None if next.is_some() => shared.push_to_share(Task {
                     run: Arc::clone(run),
                     node: d,
+                    carried: 0,
                 }),
                 None => shared.push(Task {
                     run: Arc::clone(run),
                     node: d,
+                    carried: 0,
                 }),
             }
         }
-        if run.finish_one() {
-            run.complete();
-            shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
-            // Wake sleepers, so that a shutting-down executor sees the last run end.
-            let _g = shared
-                .sleep_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            shared.wake.notify_all();
-        }
+        finished += 1;
+    }
+    if next.is_none() && run.finish_many(finished) {
+        run.complete();
+        shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Wake sleepers, so that a shutting-down executor sees the last run end.
+        let _g = shared
+            .sleep_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        shared.wake.notify_all();
     }
     if let Some(scratch) = scratch {
         LOCAL.with(|l| {
@@ -330,5 +354,5 @@ fn settle(shared: &Shared, run: &Arc<RunState>, node: u32, status: NodeStatus) -
             }
         });
     }
-    next
+    next.map(|next| (next, finished))
 }

@@ -39,6 +39,11 @@ use self::{shared::Shared, worker::worker_main};
 pub(crate) struct Task {
     pub(crate) run: Arc<RunState>,
     pub(crate) node: u32,
+    /// Nodes of the run finished before this one on the same worker and not yet taken off the run's
+    /// count of unfinished nodes: a worker going from a node to the dependent it made ready carries the
+    /// count along (the run cannot end while this task's node is unfinished), and takes it off once, when
+    /// the chain of such next tasks ends, rather than once per node on a line both workers write.
+    pub(crate) carried: u32,
 }
 
 /// The executor's counters, read with [`Executor::stats`].
@@ -225,6 +230,7 @@ impl Executor {
                 self.shared.push_external(Task {
                     run: Arc::clone(&run),
                     node: *node,
+                    carried: 0,
                 });
             }
         }

@@ -92,6 +92,7 @@ impl Wake for NodeWaker {
             shared.push_external(Task {
                 run,
                 node: self.node,
+                carried: 0,
             });
         }
     }
@@ -131,7 +132,7 @@ pub(super) fn poll_node(
                 end_polling(&waker);
                 queue_next(
                     shared,
-                    release_and_settle(shared, Arc::clone(&run), node, status),
+                    release_and_settle(shared, Arc::clone(&run), node, status, 0),
                 );
                 return;
             }
@@ -174,7 +175,7 @@ pub(super) fn poll_node(
         run.add_time(node, flight.started.elapsed());
         queue_next(
             shared,
-            release_and_settle(shared, Arc::clone(&run), node, status),
+            release_and_settle(shared, Arc::clone(&run), node, status, 0),
         );
         return;
     }
@@ -206,6 +207,7 @@ pub(super) fn poll_node(
                 shared.push(Task {
                     run: Arc::clone(&run),
                     node,
+                    carried: 0,
                 });
             } else {
                 state.parked = Some(Arc::clone(&run));
@@ -236,7 +238,7 @@ fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot
     let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
     queue_next(
         shared,
-        conclude(shared, Arc::clone(run), node, ended.with_output(output)),
+        conclude(shared, Arc::clone(run), node, ended.with_output(output), 0),
     );
 }
 

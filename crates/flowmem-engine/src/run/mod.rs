@@ -644,9 +644,10 @@ impl RunState {
         next
     }
 
-    /// Counts a finished node; `true` if it was the last one.
-    pub(crate) fn finish_one(&self) -> bool {
-        self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1
+    /// Counts `n` finished nodes; `true` if they were the last.
+    #[inline]
+    pub(crate) fn finish_many(&self, n: u32) -> bool {
+        n > 0 && self.unfinished.fetch_sub(n as usize, Ordering::AcqRel) == n as usize
     }
 
     pub(crate) fn complete(&self) {
