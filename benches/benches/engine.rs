@@ -106,6 +106,24 @@ fn dagx_run(rt: &tokio::runtime::Runtime, dag: &Dag) -> Option<()> {
     Some(())
 }
 
+/// The baselines' runs of `dag` in `group`: tokio and rayon, each spawning a node at in-degree zero.
+fn baselines(group: &mut BenchmarkGroup<'_, WallTime>, base: &Baselines, dag: &Dag) {
+    let dependents = Arc::new(dag.dependents());
+    let shared = Arc::new(dag.clone());
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            base.tokio.block_on(tokio_run(
+                Arc::clone(&shared),
+                Arc::clone(&dependents),
+                None,
+            ))
+        })
+    });
+    group.bench_function("rayon", |b| {
+        b.iter(|| rayon_run(&base.rayon, dag, &dependents))
+    });
+}
+
 fn executor_group(
     group: &mut BenchmarkGroup<'_, WallTime>,
     executor: &Executor,
@@ -135,20 +153,7 @@ fn executor_group(
             )
         })
     });
-    let dependents = Arc::new(dag.dependents());
-    let shared = Arc::new(dag.clone());
-    group.bench_function("tokio", |b| {
-        b.iter(|| {
-            base.tokio.block_on(tokio_run(
-                Arc::clone(&shared),
-                Arc::clone(&dependents),
-                None,
-            ))
-        })
-    });
-    group.bench_function("rayon", |b| {
-        b.iter(|| rayon_run(&base.rayon, dag, &dependents))
-    });
+    baselines(group, base, dag);
     if with_dagx {
         group.bench_function("dagx", |b| {
             b.iter(|| dagx_run(&base.tokio, dag).expect("dagx can run this shape"))
@@ -273,20 +278,7 @@ fn fixed_cost(c: &mut Criterion) {
     group.bench_function("flowmem_report", |b| {
         b.iter(|| assert_eq!(executor.run(&workflow).status, RunStatus::Completed))
     });
-    let dependents = Arc::new(dag.dependents());
-    let shared = Arc::new(dag.clone());
-    group.bench_function("tokio", |b| {
-        b.iter(|| {
-            base.tokio.block_on(tokio_run(
-                Arc::clone(&shared),
-                Arc::clone(&dependents),
-                None,
-            ))
-        })
-    });
-    group.bench_function("rayon", |b| {
-        b.iter(|| rayon_run(&base.rayon, &dag, &dependents))
-    });
+    baselines(&mut group, &base, &dag);
     group.finish();
 }
 

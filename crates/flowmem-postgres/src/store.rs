@@ -570,6 +570,18 @@ impl Inner {
     }
 }
 
+/// `value`'s persisted form; an unpersistable value's error names it as `what` says.
+fn encoded(value: &Value, what: impl FnOnce() -> String) -> Result<Vec<u8>, DurabilityError> {
+    let mut bytes = Vec::new();
+    value.encode(&mut bytes).map_err(|e| match e {
+        DurabilityError::Unpersistable { kind, .. } => {
+            DurabilityError::Unpersistable { what: what(), kind }
+        }
+        other => other,
+    })?;
+    Ok(bytes)
+}
+
 fn inconsistent(run: RunId, problem: String) -> DurabilityError {
     DurabilityError::Inconsistent { run, problem }
 }
@@ -633,14 +645,7 @@ impl CheckpointStore for PgCheckpoints {
         name: &str,
         output: &Value,
     ) -> Result<Ticket, DurabilityError> {
-        let mut value = Vec::new();
-        output.encode(&mut value).map_err(|e| match e {
-            DurabilityError::Unpersistable { kind, .. } => DurabilityError::Unpersistable {
-                what: format!("the output of node `{name}`"),
-                kind,
-            },
-            other => other,
-        })?;
+        let value = encoded(output, || format!("the output of node `{name}`"))?;
         self.inner.hand_over(Record::Node {
             run,
             node,
@@ -650,18 +655,11 @@ impl CheckpointStore for PgCheckpoints {
     }
 
     fn put_context(&self, run: RunId, key: &str, value: &Value) -> Result<Ticket, DurabilityError> {
-        let mut bytes = Vec::new();
-        value.encode(&mut bytes).map_err(|e| match e {
-            DurabilityError::Unpersistable { kind, .. } => DurabilityError::Unpersistable {
-                what: format!("context value `{key}`"),
-                kind,
-            },
-            other => other,
-        })?;
+        let value = encoded(value, || format!("context value `{key}`"))?;
         self.inner.hand_over(Record::Context {
             run,
             key: key.to_string(),
-            value: bytes,
+            value,
         })
     }
 
