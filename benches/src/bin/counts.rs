@@ -326,6 +326,34 @@ fn names_freed(out: &Out) {
     );
 }
 
+/// Heap allocations per run of 10 independent nodes that each take 64 KiB of scratch memory in 1 KiB
+/// pieces, with `memory`.
+fn scratch_allocations_per_run(memory: flowmem_engine::MemoryOptions) -> f64 {
+    use flowmem_engine::{Executor, RunStatus, Workflow};
+    let mut b = Workflow::builder("scratchy");
+    for i in 0..10 {
+        b.node(format!("s{i}"), |ctx| {
+            for _ in 0..64 {
+                black_box(ctx.scratch_slice(&[7u8; 1024]));
+            }
+            Ok(())
+        });
+    }
+    let workflow = b.build().expect("a valid workflow");
+    let executor = Executor::with_memory(2, memory);
+    let run = || {
+        assert_eq!(
+            executor.submit(&workflow).wait_status(),
+            RunStatus::Completed
+        )
+    };
+    (0..20).for_each(|_| run());
+    let runs = 100;
+    let before = tracking::stats();
+    (0..runs).for_each(|_| run());
+    (tracking::stats().allocations - before.allocations) as f64 / runs as f64
+}
+
 fn engine(out: &Out) {
     use flowmem_engine::{MemoryOption, MemoryOptions};
     let nodes = flowmem_benches::dags::busy_workflow().len() as f64;
@@ -354,6 +382,20 @@ fn engine(out: &Out) {
             allocations_per_run(MemoryOptions::NONE),
             "allocations per run",
         );
+        // The scratch arenas' block size (Flow Orchestrator's `ArenaSize`), with a new arena per node
+        // (`arena` off) for 10 nodes using 64 KiB of scratch each; warm workers' arenas allocate nothing
+        // at any size.
+        for (label, size) in [("4k", 4096), ("64k", 64 * 1024), ("1m", 1 << 20)] {
+            let memory = MemoryOptions::ALL
+                .with(MemoryOption::Arena, false)
+                .with_arena_block_size(size);
+            out.emit(
+                "engine",
+                &format!("memory_options/arena_off_block_{label}_per_run"),
+                scratch_allocations_per_run(memory),
+                "allocations per run, 10 nodes x 64 KiB of scratch",
+            );
+        }
     }
     if out.wants("async_nodes/") {
         // E6's allocation figure: async nodes whose future parks once (it wakes itself), in steady state.

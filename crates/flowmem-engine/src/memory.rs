@@ -17,6 +17,11 @@ pub struct MemoryOptions {
     /// node's context) and keeping its blocks, so a warm worker allocates nothing for it. Off: each node
     /// that uses scratch memory gets a new arena, allocated and freed around it.
     pub arena: bool,
+    /// The block size of the actions' scratch arenas, in bytes (default 64 KiB,
+    /// [`flowmem_alloc::DEFAULT_BLOCK_SIZE`]; at least [`flowmem_alloc::MIN_BLOCK_SIZE`]): Flow
+    /// Orchestrator's `ArenaSize`. Larger blocks mean fewer allocations for nodes that use much scratch
+    /// memory (a warm worker's arena keeps its blocks either way) and more memory held per worker.
+    pub arena_block_size: usize,
     /// A key of the run's context ([`NodeCtx::put`](crate::NodeCtx::put)) that the process-wide string
     /// pool already holds (the well-known `flowmem_intern::sym::*`, or a key the program interned once,
     /// as a constant of its domain) is kept as its 4-byte symbol: a `put` allocates nothing for it. Other
@@ -82,6 +87,7 @@ impl MemoryOptions {
     /// Everything recycled (the default).
     pub const ALL: MemoryOptions = MemoryOptions {
         arena: true,
+        arena_block_size: flowmem_alloc::DEFAULT_BLOCK_SIZE,
         interned_names: true,
         pooled_contexts: true,
         pooled_node_state: true,
@@ -91,11 +97,25 @@ impl MemoryOptions {
     /// Nothing recycled.
     pub const NONE: MemoryOptions = MemoryOptions {
         arena: false,
+        arena_block_size: flowmem_alloc::DEFAULT_BLOCK_SIZE,
         interned_names: false,
         pooled_contexts: false,
         pooled_node_state: false,
         pooled_buffers: false,
     };
+
+    /// These options with scratch arenas of `bytes`-byte blocks (see [`arena_block_size`](Self::arena_block_size)).
+    ///
+    /// ```
+    /// use flowmem_engine::{Executor, MemoryOptions};
+    ///
+    /// let executor = Executor::with_memory(2, MemoryOptions::ALL.with_arena_block_size(1 << 20));
+    /// assert_eq!(executor.memory().arena_block_size, 1 << 20);
+    /// ```
+    pub const fn with_arena_block_size(mut self, bytes: usize) -> Self {
+        self.arena_block_size = bytes;
+        self
+    }
 
     /// These options with `option` set to `on`.
     ///

@@ -13,6 +13,14 @@ use flowmem_engine::{
 #[global_allocator]
 static GLOBAL: Tracking<System> = Tracking::new(System);
 
+/// The counts are process-wide: this file's tests take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn busy_workflow() -> Workflow {
     // The context key is a constant of the workflow's domain, interned once, as a program declares its
     // well-known names: with `interned_names` a `put` under it allocates nothing.
@@ -63,6 +71,7 @@ fn allocations_per_run(memory: MemoryOptions, runs: u64) -> f64 {
 
 #[test]
 fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
+    let _turn = turn();
     assert!(tracking::is_installed());
     let runs = flowmem_testing::iterations(300);
     let all_on = allocations_per_run(MemoryOptions::ALL, runs);
@@ -99,4 +108,50 @@ fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
         .run();
     assert!(cold.allocations_per_run.unwrap() > 50.0, "{cold}");
     assert!(cold.bytes_per_run.unwrap() > 0.0);
+}
+
+/// The scratch arenas' block size acts: a workflow whose nodes each use 64 KiB of scratch memory makes
+/// far fewer allocations with 1 MiB blocks than with 4 KiB blocks when every node gets a new arena
+/// (`arena` off), and none at all either way when the workers' arenas are kept (`arena` on, warm).
+#[test]
+fn the_arena_block_size_sets_how_often_scratch_memory_allocates() {
+    let _turn = turn();
+    let mut b = Workflow::builder("scratchy");
+    for i in 0..10 {
+        b.node(format!("s{i}"), |ctx| {
+            for _ in 0..64 {
+                let piece = ctx.scratch_slice(&[7u8; 1024]);
+                std::hint::black_box(piece);
+            }
+            Ok(())
+        });
+    }
+    let workflow = b.build().unwrap();
+    let per_run = |memory: MemoryOptions| {
+        let executor = Executor::with_memory(2, memory);
+        for _ in 0..20 {
+            assert_eq!(
+                executor.submit(&workflow).wait_status(),
+                RunStatus::Completed
+            );
+        }
+        let before = tracking::stats();
+        let runs = 20;
+        for _ in 0..runs {
+            assert_eq!(
+                executor.submit(&workflow).wait_status(),
+                RunStatus::Completed
+            );
+        }
+        (tracking::stats().allocations - before.allocations) as f64 / runs as f64
+    };
+    let off = MemoryOptions::ALL.with(MemoryOption::Arena, false);
+    let small = per_run(off.with_arena_block_size(4096));
+    let large = per_run(off.with_arena_block_size(1 << 20));
+    eprintln!("arena off: {small} allocations per run with 4 KiB blocks, {large} with 1 MiB");
+    assert!(small >= 10.0 * 16.0, "{small}");
+    assert!(large <= 10.0 * 3.0, "{large}");
+    for size in [4096, 1 << 20] {
+        assert_eq!(per_run(MemoryOptions::ALL.with_arena_block_size(size)), 0.0);
+    }
 }

@@ -105,6 +105,7 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
         node,
         buffers: shared.memory.pooled_buffers.then_some(&shared.buffers),
         worker_scratch: shared.memory.arena,
+        arena_block_size: shared.memory.arena_block_size,
     };
     let mut ctx = NodeCtx::new(&def.name, attempt, &inputs, run.stop_flag(), deadline);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));

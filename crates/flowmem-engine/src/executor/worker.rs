@@ -58,7 +58,10 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
             owner: Arc::as_ptr(shared) as usize,
             deque,
             settle: Vec::new(),
-            scratch: shared.memory.arena.then(Box::default),
+            scratch: shared
+                .memory
+                .arena
+                .then(|| Box::new(Arena::with_block_size(shared.memory.arena_block_size))),
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
@@ -144,6 +147,8 @@ pub(super) struct NodeInputs<'a> {
     pub(super) buffers: Option<&'a BufferPool>,
     /// Whether scratch memory comes from the worker's arena (`arena` option).
     pub(super) worker_scratch: bool,
+    /// The block size of a scratch arena made for the node (`arena` off).
+    pub(super) arena_block_size: usize,
 }
 
 impl Inputs for NodeInputs<'_> {
@@ -167,7 +172,7 @@ impl Inputs for NodeInputs<'_> {
         self.worker_scratch
             .then(take_worker_scratch)
             .flatten()
-            .unwrap_or_default()
+            .unwrap_or_else(|| Box::new(Arena::with_block_size(self.arena_block_size)))
     }
 
     fn buffer_pool(&self) -> Option<&BufferPool> {
