@@ -290,6 +290,32 @@ fn describe(config: &postgres::Config) -> String {
     )
 }
 
+/// The waits between attempts on a new connection: 10 ms doubling to 1 s, while the next wait ends
+/// before `retry_for` from the first attempt.
+struct Backoff {
+    deadline: Instant,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(retry_for: Duration) -> Self {
+        Backoff {
+            deadline: Instant::now() + retry_for,
+            next: Duration::from_millis(10),
+        }
+    }
+
+    /// Waits before the next attempt; `false` (without waiting) if that would pass the deadline.
+    fn wait(&mut self) -> bool {
+        if Instant::now() + self.next > self.deadline {
+            return false;
+        }
+        std::thread::sleep(self.next);
+        self.next = (self.next * 2).min(Duration::from_secs(1));
+        true
+    }
+}
+
 /// Whether `e` is the loss of a connection (or a server that is restarting): worth a new connection.
 fn retryable(e: &postgres::Error) -> bool {
     if e.is_closed() {
@@ -329,8 +355,7 @@ impl Inner {
         what: impl Fn() -> String,
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, PgError> {
-        let deadline = Instant::now() + self.options.retry_for;
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = Backoff::new(self.options.retry_for);
         loop {
             let outcome = match self.pool.get() {
                 Ok(mut client) => match f(&mut client) {
@@ -344,12 +369,10 @@ impl Inner {
                     source: Some(Box::new(e)),
                 }),
             };
-            if Instant::now() + backoff > deadline {
+            if !backoff.wait() {
                 return outcome;
             }
             self.lock().retries += 1;
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -420,8 +443,7 @@ impl Inner {
         client: &mut Option<Client>,
         batch: &[(Ticket, Record)],
     ) -> Result<u64, PgError> {
-        let deadline = Instant::now() + self.options.retry_for;
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = Backoff::new(self.options.retry_for);
         let mut retries = 0;
         loop {
             let outcome = match client.as_mut() {
@@ -433,11 +455,9 @@ impl Inner {
             };
             match outcome {
                 Ok(()) => return Ok(retries),
-                Err(e) if retryable(&e) && Instant::now() + backoff <= deadline => {
+                Err(e) if retryable(&e) && backoff.wait() => {
                     *client = None;
                     retries += 1;
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
                     *client = None;
