@@ -105,8 +105,15 @@ fn a_durable_run_reports_a_failed_sync_and_resumes_after_it() {
     let d = dir("run");
     let path = d.join("runs.fms");
     let mut b = Workflow::builder("faulty-disk");
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
     for i in 0..20 {
-        let node = b.node(format!("n{i}"), |_: &mut NodeCtx<'_>| {
+        let armed = Arc::clone(&armed);
+        // The disk starts failing while n10 runs: how many syncs came before depends on how group
+        // commit batched n0..n9, so the failpoint is set by the run itself, not after a count of syncs.
+        let node = b.node(format!("n{i}"), move |_: &mut NodeCtx<'_>| {
+            if i == 10 && armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                fail::cfg(faults::SYNC, "return(eio)").unwrap();
+            }
             Ok::<(), ActionError>(())
         });
         if i > 0 {
@@ -115,7 +122,6 @@ fn a_durable_run_reports_a_failed_sync_and_resumes_after_it() {
     }
     let w = b.build().unwrap();
     let run = RunId::named("faulty-disk");
-    fail::cfg(faults::SYNC, "2*off->return(eio)").unwrap();
     let report = Executor::new(2)
         .run_durable(&w, Arc::new(FileCheckpoints::open(&path).unwrap()), run)
         .unwrap();
@@ -144,11 +150,14 @@ fn a_store_failing_before_the_first_checkpoint_is_the_runs_store_error() {
         // Another run's record, whose sync fails: the store is failed, and this run has no record
         // waiting (its `begin` was synced), so only its next checkpoint can tell it.
         use flowmem_engine::CheckpointStore;
-        let other = RunId::named("another run");
-        held.put_context(other, "k", &1u64.into()).unwrap();
+        // The failpoint goes first: the committer may commit a record as soon as it is appended. The
+        // committer may also fail on this run's own header before the put: then the put fails too.
         fail::cfg(faults::SYNC, "return(eio)").unwrap();
+        let other = RunId::named("another run");
+        let put = held.put_context(other, "k", &1u64.into());
         let synced = held.sync();
         fail::remove(faults::SYNC);
+        drop(put);
         if synced.is_ok() {
             return Err(ActionError::permanent(
                 "the injected sync failure did not happen",
