@@ -22,6 +22,19 @@ pub enum InternError {
     /// The pool holds `u32::MAX - 1` strings already: no symbol is left.
     #[error("string pool is full: no symbol left after {0} strings")]
     SymbolsExhausted(usize),
+    /// [`preintern_global`](crate::preintern_global) came after the process-wide pool was made with
+    /// another set of pre-interned strings (or none).
+    #[error(
+        "the process-wide string pool was made before preintern_global with another set \
+         (it holds {strings} strings): call preintern_global before anything interns, so the {wanted} \
+         pre-interned strings get their symbols"
+    )]
+    GlobalStarted {
+        /// Strings the process-wide pool holds.
+        strings: usize,
+        /// Strings of the set that was asked for.
+        wanted: usize,
+    },
     /// lasso could not store the string (its arena could not allocate).
     #[error("string pool could not store a string of {len} bytes: {reason}")]
     Storage {

@@ -7,13 +7,44 @@
 
 use std::sync::OnceLock;
 
-use crate::{StringPool, Symbol};
+use crate::{InternError, Preinterned, StringPool, Symbol};
 
 static GLOBAL: OnceLock<StringPool> = OnceLock::new();
 
 /// The process-wide pool.
 pub fn global() -> &'static StringPool {
     GLOBAL.get_or_init(StringPool::new)
+}
+
+/// Makes the process-wide pool with the program's own pre-interned `set` (see
+/// [`preinterned!`](crate::preinterned)), so the set's constants are symbols of [`global`] too. Call it
+/// first thing in `main`, before anything interns: the pool is made once.
+///
+/// ```
+/// flowmem_intern::preinterned! {
+///     pub mod vm_status { RUNNING = "running", STOPPED = "stopped" }
+/// }
+/// flowmem_intern::preintern_global(vm_status::SET).unwrap();
+/// assert_eq!(flowmem_intern::intern("running"), vm_status::RUNNING);
+/// assert_eq!(flowmem_intern::resolve(vm_status::STOPPED), "stopped");
+/// flowmem_intern::preintern_global(vm_status::SET).unwrap(); // the same set again: fine
+/// ```
+///
+/// # Errors
+///
+/// [`InternError::GlobalStarted`] if the process-wide pool was already made with another set (or
+/// without one, by an earlier call to [`intern`], [`get`], [`resolve`] or [`global`]): its symbols are
+/// handed out, so the set cannot take its place any more.
+pub fn preintern_global(set: Preinterned) -> Result<(), InternError> {
+    let pool = GLOBAL.get_or_init(|| StringPool::with_preinterned(set));
+    if pool.preinterned() == set {
+        Ok(())
+    } else {
+        Err(InternError::GlobalStarted {
+            strings: pool.len(),
+            wanted: set.len(),
+        })
+    }
 }
 
 /// Interns `s` in the process-wide pool.

@@ -9,6 +9,7 @@
 //! | intern from many threads | [`StringPool`] (on lasso's `ThreadedRodeo`, foldhash hasher) |
 //! | many readers, no more writes | [`FrozenPool`], from [`StringPool::freeze`]: lookups take no lock |
 //! | names known to every pool | [`sym`]: `sym::COMPLETED` and friends, the same symbol in every pool |
+//! | your own names known to every pool | [`preinterned!`]: a module of constants, valid in every pool made with its `SET` |
 //! | one pool for the whole process | [`intern`], [`get`], [`resolve`] (`&'static str`; never freed) |
 //!
 //! ```
@@ -34,12 +35,14 @@
 mod error;
 mod global;
 mod pool;
+mod preinterned;
 pub mod sym;
 mod symbol;
 
 pub use error::InternError;
-pub use global::{get, global, intern, resolve};
+pub use global::{get, global, intern, preintern_global, resolve};
 pub use pool::{DefaultHasher, FrozenPool, StringPool};
+pub use preinterned::Preinterned;
 pub use symbol::Symbol;
 
 /// This crate's place in the flowmem layer order (0 = lowest).

@@ -9,7 +9,7 @@ use std::{
 
 use lasso::{LassoErrorKind, Spur, ThreadedRodeo};
 
-use crate::{InternError, Symbol, sym::WELL_KNOWN};
+use crate::{InternError, Preinterned, Symbol, sym::WELL_KNOWN};
 
 /// The default hasher of the pools: foldhash's seeded hasher (its "quality" variant, whose high bits select DashMap shards well; (much faster than SipHash on short
 /// strings; seeded per pool, so its hashes are not predictable from outside).
@@ -48,12 +48,33 @@ pub struct StringPool<S = DefaultHasher> {
     limit: Option<usize>,
     /// Bytes of the strings interned (their lengths summed).
     string_bytes: AtomicUsize,
+    /// The program's own pre-interned strings, after the well-known ones.
+    preinterned: Preinterned,
 }
 
 impl StringPool {
     /// An empty pool (but for the well-known strings) with the default hasher and no memory limit.
     pub fn new() -> StringPool {
         StringPool::with_hasher(DefaultHasher::default())
+    }
+}
+
+impl StringPool {
+    /// An empty pool but for the well-known strings of [`sym`](crate::sym) and then the program's own
+    /// `set` (declared with [`preinterned!`](crate::preinterned)), in that order: the set's constants are
+    /// the symbols of its strings in this pool and in every other pool made with the same set.
+    ///
+    /// ```
+    /// flowmem_intern::preinterned! {
+    ///     pub mod vm_status { RUNNING = "running", STOPPED = "stopped" }
+    /// }
+    /// let pool = flowmem_intern::StringPool::with_preinterned(vm_status::SET);
+    /// assert_eq!(pool.intern("stopped"), vm_status::STOPPED);
+    /// assert_eq!(pool.resolve(vm_status::RUNNING), "running");
+    /// assert!(pool.is_empty()); // nothing but pre-interned strings yet
+    /// ```
+    pub fn with_preinterned(set: Preinterned) -> StringPool {
+        StringPool::with_hasher_and_preinterned(DefaultHasher::default(), set)
     }
 }
 
@@ -66,19 +87,32 @@ impl Default for StringPool {
 impl<S: BuildHasher + Clone> StringPool<S> {
     /// An empty pool (but for the well-known strings) hashing with `hasher`.
     pub fn with_hasher(hasher: S) -> StringPool<S> {
+        StringPool::with_hasher_and_preinterned(hasher, Preinterned::EMPTY)
+    }
+
+    /// An empty pool but for the well-known strings and then `set`, hashing with `hasher`: see
+    /// [`StringPool::with_preinterned`].
+    pub fn with_hasher_and_preinterned(hasher: S, set: Preinterned) -> StringPool<S> {
         let pool = StringPool {
             rodeo: ThreadedRodeo::with_hasher(hasher.clone()),
             hasher,
             limit: None,
             string_bytes: AtomicUsize::new(0),
+            preinterned: set,
         };
-        for (i, s) in WELL_KNOWN.iter().enumerate() {
+        for (i, s) in WELL_KNOWN.iter().chain(set.strings()).enumerate() {
             let symbol = pool
                 .try_intern(s)
-                .expect("a new pool has room for the well-known strings");
+                .expect("a new pool has room for its pre-interned strings");
+            // `Preinterned::new` refused repeated strings, so each one is new here.
             debug_assert_eq!(symbol.index() as usize, i);
         }
         pool
+    }
+
+    /// The program's own pre-interned strings this pool was made with ([`Preinterned::EMPTY`] if none).
+    pub fn preinterned(&self) -> Preinterned {
+        self.preinterned
     }
 
     /// Refuses new strings past `limit` bytes of [`memory_usage`](StringPool::memory_usage):
@@ -212,9 +246,9 @@ impl<S: BuildHasher + Clone> StringPool<S> {
         self.rodeo.len()
     }
 
-    /// Whether the pool holds nothing but the well-known strings.
+    /// Whether the pool holds nothing but its pre-interned strings (the well-known ones and its own set).
     pub fn is_empty(&self) -> bool {
-        self.rodeo.len() == WELL_KNOWN.len()
+        self.rodeo.len() == WELL_KNOWN.len() + self.preinterned.len()
     }
 
     /// Heap bytes the pool holds, estimated: lasso's arena (the strings' bytes, in blocks) plus the two
@@ -237,7 +271,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
 
     /// Freezes the pool into a read-only [`FrozenPool`] whose lookups take no lock. Symbols stay valid.
     pub fn freeze(self) -> FrozenPool<S> {
-        FrozenPool::build(self.rodeo, self.hasher)
+        FrozenPool::build(self.rodeo, self.hasher, self.preinterned)
     }
 }
 
@@ -246,6 +280,7 @@ impl<S: BuildHasher + Clone> fmt::Debug for StringPool<S> {
         f.debug_struct("StringPool")
             .field("len", &self.rodeo.len())
             .field("limit", &self.limit)
+            .field("preinterned", &self.preinterned.len())
             .finish_non_exhaustive()
     }
 }
@@ -276,6 +311,7 @@ pub struct FrozenPool<S = DefaultHasher> {
     /// nothing else.
     table: hashbrown::HashTable<FrozenEntry>,
     hasher: S,
+    preinterned: Preinterned,
 }
 
 /// Where a string of a [`FrozenPool`] is, and its symbol.
@@ -287,7 +323,7 @@ struct FrozenEntry {
 }
 
 impl<S: BuildHasher + Clone> FrozenPool<S> {
-    fn build(rodeo: ThreadedRodeo<Spur, S>, hasher: S) -> FrozenPool<S> {
+    fn build(rodeo: ThreadedRodeo<Spur, S>, hasher: S, preinterned: Preinterned) -> FrozenPool<S> {
         let resolver = rodeo.into_resolver();
         let len = resolver.len();
         let mut bytes = String::new();
@@ -314,6 +350,7 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
             spans,
             table,
             hasher,
+            preinterned,
         }
     }
 
@@ -362,9 +399,9 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
         self.spans.len()
     }
 
-    /// Whether the pool holds nothing but the well-known strings.
+    /// Whether the pool holds nothing but its pre-interned strings (the well-known ones and its own set).
     pub fn is_empty(&self) -> bool {
-        self.spans.len() == WELL_KNOWN.len()
+        self.spans.len() == WELL_KNOWN.len() + self.preinterned.len()
     }
 
     /// Every `(symbol, string)`, in symbol order.
