@@ -28,6 +28,8 @@ struct Options {
     quick: bool,
     filter: Option<String>,
     allocators: Vec<String>,
+    /// Also build the E5 helpers' benches with `-C target-cpu=native` and run them (E5.native).
+    native: bool,
 }
 
 impl Options {
@@ -36,11 +38,13 @@ impl Options {
             quick: false,
             filter: None,
             allocators: vec!["system".to_string()],
+            native: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--quick" => opts.quick = true,
+                "--native" => opts.native = true,
                 "--filter" => {
                     opts.filter = Some(it.next().ok_or("--filter needs a pattern")?.clone());
                 }
@@ -62,7 +66,7 @@ impl Options {
                 other => {
                     return Err(format!(
                         "unknown option `{other}` for bench \
-                         (--quick, --filter REGEX, --allocator system|jemalloc|mimalloc|all)"
+                         (--quick, --filter REGEX, --allocator system|jemalloc|mimalloc|all, --native)"
                     )
                     .into());
                 }
@@ -153,6 +157,80 @@ fn run_logged(cmd: &mut Command, log: &Path, pb: &ProgressBar) -> Result<()> {
     Ok(())
 }
 
+/// The native build (`--native`): the engine bench's E5 groups built with `-C target-cpu=native` (added to
+/// any `RUSTFLAGS` of the caller) in their own target directory, so neither build evicts the other's
+/// artefacts, run, and labelled [`targets::NATIVE`].
+fn run_native(
+    opts: &Options,
+    out: &Path,
+    logs: &Path,
+    pb: &ProgressBar,
+) -> Result<Vec<report::BenchResult>> {
+    const LAYER: &str = "engine";
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if !flags.is_empty() {
+        flags.push(' ');
+    }
+    flags.push_str("-C target-cpu=native");
+    let native = |cmd: &mut Command| {
+        cmd.env("RUSTFLAGS", &flags)
+            .env("CARGO_TARGET_DIR", crate::target_dir().join("native"));
+    };
+    pb.set_message("building the engine bench with -C target-cpu=native");
+    say(
+        pb,
+        "bench: building the engine bench with -C target-cpu=native",
+    );
+    let mut build = cargo();
+    build.args([
+        "bench",
+        "--package",
+        "flowmem-benches",
+        "--bench",
+        LAYER,
+        "--no-run",
+    ]);
+    native(&mut build);
+    run_logged(&mut build, &logs.join("build-native.log"), pb)?;
+    pb.inc(1);
+    say(
+        pb,
+        format!(
+            "bench: running {LAYER} ({}, {NATIVE_GROUPS})",
+            targets::NATIVE,
+            NATIVE_GROUPS = targets::NATIVE_GROUPS
+        ),
+    );
+    let home = std::env::current_dir()?
+        .join(out)
+        .join("criterion")
+        .join(targets::NATIVE)
+        .join(LAYER);
+    if home.exists() {
+        fs::remove_dir_all(&home)?;
+    }
+    let mut cmd = cargo();
+    cmd.args([
+        "bench",
+        "--package",
+        "flowmem-benches",
+        "--bench",
+        LAYER,
+        "--",
+    ])
+    .arg(opts.filter.as_deref().unwrap_or(targets::NATIVE_GROUPS))
+    .env("CRITERION_HOME", &home)
+    .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
+    native(&mut cmd);
+    run_logged(
+        &mut cmd,
+        &logs.join(format!("{}-{LAYER}.log", targets::NATIVE)),
+        pb,
+    )?;
+    pb.inc(1);
+    report::collect(&home, targets::NATIVE, LAYER)
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
     let started = Instant::now();
@@ -182,7 +260,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    let pb = ProgressBar::new((allocators.len() + plan.len()) as u64);
+    let pb =
+        ProgressBar::new((allocators.len() + plan.len() + 2 * usize::from(opts.native)) as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}")?
             .progress_chars("=> "),
@@ -222,7 +301,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             )?;
             // The builds with an allocator feature write their own `counts` to the same place: keep this one.
             fs::copy(
-                format!("target/release/counts{EXE}"),
+                crate::target_dir().join(format!("release/counts{EXE}")),
                 out.join(format!("counts{EXE}")),
             )?;
         }
@@ -253,6 +332,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         results.extend(report::collect(&home, a, layer)?);
         pb.inc(1);
     }
+    if opts.native {
+        results.extend(run_native(&opts, &out, &logs, &pb)?);
+    }
     let mut counts = Vec::new();
     if !counts_layers.is_empty() {
         say(
@@ -281,6 +363,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     pb.finish_and_clear();
 
+    if opts.native {
+        allocators.push(targets::NATIVE.to_string());
+    }
     let report = Report {
         machine: Machine::detect(),
         quick: opts.quick,
@@ -336,6 +421,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .filter(|t| t.ratio.is_none())
         .map(|t| t.id.as_str())
         .filter(|id| !targets::NEED_EXTERNAL_DATA.contains(id))
+        .filter(|id| opts.native || !targets::is_native(id))
         .collect();
     if opts.filter.is_none() && !unmeasured.is_empty() {
         return Err(format!("targets not measured: {}", unmeasured.join(", ")).into());

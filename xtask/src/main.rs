@@ -1,7 +1,7 @@
 //! Project automation for flowmem. Run from anywhere in the workspace:
 //!
 //! ```text
-//! cargo xtask bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all]
+//! cargo xtask bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all] [--native]
 //! cargo xtask features     # the facade builds with no feature, each feature alone, and all
 //! cargo xtask layers       # every crate depends only on lower layers
 //! cargo xtask valgrind     # tests of the crates with `unsafe`, under valgrind memcheck
@@ -29,9 +29,10 @@ pub(crate) type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all]
+  bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all] [--native]
             run the criterion benches of benches/ and write target/flowmem-bench/report.{json,md}
-            and SVG charts; a full run (no --quick, no --filter) also refreshes docs/benchmarks.md
+            and SVG charts; a full run (no --quick, no --filter) also refreshes docs/benchmarks.md;
+            --native also builds the E5 helpers' benches with -C target-cpu=native (E5.native)
   features  check that the facade builds with no feature, each feature alone, and all features
   layers    check that each crate depends only on crates of lower layers
   valgrind  run the tests of the crates that contain `unsafe` under valgrind memcheck
@@ -75,6 +76,12 @@ pub(crate) fn workspace_root() -> PathBuf {
 }
 
 /// A `cargo` command, using the cargo that runs xtask.
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the workspace root, where xtask
+/// runs), `target` otherwise.
+pub(crate) fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), Into::into)
+}
+
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }

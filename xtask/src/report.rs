@@ -219,6 +219,12 @@ impl Report {
                 .map(|f| format!(" Filter: `{f}`."))
                 .unwrap_or_default()
         );
+        if self.allocators.iter().any(|a| a == crate::targets::NATIVE) {
+            out.push_str(
+                "The `native` column is `--native`: the system allocator, the engine bench's `simd_*` \
+                 groups built with `-C target-cpu=native` (targets E5.native).\n\n",
+            );
+        }
         out.push_str(
             "Each figure is criterion's median time per element (lower is better; the median resists the \
              outlier samples of a shared virtual machine better than the mean, which report.json also \

@@ -676,49 +676,90 @@ pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<T
     let mut out = Vec::new();
     for spec in TARGETS {
         for allocator in spec.allocators {
-            let find = |id: &str| {
-                results
-                    .iter()
-                    .find(|r| r.allocator == *allocator && r.layer == spec.layer && r.id == id)
-            };
-            let ratio = match spec.measure {
-                Measure::Count => counts
-                    .iter()
-                    .find(|c| {
-                        c.allocator == *allocator && c.layer == spec.layer && c.id == spec.numerator
-                    })
-                    .map(|c| c.value),
-                Measure::NsPerElement => find(spec.numerator).map(|n| n.ns_per_element),
-                Measure::Time | Measure::Throughput => {
-                    match (find(spec.numerator), find(spec.denominator)) {
-                        (Some(n), Some(d)) if matches!(spec.measure, Measure::Time) => {
-                            Some(n.ns_per_element / d.ns_per_element)
-                        }
-                        (Some(n), Some(d)) => Some(d.ns_per_element / n.ns_per_element),
-                        _ => None,
-                    }
-                }
-            };
             let id = if spec.allocators.len() > 1 {
                 format!("{}.{allocator}", spec.id)
             } else {
                 spec.id.to_string()
             };
-            out.push(TargetResult {
+            out.push(evaluate_one(
+                spec,
+                allocator,
                 id,
-                layer: spec.layer.to_string(),
-                what: spec.what.to_string(),
-                ratio,
-                goal: spec.goal.text(),
-                pass: ratio.map(|r| spec.goal.met(r)),
-                allocator: allocator.to_string(),
-                numerator: spec.numerator.to_string(),
-                denominator: spec.denominator.to_string(),
-            });
+                spec.what.to_string(),
+                results,
+                counts,
+            ));
         }
     }
     out.extend(trace_targets(results));
+    // E5 again on the native build (`--native`): E5.native.<helper>.
+    for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
+        let helper = spec.id.trim_start_matches("E5.");
+        out.push(evaluate_one(
+            spec,
+            NATIVE,
+            format!("E5.native.{helper}"),
+            format!("{}, both built with -C target-cpu=native", spec.what),
+            results,
+            counts,
+        ));
+    }
     out
+}
+
+/// The build of `cargo xtask bench --native`: the system allocator, `-C target-cpu=native`. Its results
+/// carry this name where the other runs carry their allocator's.
+pub(crate) const NATIVE: &str = "native";
+
+/// The bench groups the native build runs (the E5 helpers).
+pub(crate) const NATIVE_GROUPS: &str = "^simd_";
+
+/// Whether a target is one of the native build's (measured only with `--native`).
+pub(crate) fn is_native(id: &str) -> bool {
+    id.starts_with("E5.native.")
+}
+
+/// `spec` measured under `allocator` (or the native build), reported as `id`.
+fn evaluate_one(
+    spec: &TargetSpec,
+    allocator: &str,
+    id: String,
+    what: String,
+    results: &[BenchResult],
+    counts: &[CountResult],
+) -> TargetResult {
+    let find = |id: &str| {
+        results
+            .iter()
+            .find(|r| r.allocator == allocator && r.layer == spec.layer && r.id == id)
+    };
+    let ratio = match spec.measure {
+        Measure::Count => counts
+            .iter()
+            .find(|c| c.allocator == allocator && c.layer == spec.layer && c.id == spec.numerator)
+            .map(|c| c.value),
+        Measure::NsPerElement => find(spec.numerator).map(|n| n.ns_per_element),
+        Measure::Time | Measure::Throughput => {
+            match (find(spec.numerator), find(spec.denominator)) {
+                (Some(n), Some(d)) if matches!(spec.measure, Measure::Time) => {
+                    Some(n.ns_per_element / d.ns_per_element)
+                }
+                (Some(n), Some(d)) => Some(d.ns_per_element / n.ns_per_element),
+                _ => None,
+            }
+        }
+    };
+    TargetResult {
+        id,
+        layer: spec.layer.to_string(),
+        what,
+        ratio,
+        goal: spec.goal.text(),
+        pass: ratio.map(|r| spec.goal.met(r)),
+        allocator: allocator.to_string(),
+        numerator: spec.numerator.to_string(),
+        denominator: spec.denominator.to_string(),
+    }
 }
 
 /// Target E4, one per WfCommons trace measured (`wf_<trace>` groups of the engine bench): the no-op run of
@@ -836,6 +877,34 @@ mod tests {
             .find(|t| t.id == "E4.seismology-2.rayon")
             .unwrap();
         assert_eq!(seismology.ratio, None, "its rayon run is missing");
+    }
+
+    #[test]
+    fn the_native_build_measures_e5_again_under_its_own_name() {
+        let mut results = vec![
+            result("simd_10k/sum", 1.0),
+            result("simd_10k/sum_scalar", 1.25),
+            result("simd_10k/sum", 1.0),
+            result("simd_10k/sum_scalar", 4.0),
+        ];
+        for (i, r) in results.iter_mut().enumerate() {
+            r.layer = "engine".into();
+            if i >= 2 {
+                r.allocator = NATIVE.into();
+            }
+        }
+        let targets = evaluate(&results, &[]);
+        let plain = targets.iter().find(|t| t.id == "E5.sum").unwrap();
+        assert_eq!((plain.ratio, plain.pass), (Some(0.8), Some(false)));
+        let native = targets.iter().find(|t| t.id == "E5.native.sum").unwrap();
+        assert_eq!((native.ratio, native.pass), (Some(0.25), Some(true)));
+        assert!(is_native(&native.id) && !is_native(&plain.id));
+        let e5 = TARGETS.iter().filter(|t| t.id.starts_with("E5.")).count();
+        assert_eq!(targets.iter().filter(|t| is_native(&t.id)).count(), e5);
+        assert!(
+            !allocators_needed(&["engine".to_string()]).contains(&NATIVE),
+            "the native build runs only with --native"
+        );
     }
 
     #[test]
