@@ -40,6 +40,16 @@ pub enum AllocError {
         "flowmem_alloc::Tracking is not this program's #[global_allocator], so allocations cannot be counted"
     )]
     TrackingNotInstalled,
+    /// An environment variable holds a value that cannot be used.
+    #[error("environment variable {variable}={value:?}: expected {expected}")]
+    BadEnvironment {
+        /// The variable.
+        variable: &'static str,
+        /// What it holds.
+        value: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
 }
 
 impl AllocError {

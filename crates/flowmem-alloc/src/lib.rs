@@ -10,6 +10,7 @@
 //! | values with destructors | [`TypedArena`] | values dropped with the arena |
 //! | choosing the global allocator | [`System`], `Jemalloc` (feature `jemalloc`), `MiMalloc` (feature `mimalloc`) | the library never installs one: the binary does |
 //! | counting allocations | [`Tracking`], [`tracking`], [`AllocationTracker`], [`MemoryProfiler`], [`MemoryBudget`] | per-thread counters, exact per thread |
+//! | where allocations come from | [`sites`]: sampled allocation sites, reports, folded stacks, flamegraphs | a sample per 512 KiB allocated on average; cheap enough to leave on |
 //! | counters that threads update side by side | [`CachePadded`], [`PaddedCounter`], [`Counters`] | no false sharing |
 //!
 //! # Example
@@ -54,6 +55,7 @@ mod collections;
 mod error;
 mod padding;
 mod profiling;
+pub mod sites;
 mod sync_arena;
 pub mod tracking;
 mod typed_arena;
@@ -68,8 +70,8 @@ pub use padding::{
     ActivityStats, CacheAligned, CachePadded, Counters, CountersSnapshot, PaddedCounter,
 };
 pub use profiling::{
-    AllocationTracker, BudgetExceeded, MemoryBudget, MemoryProfiler, Scope, Snapshot, SnapshotDiff,
-    TrackerReport,
+    AllocationTracker, BudgetExceeded, MemoryBudget, MemoryProfiler, MemorySummary, Scope,
+    Snapshot, SnapshotDiff, TrackerReport,
 };
 /// The operating system's allocator (`malloc`/`free` on Unix), the default global allocator.
 pub use std::alloc::System;

@@ -29,7 +29,8 @@ impl Scope {
     }
 }
 
-/// Counts at one moment, from [`MemoryProfiler::snapshot`].
+/// Counts at one moment, from [`MemoryProfiler::snapshot`] (process),
+/// [`MemoryProfiler::thread_snapshot`] or [`Snapshot::now`].
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
     scope: Scope,
@@ -38,9 +39,23 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The counts of `scope` now.
+    pub fn now(scope: Scope) -> Snapshot {
+        Snapshot {
+            scope,
+            stats: tracking::is_installed().then(|| scope.read()),
+            at: Instant::now(),
+        }
+    }
+
     /// The counts, or `None` when [`Tracking`](crate::Tracking) is not the global allocator.
     pub fn stats(&self) -> Option<AllocStats> {
         self.stats
+    }
+
+    /// Whose allocations it counts.
+    pub fn scope(&self) -> Scope {
+        self.scope
     }
 
     /// What happened between `earlier` and this snapshot.
@@ -56,6 +71,10 @@ impl Snapshot {
 }
 
 /// Allocations and time between two [`Snapshot`]s.
+///
+/// Displays in one line: `Δ Allocations: +1500, Δ Bytes: +245760 (+0.23 MB), Duration: 123.456ms`, where
+/// Δ Allocations counts allocation calls (reallocations included) and Δ Bytes is the change of live heap
+/// bytes (negative when more was freed than allocated).
 #[derive(Debug, Clone, Copy)]
 pub struct SnapshotDiff {
     /// The counts in between, or `None` when they are unknown (`Tracking` not installed).
@@ -64,45 +83,129 @@ pub struct SnapshotDiff {
     pub elapsed: Duration,
 }
 
-/// Snapshots and profiles of allocation counts.
+impl fmt::Display for SnapshotDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.stats {
+            Some(s) => write!(
+                f,
+                "Δ Allocations: {:+}, Δ Bytes: {:+} ({:+.2} MB)",
+                s.allocation_calls(),
+                s.current_bytes,
+                s.current_bytes as f64 / MB
+            )?,
+            None => f.write_str(
+                "Δ Allocations: unknown, Δ Bytes: unknown (Tracking is not the global allocator)",
+            )?,
+        }
+        write!(f, ", Duration: {:.3?}", self.elapsed)
+    }
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+/// The process's figures, from [`MemoryProfiler::summary`]; displays them in one line.
+#[derive(Debug, Clone, Copy)]
+pub struct MemorySummary {
+    /// The counts, or `None` when [`Tracking`](crate::Tracking) is not the global allocator.
+    pub stats: Option<AllocStats>,
+}
+
+impl fmt::Display for MemorySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.stats {
+            Some(s) => write!(
+                f,
+                "Allocations: {}, Deallocations: {}, Reallocations: {}, Bytes allocated: {} ({:.2} MB), \
+                 Current: {} bytes ({:.2} MB), Peak: {} bytes ({:.2} MB)",
+                s.allocations,
+                s.deallocations,
+                s.reallocations,
+                s.bytes_allocated,
+                s.bytes_allocated as f64 / MB,
+                s.current_bytes,
+                s.current_bytes as f64 / MB,
+                s.peak_bytes,
+                s.peak_bytes as f64 / MB
+            ),
+            None => f.write_str("Allocations: unknown (Tracking is not the global allocator)"),
+        }
+    }
+}
+
+/// Snapshots, profiles and a summary of allocation counts (all need [`Tracking`](crate::Tracking) as the
+/// global allocator for their counts; without it they say `unknown`).
 ///
 /// ```
 /// use flowmem_alloc::{MemoryProfiler, Scope};
 ///
-/// let profiler = MemoryProfiler::new(Scope::Thread);
-/// let (sum, diff) = profiler.profile(|| (0..10u64).sum::<u64>());
+/// // Prints `[sum] Δ Allocations: ..., Δ Bytes: ..., Duration: ...` to standard error.
+/// let sum = MemoryProfiler::profile("sum", || (0..10u64).sum::<u64>());
 /// assert_eq!(sum, 45);
-/// // `None` here: this doctest does not install `Tracking` as its global allocator.
+///
+/// let before = MemoryProfiler::snapshot();
+/// let v = vec![0u8; 1024];
+/// let diff = MemoryProfiler::snapshot().diff(&before);
+/// // `unknown` here: this doctest does not install `Tracking` as its global allocator.
+/// assert!(diff.to_string().starts_with("Δ Allocations: unknown"));
+///
+/// let (len, diff) = MemoryProfiler::measure(Scope::Thread, || v.len());
+/// assert_eq!(len, 1024);
 /// assert!(diff.stats.is_none());
+/// println!("{}", MemoryProfiler::summary());
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct MemoryProfiler {
-    scope: Scope,
-}
+pub struct MemoryProfiler;
 
 impl MemoryProfiler {
-    /// A profiler counting in `scope`.
-    pub fn new(scope: Scope) -> MemoryProfiler {
-        MemoryProfiler { scope }
+    /// The process's counts now.
+    pub fn snapshot() -> Snapshot {
+        Snapshot::now(Scope::Process)
     }
 
-    /// The counts now.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            scope: self.scope,
-            stats: tracking::is_installed().then(|| self.scope.read()),
-            at: Instant::now(),
-        }
+    /// The calling thread's counts now (exact whatever other threads do).
+    pub fn thread_snapshot() -> Snapshot {
+        Snapshot::now(Scope::Thread)
     }
 
-    /// Runs `f` and returns its result with what it allocated and how long it took. The peak in the result
-    /// is the peak reached while `f` ran.
-    pub fn profile<R>(&self, f: impl FnOnce() -> R) -> (R, SnapshotDiff) {
+    /// Runs `f`, prints `[name] ` and what it allocated and how long it took (the process's counts, see
+    /// [`SnapshotDiff`]'s form) to standard error, and returns `f`'s result.
+    pub fn profile<R>(name: &str, f: impl FnOnce() -> R) -> R {
+        let (result, diff) = MemoryProfiler::measure(Scope::Process, f);
+        eprintln!("[{name}] {diff}");
+        result
+    }
+
+    /// [`profile`](MemoryProfiler::profile) for async code: awaits the future `f` makes, then prints its
+    /// line. The counts are the process's (a task may move between threads), so other tasks' allocations
+    /// meanwhile count too.
+    pub async fn profile_async<F, Fut>(name: &str, f: F) -> Fut::Output
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future,
+    {
         tracking::reset_peak();
-        let before = self.snapshot();
+        let before = MemoryProfiler::snapshot();
+        let result = f().await;
+        let diff = MemoryProfiler::snapshot().diff(&before);
+        eprintln!("[{name}] {diff}");
+        result
+    }
+
+    /// Runs `f` and returns its result with what it allocated in `scope` and how long it took, printing
+    /// nothing. The peak in the result is the peak reached while `f` ran.
+    pub fn measure<R>(scope: Scope, f: impl FnOnce() -> R) -> (R, SnapshotDiff) {
+        tracking::reset_peak();
+        let before = Snapshot::now(scope);
         let result = f();
-        let after = self.snapshot();
+        let after = Snapshot::now(scope);
         (result, after.diff(&before))
+    }
+
+    /// The process's figures now: allocations, frees, bytes, live and peak bytes.
+    pub fn summary() -> MemorySummary {
+        MemorySummary {
+            stats: tracking::is_installed().then(tracking::stats),
+        }
     }
 }
 
@@ -169,7 +272,7 @@ impl AllocationTracker {
         let name = name.into();
         AllocationTracker {
             name,
-            start: MemoryProfiler::new(scope).snapshot(),
+            start: Snapshot::now(scope),
             quiet: false,
             stopped: false,
         }
@@ -188,7 +291,7 @@ impl AllocationTracker {
 
     fn finish(&mut self) -> TrackerReport {
         self.stopped = true;
-        let now = MemoryProfiler::new(self.start.scope).snapshot();
+        let now = Snapshot::now(self.start.scope);
         let report = TrackerReport {
             name: std::mem::take(&mut self.name),
             diff: now.diff(&self.start),

@@ -99,8 +99,9 @@ impl<A> fmt::Debug for Tracking<A> {
 }
 
 // SAFETY: every method forwards to `A` with the caller's arguments unchanged and returns `A`'s result, so
-// `Tracking<A>` upholds exactly the contract `A` upholds. The counting around the calls never allocates,
-// never unwinds and touches only atomics and this thread's state.
+// `Tracking<A>` upholds exactly the contract `A` upholds. The counting around the calls (and the site
+// sampling, `crate::sites`) never allocates, never unwinds and touches only atomics, static tables and
+// this thread's state.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -108,6 +109,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
             record(Event::Alloc, layout.size() as u64);
+            crate::sites::on_alloc(ptr, layout.size() as u64);
         }
         ptr
     }
@@ -118,6 +120,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
             record(Event::Alloc, layout.size() as u64);
+            crate::sites::on_alloc(ptr, layout.size() as u64);
         }
         ptr
     }
@@ -125,6 +128,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         record(Event::Dealloc, layout.size() as u64);
+        crate::sites::on_free(ptr);
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract: `ptr` came from this allocator (so
         // from `A`) with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -136,6 +140,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
         // from `A`) with `layout`, and `new_size` is valid for `layout.align()`.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !new.is_null() {
+            // The old block is gone (or is the new one): a sample of it is no longer live; the new size
+            // counts against the countdown as a new allocation would.
+            crate::sites::on_free(ptr);
+            crate::sites::on_alloc(new, new_size as u64);
             record(
                 Event::Realloc {
                     old: layout.size() as u64,

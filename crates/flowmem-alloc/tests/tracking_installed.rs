@@ -11,7 +11,7 @@ use std::{
 };
 
 use flowmem_alloc::{
-    AllocationTracker, Arena, ArenaPool, MemoryBudget, Scope, SyncArena, Tracking,
+    AllocationTracker, Arena, ArenaPool, MemoryBudget, MemoryProfiler, Scope, SyncArena, Tracking,
     tracking::{self, SLOT_COUNT},
 };
 
@@ -190,6 +190,57 @@ fn allocation_tracker_counts_the_scope() {
         text.starts_with("[scope] Allocations: 1, Bytes: 1000 (0.00 MB), Duration: "),
         "{text}"
     );
+}
+
+#[test]
+fn a_snapshot_diff_prints_in_the_seeds_form() {
+    let before = MemoryProfiler::thread_snapshot();
+    let kept = black_box(vec![0u8; 245_760]);
+    let diff = MemoryProfiler::thread_snapshot().diff(&before);
+    let text = diff.to_string();
+    assert!(
+        text.starts_with("Δ Allocations: +1, Δ Bytes: +245760 (+0.23 MB), Duration: "),
+        "{text}"
+    );
+    drop(kept);
+    let before = MemoryProfiler::thread_snapshot();
+    let freed = MemoryProfiler::thread_snapshot().diff(&before);
+    assert!(
+        freed
+            .to_string()
+            .starts_with("Δ Allocations: +0, Δ Bytes: +0 (+0.00 MB)")
+    );
+    let (v, diff) = MemoryProfiler::measure(Scope::Thread, || vec![1u64; 10]);
+    assert_eq!((v.len(), diff.stats.unwrap().allocations), (10, 1));
+    drop(v);
+}
+
+#[test]
+fn profile_returns_the_result_and_the_summary_holds_the_process_figures() {
+    let len = MemoryProfiler::profile("expensive_operation", || vec![0u8; 1_000_000].len());
+    assert_eq!(len, 1_000_000);
+    let value = block_on(MemoryProfiler::profile_async("async_operation", || async {
+        vec![1u8; 10].len()
+    }));
+    assert_eq!(value, 10);
+    let summary = MemoryProfiler::summary();
+    let stats = summary.stats.expect("Tracking is installed");
+    assert!(stats.allocations > 0);
+    let text = summary.to_string();
+    assert!(text.starts_with("Allocations: "), "{text}");
+    assert!(text.contains("Peak: "), "{text}");
+}
+
+/// Polls a future that never waits to completion (no runtime needed for it).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
 }
 
 #[test]
