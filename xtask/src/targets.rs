@@ -145,6 +145,26 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         allocators: SYSTEM,
     },
     TargetSpec {
+        id: "T1",
+        layer: "alloc_sites",
+        what: "an allocation-heavy loop (10k Vec buffers of 16 B to 1 KiB, each replacing one of 64 live), Tracking as the global allocator: with site sampling at the default rate (2 MiB) / without, time",
+        numerator: "alloc_sites/sampled",
+        denominator: "alloc_sites/tracking",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.2),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "T3",
+        layer: "alloc",
+        what: "site sampling at the default rate on three functions allocating 60/30/10 % of 2 GB: largest absolute error of an estimated share",
+        numerator: "sites/max_share_error",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(0.05),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
         id: "I1",
         layer: "intern",
         what: "StringPool::intern of an existing string / raw lasso ThreadedRodeo::get_or_intern (SipHash), time",
@@ -692,6 +712,7 @@ pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<T
         }
     }
     out.extend(trace_targets(results));
+    out.push(dhat_target(results));
     // E5 again on the native build (`--native`): E5.native.<helper>.
     for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
         let helper = spec.id.trim_start_matches("E5.");
@@ -759,6 +780,36 @@ fn evaluate_one(
         allocator: allocator.to_string(),
         numerator: spec.numerator.to_string(),
         denominator: spec.denominator.to_string(),
+    }
+}
+
+/// Target T2: the loop of T1 with our site sampling at the default rate / under dhat's heap profiler (a
+/// bench of its own, `alloc_dhat`: dhat must be the global allocator), time, goal <= 0.05.
+fn dhat_target(results: &[BenchResult]) -> TargetResult {
+    let goal = Goal::AtMost(0.05);
+    let (numerator, denominator) = ("alloc_sites/sampled", "alloc_sites/dhat");
+    let find = |layer: &str, id: &str| {
+        results
+            .iter()
+            .find(|r| r.allocator == "system" && r.layer == layer && r.id == id)
+    };
+    let ratio = match (
+        find("alloc_sites", numerator),
+        find("alloc_dhat", denominator),
+    ) {
+        (Some(n), Some(d)) => Some(n.ns_per_element / d.ns_per_element),
+        _ => None,
+    };
+    TargetResult {
+        id: "T2".into(),
+        layer: "alloc_sites".into(),
+        what: "the loop of T1: our site sampling at the default rate / dhat's heap profiler (a backtrace and a global lock per allocation), time".into(),
+        ratio,
+        goal: goal.text(),
+        pass: ratio.map(|r| goal.met(r)),
+        allocator: "system".into(),
+        numerator: numerator.into(),
+        denominator: denominator.into(),
     }
 }
 
@@ -910,7 +961,9 @@ mod tests {
     #[test]
     fn every_target_names_a_known_layer_and_unique_id() {
         for (i, t) in TARGETS.iter().enumerate() {
-            assert!(crate::layers::LAYERS.contains(&format!("flowmem-{}", t.layer).as_str()));
+            // A bench file is a layer's (`alloc`) or a part of one (`alloc_sites`).
+            let layer = t.layer.split('_').next().unwrap();
+            assert!(crate::layers::LAYERS.contains(&format!("flowmem-{layer}").as_str()));
             assert!(TARGETS[..i].iter().all(|u| u.id != t.id), "{} twice", t.id);
         }
     }

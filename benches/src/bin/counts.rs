@@ -72,6 +72,43 @@ fn alloc(out: &Out) {
     }
 }
 
+/// Target T3: the known shares of three allocating functions (60/30/10 % of about 2 GB) against their
+/// estimates from site sampling at the default rate; emits the largest absolute error.
+fn site_accuracy(out: &Out) {
+    use flowmem_alloc::sites;
+    use flowmem_benches::sites::{KNOWN_SHARES, known_shares};
+    let id = "sites/max_share_error";
+    if !out.wants(id) {
+        return;
+    }
+    let before = sites::report();
+    sites::start(sites::SiteOptions::new()).expect("Tracking is installed");
+    known_shares(2_000);
+    sites::stop();
+    let report = sites::report().since(&before);
+    let estimates: Vec<f64> = KNOWN_SHARES
+        .iter()
+        .map(|(function, _)| report.share_of(function))
+        .collect();
+    let sum: f64 = estimates.iter().sum();
+    let error = KNOWN_SHARES
+        .iter()
+        .zip(&estimates)
+        .map(|((_, truth), estimate)| (estimate / sum - truth).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "site accuracy: {} samples, estimated shares {:?} (truth 0.6/0.3/0.1)",
+        report.samples,
+        estimates.iter().map(|e| e / sum).collect::<Vec<_>>()
+    );
+    out.emit(
+        "alloc",
+        id,
+        error,
+        "largest absolute error of a site's estimated share of bytes, default rate",
+    );
+}
+
 fn intern(out: &Out) {
     const N: usize = 100_000;
     let strings: Vec<String> = (0..N).map(|i| format!("{i:016}")).collect();
@@ -204,6 +241,7 @@ fn main() {
     let wants = |l: &str| all || layers.iter().any(|x| x == l);
     if wants("alloc") {
         alloc(&out);
+        site_accuracy(&out);
     }
     if wants("intern") {
         intern(&out);

@@ -10,7 +10,7 @@
 //! | values with destructors | [`TypedArena`] | values dropped with the arena |
 //! | choosing the global allocator | [`System`], `Jemalloc` (feature `jemalloc`), `MiMalloc` (feature `mimalloc`) | the library never installs one: the binary does |
 //! | counting allocations | [`Tracking`], [`tracking`], [`AllocationTracker`], [`MemoryProfiler`], [`MemoryBudget`] | per-thread counters, exact per thread |
-//! | where allocations come from | [`sites`]: sampled allocation sites, reports, folded stacks, flamegraphs | a sample per 512 KiB allocated on average; cheap enough to leave on |
+//! | where allocations come from | [`sites`]: sampled allocation sites, reports, folded stacks, flamegraphs | a sample per 2 MiB allocated on average; cheap enough to leave on |
 //! | counters that threads update side by side | [`CachePadded`], [`PaddedCounter`], [`Counters`] | no false sharing |
 //!
 //! # Example
