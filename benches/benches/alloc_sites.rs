@@ -33,8 +33,9 @@ fn sampling(c: &mut Criterion) {
         group.bench_function("sampled_512k", |b| b.iter(|| alloc_heavy(N)));
         sites::stop();
         let report = sites::report();
+        // (Nothing is sampled when a filter left these benchmarks out.)
         assert!(
-            report.share_of("alloc_heavy") > 0.9,
+            report.samples == 0 || report.share_of("alloc_heavy") > 0.9,
             "the loop is the sampled site:\n{report}"
         );
         assert_eq!(sites::reentered(), 0);
