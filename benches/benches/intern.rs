@@ -1,5 +1,6 @@
-//! Layer 1 benches: interning hits against raw lasso and a `Mutex<HashMap>` (I1), resolve (I2), frozen
-//! lookups (I3), two threads against one (I4). I5 (memory) is measured by `src/bin/counts.rs`.
+//! Layer 1 benches: interning hits against raw lasso and a `Mutex<HashMap>` (I1) and the fastest peers,
+//! string-interner's `BufferBackend` and ustr (I7), resolve (I2), frozen lookups (I3), two threads against
+//! one (I4). Memory (I5, I6) is measured by `src/bin/counts.rs`.
 
 use std::{
     collections::HashMap,
@@ -10,6 +11,7 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use flowmem_benches::{keep, run_parallel, vocabulary};
 use flowmem_intern::{StringPool, Symbol};
 use lasso::{Spur, ThreadedRodeo};
+use string_interner::{StringInterner, backend::BufferBackend};
 
 /// The words looked up, in a scattered order so that hashing and cache misses are realistic.
 fn probes(words: &[String]) -> Vec<&str> {
@@ -44,6 +46,32 @@ fn intern_hit(c: &mut Criterion) {
         b.iter(|| {
             probes.iter().for_each(|w| {
                 keep(rodeo.get_or_intern(keep(w)));
+            })
+        })
+    });
+
+    // string-interner with its most compact backend (one buffer; its default hasher), one thread: it
+    // needs `&mut` to intern.
+    let mut interner: StringInterner<BufferBackend> = StringInterner::new();
+    words.iter().for_each(|w| {
+        interner.get_or_intern(w);
+    });
+    group.bench_function("string_interner_buffer", |b| {
+        b.iter(|| {
+            probes.iter().for_each(|w| {
+                keep(interner.get_or_intern(keep(w)));
+            })
+        })
+    });
+
+    // ustr: one process-wide table of leaked strings (never freed).
+    words.iter().for_each(|w| {
+        ustr::ustr(w);
+    });
+    group.bench_function("ustr", |b| {
+        b.iter(|| {
+            probes.iter().for_each(|w| {
+                keep(ustr::ustr(keep(w)));
             })
         })
     });

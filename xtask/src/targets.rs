@@ -171,7 +171,7 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         numerator: "intern_hit/flowmem",
         denominator: "intern_hit/lasso",
         measure: Measure::Time,
-        goal: Goal::AtMost(1.0),
+        goal: Goal::AtMost(0.5),
         allocators: SYSTEM,
     },
     TargetSpec {
@@ -201,7 +201,7 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         numerator: "intern_threads/2t",
         denominator: "intern_threads/1t",
         measure: Measure::Throughput,
-        goal: Goal::AtLeast(1.4),
+        goal: Goal::AtLeast(1.8),
         allocators: SYSTEM,
     },
     TargetSpec {
@@ -212,6 +212,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         denominator: "",
         measure: Measure::Count,
         goal: Goal::AtMost(2.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "I7",
+        layer: "intern",
+        what: "StringPool::intern of an existing string / string-interner's StringInterner<BufferBackend>::get_or_intern (one thread, its default hasher), time",
+        numerator: "intern_hit/flowmem",
+        denominator: "intern_hit/string_interner_buffer",
+        measure: Measure::Time,
+        goal: Goal::AtMost(1.0),
         allocators: SYSTEM,
     },
     TargetSpec {
@@ -713,6 +723,7 @@ pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<T
     }
     out.extend(trace_targets(results));
     out.push(dhat_target(results));
+    out.push(intern_memory_target(counts));
     // E5 again on the native build (`--native`): E5.native.<helper>.
     for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
         let helper = spec.id.trim_start_matches("E5.");
@@ -780,6 +791,49 @@ fn evaluate_one(
         allocator: allocator.to_string(),
         numerator: spec.numerator.to_string(),
         denominator: spec.denominator.to_string(),
+    }
+}
+
+/// The interning peers whose memory per string byte the counts measure (`pool_memory/<peer>`).
+const INTERN_PEERS: &[&str] = &[
+    "lasso",
+    "lasso_rodeo",
+    "string_interner_buffer",
+    "ustr",
+    "hashmap",
+];
+
+/// Target I6: the StringPool's heap bytes per string byte / the smallest peer's, 100k distinct 16-byte
+/// strings, goal <= 1.
+fn intern_memory_target(counts: &[CountResult]) -> TargetResult {
+    let goal = Goal::AtMost(1.0);
+    let value = |id: &str| {
+        counts
+            .iter()
+            .find(|c| c.allocator == "system" && c.layer == "intern" && c.id == id)
+            .map(|c| c.value)
+    };
+    let smallest = INTERN_PEERS
+        .iter()
+        .filter_map(|p| value(&format!("pool_memory/{p}")).map(|v| (*p, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let ratio = match (value("pool_memory/flowmem"), smallest) {
+        (Some(ours), Some((_, peer))) => Some(ours / peer),
+        _ => None,
+    };
+    TargetResult {
+        id: "I6".into(),
+        layer: "intern".into(),
+        what: format!(
+            "heap bytes per string byte, 100k distinct 16-byte strings: StringPool / the smallest peer ({})",
+            smallest.map_or("not measured", |(p, _)| p)
+        ),
+        ratio,
+        goal: goal.text(),
+        pass: ratio.map(|r| goal.met(r)),
+        allocator: "system".into(),
+        numerator: "pool_memory/flowmem".into(),
+        denominator: smallest.map_or(String::new(), |(p, _)| format!("pool_memory/{p}")),
     }
 }
 

@@ -145,6 +145,86 @@ fn intern(out: &Out) {
             "heap bytes per string byte",
         );
     }
+    if out.wants("pool_memory/flowmem") {
+        // What the pool says it holds against what the allocator saw it take.
+        let (pool, bytes) = held_bytes(|| {
+            let pool = StringPool::new();
+            for s in &strings {
+                pool.intern(s);
+            }
+            pool
+        });
+        out.emit(
+            "intern",
+            "pool_memory/flowmem_reported_over_measured",
+            pool.memory_usage() as f64 / bytes as f64,
+            "memory_usage() / heap bytes measured by Tracking",
+        );
+        drop(pool);
+        // Built and frozen inside the measurement: the pool it came from is gone by its end.
+        let (frozen, bytes) = held_bytes(|| {
+            let pool = StringPool::new();
+            for s in &strings {
+                pool.intern(s);
+            }
+            pool.freeze()
+        });
+        black_box(&frozen);
+        out.emit(
+            "intern",
+            "pool_memory/frozen",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+    if out.wants("pool_memory/lasso_rodeo") {
+        let (rodeo, bytes) = held_bytes(|| {
+            let mut rodeo: lasso::Rodeo<Spur> = lasso::Rodeo::new();
+            for s in &strings {
+                rodeo.get_or_intern(s);
+            }
+            rodeo
+        });
+        black_box(&rodeo);
+        out.emit(
+            "intern",
+            "pool_memory/lasso_rodeo",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+    if out.wants("pool_memory/string_interner_buffer") {
+        let (interner, bytes) = held_bytes(|| {
+            let mut interner: string_interner::StringInterner<
+                string_interner::backend::BufferBackend,
+            > = string_interner::StringInterner::new();
+            for s in &strings {
+                interner.get_or_intern(s);
+            }
+            interner
+        });
+        black_box(&interner);
+        out.emit(
+            "intern",
+            "pool_memory/string_interner_buffer",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
+    if out.wants("pool_memory/ustr") {
+        // ustr's table is process-wide and never freed: what these strings added to it.
+        let ((), bytes) = held_bytes(|| {
+            for s in &strings {
+                black_box(ustr::ustr(s));
+            }
+        });
+        out.emit(
+            "intern",
+            "pool_memory/ustr",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+    }
     if out.wants("pool_memory/hashmap") {
         let (map, bytes) = held_bytes(|| {
             let mut map: HashMap<String, u32> = HashMap::new();

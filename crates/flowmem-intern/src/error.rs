@@ -35,12 +35,12 @@ pub enum InternError {
         /// Strings of the set that was asked for.
         wanted: usize,
     },
-    /// lasso could not store the string (its arena could not allocate).
+    /// The pool could not store the string (the allocator returned no memory for a new chunk).
     #[error("string pool could not store a string of {len} bytes: {reason}")]
     Storage {
         /// Length of the string.
         len: usize,
-        /// lasso's explanation.
+        /// What failed.
         reason: String,
     },
 }

@@ -1,31 +1,21 @@
-//! [`StringPool`] (thread-safe, on lasso's `ThreadedRodeo`) and [`FrozenPool`] (read-only, lock-free).
+//! [`StringPool`] (thread-safe, lock-free lookups) and [`FrozenPool`] (read-only, its own tighter table).
 
-use std::{
-    fmt,
-    hash::BuildHasher,
-    mem::size_of,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use std::{fmt, hash::BuildHasher, mem::size_of};
 
-use lasso::{LassoErrorKind, Spur, ThreadedRodeo};
+use crate::{InternError, Preinterned, Symbol, sym::WELL_KNOWN, table::Storage};
 
-use crate::{InternError, Preinterned, Symbol, sym::WELL_KNOWN};
-
-/// The default hasher of the pools: foldhash's seeded hasher (its "quality" variant, whose high bits select DashMap shards well; (much faster than SipHash on short
-/// strings; seeded per pool, so its hashes are not predictable from outside).
+/// The default hasher of the pools: foldhash's seeded hasher (its "quality" variant; much faster than
+/// SipHash on short strings; seeded per pool, so its hashes are not predictable from outside).
 pub type DefaultHasher = foldhash::quality::RandomState;
-
-/// Heap bytes a string's two map entries take beside its bytes (a `(&str, key)` entry in the lookup map and
-/// a `(key, &str)` entry in the resolve map, with hashbrown's control byte and load factor): the estimate
-/// [`StringPool::memory_usage`] adds per string.
-const ENTRY_BYTES: usize = 2 * (size_of::<(&str, Spur)>() + 1) * 8 / 7;
 
 /// A thread-safe string pool: each distinct string is stored once and named by a 4-byte [`Symbol`].
 ///
-/// Built on lasso's `ThreadedRodeo` (sharded maps, lock-free arena) with foldhash as its hasher. Lookups of
-/// strings already interned take a shard's read lock; interning a new string takes that shard's write lock
-/// and re-checks under it, so two threads interning the same new string get the same symbol (lasso ≥ 0.7.3;
-/// `tests/concurrency.rs` hammers exactly this).
+/// Its storage is compact and lock-free to read: the strings in one byte arena (a length byte or two
+/// before each), a 4-byte span per symbol, and an open-addressing table of 4-byte symbols. Looking up or
+/// resolving a string takes no lock, so threads interning strings the pool already holds do not contend;
+/// a new string is added under one mutex, which re-checks, so two threads interning the same new string
+/// get the same symbol (`tests/concurrency.rs` hammers exactly this). The table doubles when three
+/// quarters full; an old table is freed once no lookup can still be reading it (crossbeam-epoch).
 ///
 /// Every pool starts with the [`WELL_KNOWN`] strings, so [`sym`](crate::sym)'s constants are valid in it.
 ///
@@ -42,12 +32,8 @@ const ENTRY_BYTES: usize = 2 * (size_of::<(&str, Spur)>() + 1) * 8 / 7;
 /// assert!(std::ptr::eq(pool.intern_str("fetch"), pool.intern_str(&String::from("fetch"))));
 /// ```
 pub struct StringPool<S = DefaultHasher> {
-    rodeo: ThreadedRodeo<Spur, S>,
-    /// A clone of the rodeo's hasher, for the frozen pool.
+    storage: Storage,
     hasher: S,
-    limit: Option<usize>,
-    /// Bytes of the strings interned (their lengths summed).
-    string_bytes: AtomicUsize,
     /// The program's own pre-interned strings, after the well-known ones.
     preinterned: Preinterned,
 }
@@ -57,9 +43,7 @@ impl StringPool {
     pub fn new() -> StringPool {
         StringPool::with_hasher(DefaultHasher::default())
     }
-}
 
-impl StringPool {
     /// An empty pool but for the well-known strings of [`sym`](crate::sym) and then the program's own
     /// `set` (declared with [`preinterned!`](crate::preinterned)), in that order: the set's constants are
     /// the symbols of its strings in this pool and in every other pool made with the same set.
@@ -94,10 +78,8 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// [`StringPool::with_preinterned`].
     pub fn with_hasher_and_preinterned(hasher: S, set: Preinterned) -> StringPool<S> {
         let pool = StringPool {
-            rodeo: ThreadedRodeo::with_hasher(hasher.clone()),
+            storage: Storage::new(),
             hasher,
-            limit: None,
-            string_bytes: AtomicUsize::new(0),
             preinterned: set,
         };
         for (i, s) in WELL_KNOWN.iter().chain(set.strings()).enumerate() {
@@ -115,9 +97,11 @@ impl<S: BuildHasher + Clone> StringPool<S> {
         self.preinterned
     }
 
-    /// Refuses new strings past `limit` bytes of [`memory_usage`](StringPool::memory_usage):
-    /// [`try_intern`](StringPool::try_intern) returns [`InternError::MemoryLimit`] and the pool stays usable
-    /// (existing strings still resolve and intern). lasso's arena is capped at the same limit.
+    /// Refuses new strings that would take [`memory_usage`](StringPool::memory_usage) past `limit` bytes:
+    /// [`try_intern`](StringPool::try_intern) returns [`InternError::MemoryLimit`] and the pool stays
+    /// usable (existing strings still resolve and intern). A hard bound: the heap the pool holds never
+    /// exceeds it, whatever the threads do (the storage grows in steps, a chunk of bytes or a table at a
+    /// time, and a step that would not fit is refused whole).
     ///
     /// ```
     /// use flowmem_intern::{InternError, StringPool};
@@ -132,82 +116,58 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// assert!(pool.memory_usage() <= limit);
     /// ```
     pub fn with_memory_limit(mut self, limit: usize) -> StringPool<S> {
-        self.limit = Some(limit);
-        self.rodeo
-            .set_memory_limits(lasso::MemoryLimits::for_memory_usage(limit));
+        self.storage.set_limit(Some(limit));
         self
     }
 
     /// The memory limit, if one is set.
     pub fn memory_limit(&self) -> Option<usize> {
-        self.limit
+        self.storage.limit()
     }
 
     /// The symbol of `s`, interning it if it is new.
     ///
     /// # Panics
     ///
-    /// If `s` is new and the pool cannot take it (memory limit, or `u32::MAX - 1` strings); use
+    /// If `s` is new and the pool cannot take it (memory limit, or 4 GiB of strings); use
     /// [`try_intern`](StringPool::try_intern) where that can happen.
     #[inline]
     pub fn intern(&self, s: &str) -> Symbol {
-        self.try_intern(s).unwrap_or_else(|e| panic!("{e}"))
+        let hash = self.hasher.hash_one(s);
+        match self.storage.get(s, hash) {
+            Some(index) => Symbol::from_index(index),
+            None => self.intern_new(s, hash).unwrap_or_else(|e| panic!("{e}")),
+        }
     }
 
     /// The symbol of `s`, interning it if it is new, or an error when the pool cannot take a new string.
     #[inline]
     pub fn try_intern(&self, s: &str) -> Result<Symbol, InternError> {
-        if let Some(spur) = self.rodeo.get(s) {
-            return Ok(Symbol::from_spur(spur));
+        let hash = self.hasher.hash_one(s);
+        if let Some(index) = self.storage.get(s, hash) {
+            return Ok(Symbol::from_index(index));
         }
-        self.intern_new(s)
+        self.intern_new(s, hash)
     }
 
     #[cold]
-    fn intern_new(&self, s: &str) -> Result<Symbol, InternError> {
-        let needed = s.len() + ENTRY_BYTES;
-        let over_limit = |limit| InternError::MemoryLimit {
-            limit,
-            used: self.memory_usage(),
-            needed,
-            len: s.len(),
-        };
-        if let Some(limit) = self.limit
-            && self.memory_usage() + needed > limit
-        {
-            return Err(over_limit(limit));
-        }
-        let before = self.rodeo.len();
-        match self.rodeo.try_get_or_intern(s) {
-            Ok(spur) => {
-                if self.rodeo.len() > before {
-                    // Possibly another thread's string that raced ours: an estimate either way.
-                    self.string_bytes.fetch_add(s.len(), Ordering::Relaxed);
-                }
-                Ok(Symbol::from_spur(spur))
-            }
-            Err(e) => Err(match (e.kind(), self.limit) {
-                (LassoErrorKind::MemoryLimitReached, Some(limit)) => over_limit(limit),
-                (LassoErrorKind::KeySpaceExhaustion, _) => {
-                    InternError::SymbolsExhausted(self.len())
-                }
-                _ => InternError::Storage {
-                    len: s.len(),
-                    reason: e.to_string(),
-                },
-            }),
-        }
+    fn intern_new(&self, s: &str, hash: u64) -> Result<Symbol, InternError> {
+        self.storage
+            .insert(s, hash, &self.hasher)
+            .map(Symbol::from_index)
     }
 
     /// The symbol of `s` if it is interned; never adds to the pool (for untrusted input).
     #[inline]
     pub fn get(&self, s: &str) -> Option<Symbol> {
-        self.rodeo.get(s).map(Symbol::from_spur)
+        self.storage
+            .get(s, self.hasher.hash_one(s))
+            .map(Symbol::from_index)
     }
 
     /// Whether `s` is interned.
     pub fn contains(&self, s: &str) -> bool {
-        self.rodeo.contains(s)
+        self.get(s).is_some()
     }
 
     /// The string of `symbol`.
@@ -228,7 +188,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// The string of `symbol`, or `None` if it does not belong to this pool.
     #[inline]
     pub fn try_resolve(&self, symbol: Symbol) -> Option<&str> {
-        self.rodeo.try_resolve(&symbol.to_spur())
+        self.storage.resolve(symbol.index() as usize)
     }
 
     /// The pool's one stored copy of `s` (interning it if new): the same reference for every call with an
@@ -243,43 +203,49 @@ impl<S: BuildHasher + Clone> StringPool<S> {
 
     /// Number of distinct strings, the well-known ones included.
     pub fn len(&self) -> usize {
-        self.rodeo.len()
+        self.storage.len()
     }
 
     /// Whether the pool holds nothing but its pre-interned strings (the well-known ones and its own set).
     pub fn is_empty(&self) -> bool {
-        self.rodeo.len() == WELL_KNOWN.len() + self.preinterned.len()
+        self.len() == WELL_KNOWN.len() + self.preinterned.len()
     }
 
-    /// Heap bytes the pool holds, estimated: lasso's arena (the strings' bytes, in blocks) plus the two
-    /// map entries of each string. `cargo xtask bench` measures the real figure (target I5).
+    /// Heap bytes the pool holds, exactly: its byte chunks, span segments, table (and a replaced table
+    /// until it is freed) and directory. `cargo xtask bench` checks it against a counting allocator.
     pub fn memory_usage(&self) -> usize {
-        self.rodeo.current_memory_usage() + self.rodeo.len() * ENTRY_BYTES
+        self.storage.memory_usage()
     }
 
-    /// Bytes of the distinct strings themselves (their lengths summed, the well-known strings included).
+    /// Bytes of the distinct strings themselves (their lengths summed, the well-known strings included),
+    /// exactly: counted when a string is added, under the lock that adds it.
     pub fn string_bytes(&self) -> usize {
-        self.string_bytes.load(Ordering::Relaxed)
+        self.storage.string_bytes()
     }
 
-    /// Every `(symbol, string)`, in no particular order.
+    /// Every `(symbol, string)`, in symbol order (interning order).
     pub fn iter(&self) -> impl Iterator<Item = (Symbol, &str)> + '_ {
-        self.rodeo
-            .iter()
-            .map(|(spur, s)| (Symbol::from_spur(spur), s))
+        let len = self.len();
+        (0..len).filter_map(move |i| {
+            self.storage
+                .resolve(i)
+                .map(|s| (Symbol::from_index(i as u32), s))
+        })
     }
 
-    /// Freezes the pool into a read-only [`FrozenPool`] whose lookups take no lock. Symbols stay valid.
+    /// Freezes the pool into a read-only [`FrozenPool`]: a tighter copy whose table keeps each string's
+    /// hash beside its symbol, so a lookup compares strings only on a likely match. Symbols stay valid.
     pub fn freeze(self) -> FrozenPool<S> {
-        FrozenPool::build(self.rodeo, self.hasher, self.preinterned)
+        FrozenPool::build(&self)
     }
 }
 
 impl<S: BuildHasher + Clone> fmt::Debug for StringPool<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StringPool")
-            .field("len", &self.rodeo.len())
-            .field("limit", &self.limit)
+            .field("len", &self.len())
+            .field("memory_usage", &self.memory_usage())
+            .field("limit", &self.memory_limit())
             .field("preinterned", &self.preinterned.len())
             .finish_non_exhaustive()
     }
@@ -290,7 +256,8 @@ impl<S: BuildHasher + Clone> fmt::Debug for StringPool<S> {
 ///
 /// Freezing copies every string into one buffer, in symbol order, and indexes it with a hash table of
 /// symbol numbers: a lookup hashes the string, probes the table and compares against the buffer, with no
-/// lock and one indirection; a resolve is an index into the span table. The lasso pool is dropped.
+/// lock and one indirection; a resolve is an index into the span table. The pool it came from is
+/// dropped.
 ///
 /// ```
 /// use flowmem_intern::StringPool;
@@ -323,21 +290,19 @@ struct FrozenEntry {
 }
 
 impl<S: BuildHasher + Clone> FrozenPool<S> {
-    fn build(rodeo: ThreadedRodeo<Spur, S>, hasher: S, preinterned: Preinterned) -> FrozenPool<S> {
-        let resolver = rodeo.into_resolver();
-        let len = resolver.len();
-        let mut bytes = String::new();
+    fn build(pool: &StringPool<S>) -> FrozenPool<S> {
+        let hasher = pool.hasher.clone();
+        let len = pool.len();
+        let mut bytes = String::with_capacity(pool.string_bytes());
         let mut spans = Vec::with_capacity(len);
         let mut table = hashbrown::HashTable::with_capacity(len);
-        for i in 0..len {
-            let symbol = Symbol::from_index(i as u32);
-            let s = resolver.resolve(&symbol.to_spur());
+        for (symbol, s) in pool.iter() {
             let start = bytes.len();
             bytes.push_str(s);
             spans.push((start, bytes.len()));
             let entry = FrozenEntry {
                 start,
-                // lasso's arena refuses strings longer than u32::MAX bytes.
+                // The pool refuses strings longer than 4 GiB.
                 len: s.len() as u32,
                 symbol,
             };
@@ -350,7 +315,7 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
             spans,
             table,
             hasher,
-            preinterned,
+            preinterned: pool.preinterned,
         }
     }
 
@@ -465,7 +430,7 @@ mod tests {
     #[test]
     fn memory_limit_refuses_new_strings_only() {
         let base = StringPool::new().memory_usage();
-        let pool = StringPool::new().with_memory_limit(base + 10 * (8 + ENTRY_BYTES));
+        let pool = StringPool::new().with_memory_limit(base + 400);
         let mut interned = Vec::new();
         let err = loop {
             match pool.try_intern(&format!("str-{:04}", interned.len())) {
@@ -475,9 +440,40 @@ mod tests {
         };
         assert!(matches!(err, InternError::MemoryLimit { .. }), "{err}");
         assert!(interned.len() >= 5, "{}", interned.len());
-        assert!(pool.memory_usage() <= base + 10 * (8 + ENTRY_BYTES));
+        assert!(pool.memory_usage() <= base + 400);
         assert_eq!(pool.try_intern("str-0000"), Ok(interned[0]));
         assert!(err.to_string().contains("memory limit"));
+    }
+
+    /// The case the memory limit used to exceed: 256 strings into a pool limited to 19,905 bytes, on one
+    /// thread and then from 12 threads at once; and the string bytes are the exact sum.
+    #[test]
+    fn the_memory_limit_is_a_hard_bound_and_string_bytes_are_exact() {
+        let words: Vec<String> = (0..256)
+            .map(|i| format!("limit-{i}-{}", "x".repeat(i % 13)))
+            .collect();
+        let pool = StringPool::new().with_memory_limit(19_905);
+        let mut accepted = 0;
+        for w in &words {
+            if pool.try_intern(w).is_ok() {
+                accepted += 1;
+            }
+            assert!(pool.memory_usage() <= 19_905, "{}", pool.memory_usage());
+        }
+        assert!(accepted > 50, "{accepted}");
+        let pool = StringPool::new().with_memory_limit(19_905);
+        std::thread::scope(|s| {
+            for _ in 0..12 {
+                s.spawn(|| {
+                    for w in &words {
+                        let _ = pool.try_intern(w);
+                        assert!(pool.memory_usage() <= 19_905);
+                    }
+                });
+            }
+        });
+        let expected: usize = pool.iter().map(|(_, s)| s.len()).sum();
+        assert_eq!(pool.string_bytes(), expected);
     }
 
     #[test]

@@ -2,8 +2,6 @@
 
 use std::{fmt, num::NonZeroU32};
 
-use lasso::{Key, Spur};
-
 /// An interned string: 4 bytes, `Copy`, compared and hashed as an integer.
 ///
 /// A symbol is meaningful only with the pool that made it (resolve it with
@@ -39,19 +37,6 @@ impl Symbol {
     pub const fn index(self) -> u32 {
         self.0.get() - 1
     }
-
-    /// lasso's key for this symbol: the same index.
-    #[inline]
-    pub(crate) fn to_spur(self) -> Spur {
-        Spur::try_from_usize(self.index() as usize)
-            .expect("every u32 index below u32::MAX is a Spur")
-    }
-
-    /// The symbol of lasso's key: the same index.
-    #[inline]
-    pub(crate) fn from_spur(spur: Spur) -> Symbol {
-        Symbol::from_index(spur.into_usize() as u32)
-    }
 }
 
 impl fmt::Debug for Symbol {
@@ -65,11 +50,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_round_trips_through_lasso() {
+    fn index_round_trips() {
         for i in [0, 1, 7, 1 << 20, u32::MAX - 2] {
-            let s = Symbol::from_index(i);
-            assert_eq!(s.index(), i);
-            assert_eq!(Symbol::from_spur(s.to_spur()), s);
+            assert_eq!(Symbol::from_index(i).index(), i);
         }
     }
 }

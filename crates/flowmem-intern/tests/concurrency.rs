@@ -90,3 +90,43 @@ fn frozen_pool_reads_from_many_threads() {
         }
     });
 }
+
+/// Lookups never miss a string that is there while another thread's new strings split buckets and
+/// double the directory under them (a split moves symbols; a lookup that found nothing during one looks
+/// again).
+#[test]
+fn lookups_never_miss_while_buckets_split() {
+    let pool = StringPool::new();
+    let old: Vec<(String, flowmem_intern::Symbol)> = (0..2_000)
+        .map(|i| {
+            let w = format!("old-{i}");
+            let s = pool.intern(&w);
+            (w, s)
+        })
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let new_words = flowmem_testing::iterations(100_000) as usize;
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (pool, old, done) = (&pool, &old, &done);
+            s.spawn(move || {
+                let mut rounds = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+                    for (w, sym) in old.iter().skip(t).step_by(2) {
+                        assert_eq!(pool.get(w), Some(*sym), "{w} missed");
+                        assert_eq!(pool.resolve(*sym), w);
+                    }
+                    rounds += 1;
+                }
+            });
+        }
+        for i in 0..new_words {
+            pool.intern(&format!("new-{i}"));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(
+        pool.len(),
+        flowmem_intern::sym::WELL_KNOWN.len() + 2_000 + new_words
+    );
+}

@@ -239,9 +239,11 @@ fn a_terminated_connection_is_replaced_and_the_run_completes() {
     let killed = Arc::new(AtomicU32::new(0));
     let mut b = Workflow::builder("cut-off");
     for i in 0..20 {
-        let (killed, name) = (Arc::clone(&killed), name.clone());
+        let (killed, name, held) = (Arc::clone(&killed), name.clone(), Arc::clone(&store));
         let node = b.node(format!("n{i}"), move |ctx| {
             if i == 10 {
+                // The committer connects at its first commit: wait for one, so its connection is there.
+                wait_for_a_commit(&held);
                 // Every connection of the store, its committer's among them, is cut.
                 let n: i64 = Schema::client()
                     .query_one(
@@ -311,9 +313,11 @@ fn a_commit_that_cannot_be_retried_fails_the_run_and_a_new_store_resumes_it() {
     let cut = Arc::new(AtomicBool::new(true));
     let mut b = Workflow::builder("cut-once");
     for i in 0..6 {
-        let (cut, name) = (Arc::clone(&cut), name.clone());
+        let (cut, name, held) = (Arc::clone(&cut), name.clone(), Arc::clone(&store));
         let node = b.node(format!("n{i}"), move |ctx| {
             if i == 3 && cut.swap(false, Ordering::SeqCst) {
+                // The committer's connection must exist to be cut: it connects at its first commit.
+                wait_for_a_commit(&held);
                 Schema::client()
                     .execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -350,4 +354,17 @@ fn a_commit_that_cannot_be_retried_fails_the_run_and_a_new_store_resumes_it() {
     // What was committed before the cut (nothing after it: the store failed) is restored; the rest runs.
     assert!(resumed.restored() <= 3, "{}", resumed.restored());
     assert_eq!(resumed.output("n5").and_then(Value::as_u64), Some(5));
+}
+
+/// Waits (up to 10 s) until `store` has committed once, so its committer holds a connection.
+fn wait_for_a_commit(store: &PgCheckpoints) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().commits == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit within 10 s: {:?}",
+            store.stats()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
