@@ -46,15 +46,16 @@ fn shares_of_known_sites_are_estimated_within_five_points() {
     let _t = turn();
     let before = sites::report();
     sites::start(SiteOptions::new().mean_interval(4 * 1024)).unwrap();
-    // 60/30/10 % of about 120 MB, interleaved.
-    for _ in 0..100 {
+    // 60/30/10 % of about 120 MB (12 MB under valgrind), interleaved.
+    let rounds = flowmem_testing::iterations(100);
+    for _ in 0..rounds {
         site_sixty(1_200);
         site_thirty(1_200);
         site_ten(1_200);
     }
     sites::stop();
     let report = sites::report().since(&before);
-    assert!(report.samples > 10_000, "{}", report.samples);
+    assert!(report.samples > 2_000, "{}", report.samples);
     let shares = [
         report.share_of("site_sixty"),
         report.share_of("site_thirty"),
@@ -73,7 +74,7 @@ fn shares_of_known_sites_are_estimated_within_five_points() {
         .filter(|s| s.passes_through("site_"))
         .map(|s| s.bytes)
         .sum();
-    let actual = 100 * 1_200 * (603 + 302 + 101) as u64;
+    let actual = rounds * 1_200 * (603 + 302 + 101);
     let error = (estimated as f64 - actual as f64).abs() / actual as f64;
     assert!(error < 0.05, "estimated {estimated}, allocated {actual}");
     // The named site is the test's function, not the allocator's or Vec's.
@@ -96,8 +97,8 @@ fn the_sampler_never_allocates_while_many_threads_allocate_and_reports_are_writt
         for t in 0..6 {
             s.spawn(move || {
                 let mut keep = Vec::new();
-                for i in 0..20_000 {
-                    let v = vec![t as u8; 16 + (i * 7) % 2048];
+                for i in 0..flowmem_testing::iterations(20_000) {
+                    let v = vec![t as u8; 16 + (i as usize * 7) % 2048];
                     if i % 10 == 0 {
                         keep.push(v);
                     }
@@ -117,7 +118,7 @@ fn the_sampler_never_allocates_while_many_threads_allocate_and_reports_are_writt
     sites::stop();
     assert_eq!(sites::reentered(), 0, "the sampler allocated");
     let report = sites::report();
-    assert!(report.samples > 1_000);
+    assert!(report.samples > 100);
     assert_eq!(report.dropped, 0, "{report}");
 }
 
@@ -128,7 +129,7 @@ fn held_at_the_peak() -> Vec<Vec<u8>> {
 
 #[inline(never)]
 fn freed_at_once() {
-    for _ in 0..20_000 {
+    for _ in 0..flowmem_testing::iterations(20_000) {
         black_box(vec![8u8; 4096]);
     }
 }
