@@ -32,7 +32,8 @@ commands:
   bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all] [--native]
             run the criterion benches of benches/ and write target/flowmem-bench/report.{json,md}
             and SVG charts; a full run (no --quick, no --filter) also refreshes docs/benchmarks.md;
-            --native also builds the E5 helpers' benches with -C target-cpu=native (E5.native)
+            --native also builds the E5 helpers' benches with -C target-cpu=native (E5.native; always
+            in a full run)
   features  check that the facade builds with no feature, each feature alone, and all features
   layers    check that each crate depends only on crates of lower layers
   valgrind  run the tests of the crates that contain `unsafe` under valgrind memcheck

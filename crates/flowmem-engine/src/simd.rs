@@ -82,20 +82,24 @@ pub fn pattern_any(data: &[u8], byte: u8) -> bool {
 /// Each chunk becomes a 32-bit mask of matches (vectorised), and only the set bits are visited, so sparse
 /// matches cost little more than the scan.
 pub fn pattern_filter(data: &[u8], byte: u8, out: &mut Vec<usize>) {
-    let mut chunks = data.chunks_exact(BYTE_LANES);
+    // Eight bytes at a time in a u64 (SWAR): exact, branch-free per word, and independent of how well
+    // the compiler vectorises a mask-building loop (with AVX-512 it did not: a 32-byte `movemask` loop
+    // ran 7x slower than on SSE2).
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let pattern = u64::from(byte) * 0x0101_0101_0101_0101;
+    let mut words = data.chunks_exact(8);
     let mut base = 0;
-    for chunk in &mut chunks {
-        let mut mask = 0u32;
-        for (i, b) in chunk.iter().enumerate() {
-            mask |= u32::from(*b == byte) << i;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("chunks of eight")) ^ pattern;
+        // The high bit of each byte of `zero` is set exactly where `x` has a zero byte.
+        let mut zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        while zero != 0 {
+            out.push(base + (zero.trailing_zeros() / 8) as usize);
+            zero &= zero - 1;
         }
-        while mask != 0 {
-            out.push(base + mask.trailing_zeros() as usize);
-            mask &= mask - 1;
-        }
-        base += BYTE_LANES;
+        base += 8;
     }
-    for (i, b) in chunks.remainder().iter().enumerate() {
+    for (i, b) in words.remainder().iter().enumerate() {
         if *b == byte {
             out.push(base + i);
         }
