@@ -145,6 +145,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         allocators: SYSTEM,
     },
     TargetSpec {
+        id: "A6",
+        layer: "alloc",
+        what: "blocks an Arena::with_capacity(1 MiB) holds after 20 allocations of 20 KiB (its reserve serves them all)",
+        numerator: "arena_with_capacity/blocks",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(1.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
         id: "T1",
         layer: "alloc_sites",
         what: "an allocation-heavy loop (10k Vec buffers of 16 B to 1 KiB, each replacing one of 64 live), Tracking as the global allocator: with site sampling at the default rate (2 MiB) / without, time",

@@ -72,6 +72,24 @@ fn alloc(out: &Out) {
     }
 }
 
+/// Target A6: blocks an arena made with `with_capacity(1 MiB)` holds after 20 allocations of 20 KiB.
+fn arena_capacity(out: &Out) {
+    let id = "arena_with_capacity/blocks";
+    if !out.wants(id) {
+        return;
+    }
+    let arena = Arena::with_capacity(1 << 20);
+    for _ in 0..20 {
+        black_box(arena.alloc_zeroed_bytes(20 * 1024));
+    }
+    out.emit(
+        "alloc",
+        id,
+        arena.stats().blocks as f64,
+        "blocks reserved by with_capacity(1 MiB) after 20 allocations of 20 KiB",
+    );
+}
+
 /// Target T3: the known shares of three allocating functions (60/30/10 % of about 2 GB) against their
 /// estimates from site sampling at the default rate; emits the largest absolute error.
 fn site_accuracy(out: &Out) {
@@ -321,6 +339,7 @@ fn main() {
     let wants = |l: &str| all || layers.iter().any(|x| x == l);
     if wants("alloc") {
         alloc(&out);
+        arena_capacity(&out);
         site_accuracy(&out);
     }
     if wants("intern") {

@@ -176,7 +176,18 @@ impl Arena {
         }
     }
 
-    /// An arena with default-sized blocks whose first block, of at least `capacity` bytes, is reserved now.
+    /// An arena whose first block, of at least `capacity` bytes, is reserved now, and which later
+    /// allocations use until it is full, large ones included: the arena's block size becomes
+    /// `capacity` (with the allocator's bookkeeping; at least [`DEFAULT_BLOCK_SIZE`]), so an allocation
+    /// gets a block of its own only beyond a quarter of that, and blocks after the first are as large.
+    ///
+    /// ```
+    /// let arena = flowmem_alloc::Arena::with_capacity(1 << 20);
+    /// for _ in 0..20 {
+    ///     arena.alloc_zeroed_bytes(20 * 1024);
+    /// }
+    /// assert_eq!(arena.stats().blocks, 1); // the reserved megabyte holds them all
+    /// ```
     ///
     /// # Panics
     ///
@@ -187,7 +198,11 @@ impl Arena {
 
     /// Like [`with_capacity`](Arena::with_capacity), with an error instead of a panic when memory runs out.
     pub fn try_with_capacity(capacity: usize) -> Result<Arena, AllocError> {
-        let mut arena = Arena::new();
+        let mut arena = Arena::with_block_size(
+            capacity
+                .saturating_add(BLOCK_OVERHEAD)
+                .max(DEFAULT_BLOCK_SIZE),
+        );
         let block = new_block(capacity.max(MIN_BLOCK_SIZE - BLOCK_OVERHEAD))?;
         let blocks = arena.blocks.get_mut();
         blocks.reserved += block.allocated_bytes();

@@ -42,6 +42,8 @@ use crate::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE};
 pub struct SyncArena {
     arenas: ThreadLocal<Arena>,
     block_size: usize,
+    /// Bytes each thread's arena reserves when it is made ([`SyncArena::with_capacity`]).
+    capacity: Option<usize>,
 }
 
 impl Default for SyncArena {
@@ -61,14 +63,43 @@ impl SyncArena {
         SyncArena {
             arenas: ThreadLocal::new(),
             block_size,
+            capacity: None,
+        }
+    }
+
+    /// A sync arena whose per-thread arenas each reserve `capacity` bytes when the thread first allocates
+    /// (as [`Arena::with_capacity`]: later allocations of that thread use them, large ones included).
+    ///
+    /// ```
+    /// let arena = flowmem_alloc::SyncArena::with_capacity(1 << 20);
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..2 {
+    ///         s.spawn(|| {
+    ///             for _ in 0..20 {
+    ///                 arena.alloc_slice_copy(&[0u8; 20 * 1024]);
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// let mut arena = arena;
+    /// // One reserved block per thread that allocated (a thread that exited may hand its arena on).
+    /// assert!((1..=2).contains(&arena.stats().blocks));
+    /// ```
+    pub fn with_capacity(capacity: usize) -> SyncArena {
+        SyncArena {
+            arenas: ThreadLocal::new(),
+            block_size: capacity.max(DEFAULT_BLOCK_SIZE),
+            capacity: Some(capacity),
         }
     }
 
     /// This thread's arena, created on first use.
     #[inline]
     pub fn local(&self) -> &Arena {
-        self.arenas
-            .get_or(|| Arena::with_block_size(self.block_size))
+        self.arenas.get_or(|| match self.capacity {
+            Some(capacity) => Arena::with_capacity(capacity),
+            None => Arena::with_block_size(self.block_size),
+        })
     }
 
     /// Moves `val` into this thread's arena. Panics and aborts as [`Arena::alloc`].
