@@ -1,6 +1,6 @@
 //! Layer 3 benches: the bustle workloads of conc-map-bench (ReadHeavy, Exchange, RapidGrow) at one and two
 //! threads for `ConcurrentMap`, raw `DashMap` with std's hasher, `RwLock<HashMap>` and `Mutex<HashMap>`
-//! (M1–M3); read-only lookups, `ReadMap` against `ConcurrentMap` (M4); a `ReadMap` batch of 1,000 inserts
+//! (M1–M3), and the peers papaya and scc with foldhash, as ours (M6); read-only lookups, `ReadMap` against `ConcurrentMap` (M4); a `ReadMap` batch of 1,000 inserts
 //! against 1,000 single inserts (M5).
 //!
 //! One criterion iteration of a workload is one whole bustle run of a fixed size: the table is created with
@@ -121,6 +121,44 @@ impl BenchMap for Mutex<HashMap<u64, u64>> {
     }
 }
 
+/// papaya with foldhash (as `ConcurrentMap`), a pin per operation as its documentation shows.
+impl BenchMap for papaya::HashMap<u64, u64, foldhash::fast::RandomState> {
+    fn with_capacity(capacity: usize) -> Self {
+        papaya::HashMap::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
+    }
+    fn get(&self, key: u64) -> bool {
+        self.pin().get(&key).is_some()
+    }
+    fn insert(&self, key: u64) -> bool {
+        self.pin().insert(key, 0).is_none()
+    }
+    fn remove(&self, key: u64) -> bool {
+        self.pin().remove(&key).is_some()
+    }
+    fn update(&self, key: u64) -> bool {
+        self.pin().update(key, |v| v + 1).is_some()
+    }
+}
+
+/// scc's `HashMap` with foldhash (as `ConcurrentMap`).
+impl BenchMap for scc::HashMap<u64, u64, foldhash::fast::RandomState> {
+    fn with_capacity(capacity: usize) -> Self {
+        scc::HashMap::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
+    }
+    fn get(&self, key: u64) -> bool {
+        self.read(&key, |_, _| ()).is_some()
+    }
+    fn insert(&self, key: u64) -> bool {
+        scc::HashMap::insert(self, key, 0).is_ok()
+    }
+    fn remove(&self, key: u64) -> bool {
+        scc::HashMap::remove(self, &key).is_some()
+    }
+    fn update(&self, key: u64) -> bool {
+        scc::HashMap::update(self, &key, |_, v| *v += 1).is_some()
+    }
+}
+
 /// A map shared by bustle's threads.
 struct Table<M>(Arc<M>);
 
@@ -227,6 +265,12 @@ fn workloads(c: &mut Criterion) {
         bench_workload::<DashMap<u64, u64, RandomState>>(&mut group, spec, "dashmap_std");
         bench_workload::<RwLock<HashMap<u64, u64>>>(&mut group, spec, "rwlock_std");
         bench_workload::<Mutex<HashMap<u64, u64>>>(&mut group, spec, "mutex_std");
+        bench_workload::<papaya::HashMap<u64, u64, foldhash::fast::RandomState>>(
+            &mut group, spec, "papaya",
+        );
+        bench_workload::<scc::HashMap<u64, u64, foldhash::fast::RandomState>>(
+            &mut group, spec, "scc",
+        );
         group.finish();
     }
 }

@@ -734,6 +734,7 @@ pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<T
     out.extend(trace_targets(results));
     out.push(dhat_target(results));
     out.push(intern_memory_target(counts));
+    out.extend(map_peer_targets(results));
     // E5 again on the native build (`--native`): E5.native.<helper>.
     for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
         let helper = spec.id.trim_start_matches("E5.");
@@ -802,6 +803,42 @@ fn evaluate_one(
         numerator: spec.numerator.to_string(),
         denominator: spec.denominator.to_string(),
     }
+}
+
+/// Targets M6.<workload>.<peer>: ConcurrentMap's throughput / a peer's (papaya, scc, both with
+/// foldhash as ours), bustle workload, two threads, goal >= 0.9.
+fn map_peer_targets(results: &[BenchResult]) -> Vec<TargetResult> {
+    let goal = Goal::AtLeast(0.9);
+    let mut out = Vec::new();
+    for workload in ["read_heavy", "exchange", "rapid_grow"] {
+        for peer in ["papaya", "scc"] {
+            let numerator = format!("{workload}/concurrent_map_2t");
+            let denominator = format!("{workload}/{peer}_2t");
+            let find = |id: &str| {
+                results
+                    .iter()
+                    .find(|r| r.allocator == "system" && r.layer == "map" && r.id == id)
+            };
+            let ratio = match (find(&numerator), find(&denominator)) {
+                (Some(n), Some(d)) => Some(d.ns_per_element / n.ns_per_element),
+                _ => None,
+            };
+            out.push(TargetResult {
+                id: format!("M6.{workload}.{peer}"),
+                layer: "map".into(),
+                what: format!(
+                    "ConcurrentMap / {peer} (foldhash, as ours), bustle {workload}, two threads, throughput"
+                ),
+                ratio,
+                goal: goal.text(),
+                pass: ratio.map(|r| goal.met(r)),
+                allocator: "system".into(),
+                numerator,
+                denominator,
+            });
+        }
+    }
+    out
 }
 
 /// The interning peers whose memory per string byte the counts measure (`pool_memory/<peer>`).

@@ -73,3 +73,9 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// The guide for users of Flow Orchestrator, KNHK, Blixard and Rust Logic Graph (`docs/coming-from.md`):
+/// its code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/coming-from.md")]
+struct ComingFromDoctests;
