@@ -1,7 +1,8 @@
 //! Layer 2 benches: a 4 KiB buffer from the pool against `Vec::with_capacity` (P1, and P2 under jemalloc and
 //! mimalloc), a context-like object from an `ObjectPool` against building it (P3, with the `object-pool`
-//! crate as a peer), and two threads against one (P4). P5 (the bound under churn) is measured by
-//! `src/bin/counts.rs`.
+//! crate as a peer), and two threads against one (P4); get + touch + drop from 256 B to 4 MiB, and a
+//! producer/consumer pipeline whose buffers are freed on another thread (P6). P5 (the bound under
+//! churn) is measured by `src/bin/counts.rs`.
 
 use std::collections::HashMap;
 
@@ -96,9 +97,125 @@ fn buffer_threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// Writes one byte in every 4 KiB page of `buf` (up to its capacity), as a user filling it would: a
+/// fresh block from the allocator costs its page faults here, a pooled one does not.
+fn touch(buf: &mut Vec<u8>) {
+    buf.clear();
+    for byte in buf.spare_capacity_mut().iter_mut().step_by(4096) {
+        byte.write(keep(1));
+    }
+    buf.push(1);
+}
+
+/// Get + touch every page + drop, at sizes from 256 B to 4 MiB: where a pool pays and where it does not
+/// (the allocator's own reuse of freed blocks decides).
+fn buffer_sweep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("buffer_sweep");
+    group.throughput(Throughput::Elements(1));
+    let pool = BufferPool::new();
+    let sizes: &[(usize, &str)] = if flowmem_benches::quick() {
+        &[(64 << 10, "64k"), (1 << 20, "1m")]
+    } else {
+        &[
+            (256, "256"),
+            (4 << 10, "4k"),
+            (64 << 10, "64k"),
+            (1 << 20, "1m"),
+            (4 << 20, "4m"),
+        ]
+    };
+    for &(size, label) in sizes {
+        group.bench_function(format!("pool_{label}"), |b| {
+            b.iter(|| {
+                let mut buf = pool.get(keep(size));
+                touch(&mut buf);
+                keep(&buf);
+            })
+        });
+        group.bench_function(format!("vec_{label}"), |b| {
+            b.iter(|| {
+                let mut buf = Vec::<u8>::with_capacity(keep(size));
+                touch(&mut buf);
+                keep(&buf);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A producer/consumer pipeline (target P6): one thread gets buffers, writes a byte of every page and
+/// hands them over a channel; another reads and drops them, so buffers are freed on another thread than
+/// the one that allocated them. The pool's buffers go back to the pool from the consumer.
+fn buffer_pipeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("buffer_pipeline");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(1));
+    let pool = BufferPool::new();
+    for (size, label) in [(64usize << 10, "64k"), (1 << 20, "1m")] {
+        group.bench_function(format!("pool_{label}"), |b| {
+            b.iter_custom(|n| {
+                pipeline(
+                    n,
+                    || {
+                        let mut buf = pool.get(size);
+                        touch(&mut buf);
+                        buf
+                    },
+                    |buf| buf[0],
+                )
+            })
+        });
+        group.bench_function(format!("vec_{label}"), |b| {
+            b.iter_custom(|n| {
+                pipeline(
+                    n,
+                    || {
+                        let mut buf = Vec::<u8>::with_capacity(size);
+                        touch(&mut buf);
+                        buf
+                    },
+                    |buf| buf[0],
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Runs `n` buffers from `make` through a two-thread pipeline, handed over in batches of 32 (so the
+/// channel's wake-ups do not hide the buffers' own cost); the time until the consumer dropped the last.
+fn pipeline<B: Send>(
+    n: u64,
+    make: impl Fn() -> B + Sync,
+    first: impl Fn(&B) -> u8 + Send,
+) -> std::time::Duration {
+    const BATCH: u64 = 32;
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<B>>(4);
+        s.spawn(move || {
+            for batch in rx {
+                for buf in batch {
+                    keep(first(&buf));
+                }
+            }
+        });
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(BATCH);
+            let batch: Vec<B> = (0..k).map(|_| make()).collect();
+            tx.send(batch)
+                .expect("the consumer runs until the channel closes");
+            left -= k;
+        }
+        drop(tx);
+    });
+    start.elapsed()
+}
+
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = buffer_4k, object_ctx, buffer_threads
+    targets = buffer_4k, object_ctx, buffer_threads, buffer_sweep, buffer_pipeline
 }
 criterion_main!(benches);
