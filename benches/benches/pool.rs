@@ -72,6 +72,76 @@ fn object_ctx(c: &mut Criterion) {
             keep(&*ctx);
         })
     });
+    let linear = lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear());
+    group.bench_function("lockfree_linear", |b| {
+        b.iter(|| {
+            let mut ctx = linear.pull();
+            fill(&mut ctx);
+            keep(&*ctx);
+        })
+    });
+    let opool = opool::Pool::new(64, CtxAllocator);
+    group.bench_function("opool", |b| {
+        b.iter(|| {
+            let mut ctx = opool.get();
+            fill(&mut ctx);
+            keep(&*ctx);
+        })
+    });
+    group.finish();
+}
+
+/// opool's way to make and clear the contexts.
+struct CtxAllocator;
+
+impl opool::PoolAllocator<Ctx> for CtxAllocator {
+    fn allocate(&self) -> Ctx {
+        new_ctx()
+    }
+    fn reset(&self, ctx: &mut Ctx) {
+        ctx.clear();
+    }
+}
+
+/// The same acquire + fill + release from two threads at once (target P8), each pool shared by both.
+fn object_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("object_threads");
+    group.sampling_mode(SamplingMode::Flat);
+    let ours = ObjectPool::with_reset(new_ctx, PoolConfig::default());
+    let crate_pool = object_pool::Pool::new(64, new_ctx);
+    let linear = lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear());
+    let opool = opool::Pool::new(64, CtxAllocator);
+    for threads in [1usize, 2] {
+        group.throughput(Throughput::Elements(threads as u64));
+        let mut each = |name: &str, work: &(dyn Fn() + Sync)| {
+            group.bench_function(format!("{name}_{threads}t"), |b| {
+                b.iter_custom(|iters| {
+                    run_parallel(threads, iters, |_, n| (0..n).for_each(|_| work()))
+                })
+            });
+        };
+        each("pool", &|| {
+            let mut ctx = ours.acquire();
+            fill(&mut ctx);
+            keep(&*ctx);
+        });
+        each("object_pool_crate", &|| {
+            let mut ctx = crate_pool.pull(new_ctx);
+            ctx.clear();
+            fill(&mut ctx);
+            keep(&*ctx);
+        });
+        each("lockfree_linear", &|| {
+            let mut ctx = linear.pull();
+            fill(&mut ctx);
+            keep(&*ctx);
+        });
+        each("opool", &|| {
+            let mut ctx = opool.get();
+            fill(&mut ctx);
+            keep(&*ctx);
+        });
+    }
     group.finish();
 }
 
@@ -216,6 +286,6 @@ fn pipeline<B: Send>(
 criterion_group! {
     name = benches;
     config = flowmem_benches::criterion();
-    targets = buffer_4k, object_ctx, buffer_threads, buffer_sweep, buffer_pipeline
+    targets = buffer_4k, object_ctx, object_threads, buffer_threads, buffer_sweep, buffer_pipeline
 }
 criterion_main!(benches);
