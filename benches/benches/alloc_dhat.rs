@@ -4,7 +4,7 @@
 //! dhat must be the global allocator: built with an allocator feature, this bench measures nothing.
 
 use criterion::Throughput;
-use flowmem_benches::sites::alloc_heavy;
+use flowmem_testing::sites::alloc_heavy;
 
 #[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
 #[global_allocator]

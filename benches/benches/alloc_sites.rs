@@ -7,7 +7,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
 use flowmem_alloc::sites;
-use flowmem_benches::sites::alloc_heavy;
+use flowmem_testing::sites::alloc_heavy;
 
 #[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
 #[global_allocator]

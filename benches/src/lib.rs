@@ -19,7 +19,6 @@ pub mod crash;
 pub mod dags;
 pub mod damage;
 pub mod faults;
-pub mod sites;
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
 compile_error!(

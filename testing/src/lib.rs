@@ -6,6 +6,8 @@
 //! - `stress`: larger property runs, for `cargo xtask stress`.
 #![forbid(unsafe_code)]
 
+pub mod sites;
+
 use quickcheck::QuickCheck;
 
 /// The scale the tests run at.

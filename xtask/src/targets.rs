@@ -806,15 +806,44 @@ fn evaluate_one(
     }
 }
 
+impl TargetResult {
+    /// A target computed from the system allocator's run (the targets made by a function rather than a
+    /// [`TargetSpec`]).
+    fn from_system_run(
+        id: String,
+        layer: &str,
+        what: String,
+        ratio: Option<f64>,
+        goal: Goal,
+        numerator: String,
+        denominator: String,
+    ) -> TargetResult {
+        TargetResult {
+            id,
+            layer: layer.into(),
+            what,
+            ratio,
+            goal: goal.text(),
+            pass: ratio.map(|r| goal.met(r)),
+            allocator: "system".into(),
+            numerator,
+            denominator,
+        }
+    }
+}
+
+/// The benchmark `id` of `layer` measured with the system allocator, if it ran.
+fn system_result<'a>(results: &'a [BenchResult], layer: &str, id: &str) -> Option<&'a BenchResult> {
+    results
+        .iter()
+        .find(|r| r.allocator == "system" && r.layer == layer && r.id == id)
+}
+
 /// Target P8: two threads sharing a pool (acquire + fill + release): ObjectPool's total throughput /
 /// the best peer's (object-pool, lockfree-object-pool's linear pool, opool), goal >= 2.5.
 fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
     let goal = Goal::AtLeast(2.5);
-    let find = |id: &str| {
-        results
-            .iter()
-            .find(|r| r.allocator == "system" && r.layer == "pool" && r.id == id)
-    };
+    let find = |id: &str| system_result(results, "pool", id);
     let best = ["object_pool_crate", "lockfree_linear", "opool"]
         .iter()
         .filter_map(|p| find(&format!("object_threads/{p}_2t")).map(|r| (*p, r.ns_per_element)))
@@ -823,20 +852,18 @@ fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
         (Some(ours), Some((_, peer))) => Some(peer / ours.ns_per_element),
         _ => None,
     };
-    TargetResult {
-        id: "P8".into(),
-        layer: "pool".into(),
-        what: format!(
+    TargetResult::from_system_run(
+        "P8".into(),
+        "pool",
+        format!(
             "two threads sharing a pool, acquire + fill + release: ObjectPool / the best peer ({}), total throughput",
             best.map_or("not measured", |(p, _)| p)
         ),
         ratio,
-        goal: goal.text(),
-        pass: ratio.map(|r| goal.met(r)),
-        allocator: "system".into(),
-        numerator: "object_threads/pool_2t".into(),
-        denominator: best.map_or(String::new(), |(p, _)| format!("object_threads/{p}_2t")),
-    }
+        goal,
+        "object_threads/pool_2t".into(),
+        best.map_or(String::new(), |(p, _)| format!("object_threads/{p}_2t")),
+    )
 }
 
 /// Targets M6.<workload>.<peer>: ConcurrentMap's throughput / a peer's (papaya, scc, both with
@@ -848,28 +875,22 @@ fn map_peer_targets(results: &[BenchResult]) -> Vec<TargetResult> {
         for peer in ["papaya", "scc"] {
             let numerator = format!("{workload}/concurrent_map_2t");
             let denominator = format!("{workload}/{peer}_2t");
-            let find = |id: &str| {
-                results
-                    .iter()
-                    .find(|r| r.allocator == "system" && r.layer == "map" && r.id == id)
-            };
+            let find = |id: &str| system_result(results, "map", id);
             let ratio = match (find(&numerator), find(&denominator)) {
                 (Some(n), Some(d)) => Some(d.ns_per_element / n.ns_per_element),
                 _ => None,
             };
-            out.push(TargetResult {
-                id: format!("M6.{workload}.{peer}"),
-                layer: "map".into(),
-                what: format!(
+            out.push(TargetResult::from_system_run(
+                format!("M6.{workload}.{peer}"),
+                "map",
+                format!(
                     "ConcurrentMap / {peer} (foldhash, as ours), bustle {workload}, two threads, throughput"
                 ),
                 ratio,
-                goal: goal.text(),
-                pass: ratio.map(|r| goal.met(r)),
-                allocator: "system".into(),
+                goal,
                 numerator,
                 denominator,
-            });
+            ));
         }
     }
     out
@@ -902,20 +923,18 @@ fn intern_memory_target(counts: &[CountResult]) -> TargetResult {
         (Some(ours), Some((_, peer))) => Some(ours / peer),
         _ => None,
     };
-    TargetResult {
-        id: "I6".into(),
-        layer: "intern".into(),
-        what: format!(
+    TargetResult::from_system_run(
+        "I6".into(),
+        "intern",
+        format!(
             "heap bytes per string byte, 100k distinct 16-byte strings: StringPool / the smallest peer ({})",
             smallest.map_or("not measured", |(p, _)| p)
         ),
         ratio,
-        goal: goal.text(),
-        pass: ratio.map(|r| goal.met(r)),
-        allocator: "system".into(),
-        numerator: "pool_memory/flowmem".into(),
-        denominator: smallest.map_or(String::new(), |(p, _)| format!("pool_memory/{p}")),
-    }
+        goal,
+        "pool_memory/flowmem".into(),
+        smallest.map_or(String::new(), |(p, _)| format!("pool_memory/{p}")),
+    )
 }
 
 /// Target T2: the loop of T1 with our site sampling at the default rate / under dhat's heap profiler (a
@@ -935,17 +954,15 @@ fn dhat_target(results: &[BenchResult]) -> TargetResult {
         (Some(n), Some(d)) => Some(n.ns_per_element / d.ns_per_element),
         _ => None,
     };
-    TargetResult {
-        id: "T2".into(),
-        layer: "alloc_sites".into(),
-        what: "the loop of T1: our site sampling at the default rate / dhat's heap profiler (a backtrace and a global lock per allocation), time".into(),
+    TargetResult::from_system_run(
+        "T2".into(),
+        "alloc_sites",
+        "the loop of T1: our site sampling at the default rate / dhat's heap profiler (a backtrace and a global lock per allocation), time".into(),
         ratio,
-        goal: goal.text(),
-        pass: ratio.map(|r| goal.met(r)),
-        allocator: "system".into(),
-        numerator: numerator.into(),
-        denominator: denominator.into(),
-    }
+        goal,
+        numerator.into(),
+        denominator.into(),
+    )
 }
 
 /// Target E4, one per WfCommons trace measured (`wf_<trace>` groups of the engine bench): the no-op run of

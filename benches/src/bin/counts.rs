@@ -90,18 +90,18 @@ fn arena_capacity(out: &Out) {
     );
 }
 
-/// Target T3: the known shares of three allocating functions (60/30/10 % of about 2 GB) against their
+/// Target T3: the known shares of three allocating functions (60/30/10 % of about 4 GB) against their
 /// estimates from site sampling at the default rate; emits the largest absolute error.
 fn site_accuracy(out: &Out) {
     use flowmem_alloc::sites;
-    use flowmem_benches::sites::{KNOWN_SHARES, known_shares};
+    use flowmem_testing::sites::{KNOWN_SHARES, known_shares};
     let id = "sites/max_share_error";
     if !out.wants(id) {
         return;
     }
     let before = sites::report();
     sites::start(sites::SiteOptions::new()).expect("Tracking is installed");
-    known_shares(2_000);
+    known_shares(4_000);
     sites::stop();
     let report = sites::report().since(&before);
     let estimates: Vec<f64> = KNOWN_SHARES
@@ -127,6 +127,22 @@ fn site_accuracy(out: &Out) {
     );
 }
 
+/// Emits `pool_memory/<peer>`: the heap bytes what `build` returns holds, per string byte.
+fn peer_memory<T>(out: &Out, peer: &str, string_bytes: f64, build: impl FnOnce() -> T) {
+    let id = format!("pool_memory/{peer}");
+    if !out.wants(&id) {
+        return;
+    }
+    let (held, bytes) = held_bytes(build);
+    black_box(&held);
+    out.emit(
+        "intern",
+        &id,
+        bytes as f64 / string_bytes,
+        "heap bytes per string byte",
+    );
+}
+
 fn intern(out: &Out) {
     const N: usize = 100_000;
     let strings: Vec<String> = (0..N).map(|i| format!("{i:016}")).collect();
@@ -147,22 +163,13 @@ fn intern(out: &Out) {
             "heap bytes per string byte",
         );
     }
-    if out.wants("pool_memory/lasso") {
-        let (rodeo, bytes) = held_bytes(|| {
-            let rodeo: ThreadedRodeo<Spur> = ThreadedRodeo::new();
-            for s in &strings {
-                rodeo.get_or_intern(s);
-            }
-            rodeo
-        });
-        black_box(&rodeo);
-        out.emit(
-            "intern",
-            "pool_memory/lasso",
-            bytes as f64 / string_bytes,
-            "heap bytes per string byte",
-        );
-    }
+    peer_memory(out, "lasso", string_bytes, || {
+        let rodeo: ThreadedRodeo<Spur> = ThreadedRodeo::new();
+        for s in &strings {
+            rodeo.get_or_intern(s);
+        }
+        rodeo
+    });
     if out.wants("pool_memory/flowmem") {
         // What the pool says it holds against what the allocator saw it take.
         let (pool, bytes) = held_bytes(|| {
@@ -195,40 +202,21 @@ fn intern(out: &Out) {
             "heap bytes per string byte",
         );
     }
-    if out.wants("pool_memory/lasso_rodeo") {
-        let (rodeo, bytes) = held_bytes(|| {
-            let mut rodeo: lasso::Rodeo<Spur> = lasso::Rodeo::new();
-            for s in &strings {
-                rodeo.get_or_intern(s);
-            }
-            rodeo
-        });
-        black_box(&rodeo);
-        out.emit(
-            "intern",
-            "pool_memory/lasso_rodeo",
-            bytes as f64 / string_bytes,
-            "heap bytes per string byte",
-        );
-    }
-    if out.wants("pool_memory/string_interner_buffer") {
-        let (interner, bytes) = held_bytes(|| {
-            let mut interner: string_interner::StringInterner<
-                string_interner::backend::BufferBackend,
-            > = string_interner::StringInterner::new();
-            for s in &strings {
-                interner.get_or_intern(s);
-            }
-            interner
-        });
-        black_box(&interner);
-        out.emit(
-            "intern",
-            "pool_memory/string_interner_buffer",
-            bytes as f64 / string_bytes,
-            "heap bytes per string byte",
-        );
-    }
+    peer_memory(out, "lasso_rodeo", string_bytes, || {
+        let mut rodeo: lasso::Rodeo<Spur> = lasso::Rodeo::new();
+        for s in &strings {
+            rodeo.get_or_intern(s);
+        }
+        rodeo
+    });
+    peer_memory(out, "string_interner_buffer", string_bytes, || {
+        let mut interner: string_interner::StringInterner<string_interner::backend::BufferBackend> =
+            string_interner::StringInterner::new();
+        for s in &strings {
+            interner.get_or_intern(s);
+        }
+        interner
+    });
     if out.wants("pool_memory/ustr") {
         // ustr's table is process-wide and never freed: what these strings added to it.
         let ((), bytes) = held_bytes(|| {
@@ -243,25 +231,13 @@ fn intern(out: &Out) {
             "heap bytes per string byte",
         );
     }
-    if out.wants("pool_memory/hashmap") {
-        let (map, bytes) = held_bytes(|| {
-            let mut map: HashMap<String, u32> = HashMap::new();
-            let mut names: Vec<*const u8> = Vec::new();
-            for (i, s) in strings.iter().enumerate() {
-                let owned = s.clone();
-                names.push(owned.as_ptr());
-                map.insert(owned, i as u32);
-            }
-            (map, names)
-        });
-        black_box(&map);
-        out.emit(
-            "intern",
-            "pool_memory/hashmap",
-            bytes as f64 / string_bytes,
-            "heap bytes per string byte",
-        );
-    }
+    peer_memory(out, "hashmap", string_bytes, || {
+        let mut map: HashMap<String, u32> = HashMap::new();
+        for (i, s) in strings.iter().enumerate() {
+            map.insert(s.clone(), i as u32);
+        }
+        map
+    });
 }
 
 fn pool(out: &Out) {

@@ -8,6 +8,7 @@ use flowmem_alloc::{
     AllocError, Tracking,
     sites::{self, Metric, SiteOptions},
 };
+use flowmem_testing::sites::{KNOWN_SHARES, known_shares};
 
 #[global_allocator]
 static GLOBAL: Tracking<std::alloc::System> = Tracking::new(std::alloc::System);
@@ -20,50 +21,23 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-#[inline(never)]
-fn site_sixty(n: usize) {
-    for i in 0..n {
-        black_box(vec![1u8; 600 + i % 7]);
-    }
-}
-
-#[inline(never)]
-fn site_thirty(n: usize) {
-    for i in 0..n {
-        black_box(vec![2u8; 300 + i % 5]);
-    }
-}
-
-#[inline(never)]
-fn site_ten(n: usize) {
-    for i in 0..n {
-        black_box(vec![3u8; 100 + i % 3]);
-    }
-}
-
 #[test]
 fn shares_of_known_sites_are_estimated_within_five_points() {
     let _t = turn();
     let before = sites::report();
     sites::start(SiteOptions::new().mean_interval(4 * 1024)).unwrap();
-    // 60/30/10 % of about 120 MB (12 MB under valgrind), interleaved.
+    // 60/30/10 % of about 100 MB (10 MB under valgrind), interleaved.
     let rounds = flowmem_testing::iterations(100);
-    for _ in 0..rounds {
-        site_sixty(1_200);
-        site_thirty(1_200);
-        site_ten(1_200);
-    }
+    known_shares(rounds as usize);
     sites::stop();
     let report = sites::report().since(&before);
-    assert!(report.samples > 2_000, "{}", report.samples);
-    let shares = [
-        report.share_of("site_sixty"),
-        report.share_of("site_thirty"),
-        report.share_of("site_ten"),
-    ];
+    assert!(report.samples > 1_000, "{}", report.samples);
+    let shares: Vec<f64> = KNOWN_SHARES
+        .iter()
+        .map(|(function, _)| report.share_of(function))
+        .collect();
     let sum: f64 = shares.iter().sum();
-    let truth = [0.6, 0.3, 0.1];
-    for (share, truth) in shares.iter().zip(truth) {
+    for (share, (_, truth)) in shares.iter().zip(KNOWN_SHARES) {
         let share = share / sum;
         assert!((share - truth).abs() <= 0.05, "{shares:?}\n{report}");
     }
@@ -71,20 +45,20 @@ fn shares_of_known_sites_are_estimated_within_five_points() {
     let estimated: u64 = report
         .sites
         .iter()
-        .filter(|s| s.passes_through("site_"))
+        .filter(|s| s.passes_through("share_"))
         .map(|s| s.bytes)
         .sum();
-    let actual = rounds * 1_200 * (603 + 302 + 101);
+    let actual = rounds * 1_000 * (603 + 302 + 101);
     let error = (estimated as f64 - actual as f64).abs() / actual as f64;
     assert!(error < 0.05, "estimated {estimated}, allocated {actual}");
     // The named site is the test's function, not the allocator's or Vec's.
     let top = report.top(Metric::Bytes, 1)[0];
     assert!(
-        top.site().unwrap().function.contains("site_sixty"),
+        top.site().unwrap().function.contains("share_sixty"),
         "{report}"
     );
     assert_eq!(sites::reentered(), 0, "the sampler allocated");
-    for s in report.sites.iter().filter(|s| s.passes_through("site_")) {
+    for s in report.sites.iter().filter(|s| s.passes_through("share_")) {
         assert_eq!(s.live_bytes, 0, "all freed: {s:?}");
     }
 }
@@ -177,7 +151,7 @@ fn live_at_peak_names_what_was_held_not_what_was_churned() {
 fn report_files_hold_the_text_the_folded_stacks_and_a_dhat_file() {
     let _t = turn();
     sites::start(SiteOptions::new().mean_interval(4 * 1024)).unwrap();
-    site_ten(5_000);
+    known_shares(5);
     sites::stop();
     let report = sites::report();
     let dir = std::env::temp_dir().join(format!("flowmem-sites-{}", std::process::id()));
@@ -190,21 +164,21 @@ fn report_files_hold_the_text_the_folded_stacks_and_a_dhat_file() {
     let folded = std::fs::read_to_string(dir.join("sites.txt.folded")).unwrap();
     let line = folded
         .lines()
-        .find(|l| l.contains("site_ten"))
-        .expect("a folded stack through site_ten");
+        .find(|l| l.contains("share_ten"))
+        .expect("a folded stack through share_ten");
     let (stack, value) = line.rsplit_once(' ').unwrap();
     assert!(value.parse::<u64>().unwrap() > 0);
     assert!(
-        stack.find("site_ten") < stack.rfind(';'),
+        stack.find("share_ten") < stack.rfind(';'),
         "root first: {stack}"
     );
     let dhat = std::fs::read_to_string(dir.join("sites.txt.dhat.json")).unwrap();
     assert!(dhat.starts_with("{\"dhatFileVersion\":2"));
-    assert!(dhat.contains("site_ten"));
+    assert!(dhat.contains("share_ten"));
     #[cfg(feature = "flamegraph")]
     {
         let svg = std::fs::read_to_string(dir.join("sites.txt.svg")).unwrap();
-        assert!(svg.contains("<svg") && svg.contains("site_ten"));
+        assert!(svg.contains("<svg") && svg.contains("share_ten"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

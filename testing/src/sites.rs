@@ -1,5 +1,5 @@
-//! The workloads of the allocation-site profiler's targets: an allocation-heavy loop timed with sampling
-//! on and off (T1) and under dhat (T2), and three sites of known shares (T3).
+//! Workloads of the allocation-site profiler, shared by its tests and its benches: an allocation-heavy
+//! loop (targets T1 and T2) and three functions allocating known shares of the bytes (T3).
 
 use std::hint::black_box;
 
