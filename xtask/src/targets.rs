@@ -866,7 +866,7 @@ fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
     )
 }
 
-/// Targets M6.<workload>.<peer>: ConcurrentMap's throughput / a peer's (papaya, scc, both with
+/// Targets `M6.<workload>.<peer>`: ConcurrentMap's throughput / a peer's (papaya, scc, both with
 /// foldhash as ours), bustle workload, two threads, goal >= 0.9.
 fn map_peer_targets(results: &[BenchResult]) -> Vec<TargetResult> {
     let goal = Goal::AtLeast(0.9);

@@ -1,4 +1,4 @@
-//! Pre-interned strings a program declares for its own domain: [`Preinterned`] and [`preinterned!`].
+//! Pre-interned strings a program declares for its own domain: [`Preinterned`] and [`preinterned!`](crate::preinterned).
 //!
 //! [`sym`](crate::sym) holds the engine's well-known strings at symbols `0..WELL_KNOWN.len()` of every
 //! pool. A program adds its own set after them: a pool made with
@@ -8,7 +8,7 @@
 
 use crate::{Symbol, sym::WELL_KNOWN};
 
-/// A program's own set of pre-interned strings, declared with [`preinterned!`]: the string of index `i`
+/// A program's own set of pre-interned strings, declared with [`preinterned!`](crate::preinterned): the string of index `i`
 /// is the symbol `WELL_KNOWN.len() + i` in every pool made with the set.
 ///
 /// Made in a `const` context, the set is checked when the program compiles: a string given twice, or one
@@ -58,7 +58,7 @@ impl Preinterned {
     /// # Panics
     ///
     /// If a string appears twice, is one of [`WELL_KNOWN`], or the set cannot have symbols (more than
-    /// `u32::MAX - 1 - WELL_KNOWN.len()` strings). In a `const` item (as [`preinterned!`] makes it)
+    /// `u32::MAX - 1 - WELL_KNOWN.len()` strings). In a `const` item (as [`preinterned!`](crate::preinterned) makes it)
     /// that is a compile error.
     pub const fn new(strings: &'static [&'static str]) -> Preinterned {
         if strings.len() > (u32::MAX - 1) as usize - WELL_KNOWN.len() {
