@@ -147,22 +147,6 @@ fn intern(out: &Out) {
     const N: usize = 100_000;
     let strings: Vec<String> = (0..N).map(|i| format!("{i:016}")).collect();
     let string_bytes = (N * 16) as f64;
-    if out.wants("pool_memory/flowmem") {
-        let (pool, bytes) = held_bytes(|| {
-            let pool = StringPool::new();
-            for s in &strings {
-                pool.intern(s);
-            }
-            pool
-        });
-        assert_eq!(pool.len(), N + flowmem_intern::sym::WELL_KNOWN.len());
-        out.emit(
-            "intern",
-            "pool_memory/flowmem",
-            bytes as f64 / string_bytes,
-            "heap bytes per string byte",
-        );
-    }
     peer_memory(out, "lasso", string_bytes, || {
         let rodeo: ThreadedRodeo<Spur> = ThreadedRodeo::new();
         for s in &strings {
@@ -171,14 +155,22 @@ fn intern(out: &Out) {
         rodeo
     });
     if out.wants("pool_memory/flowmem") {
-        // What the pool says it holds against what the allocator saw it take.
-        let (pool, bytes) = held_bytes(|| {
+        let build = || {
             let pool = StringPool::new();
             for s in &strings {
                 pool.intern(s);
             }
             pool
-        });
+        };
+        let (pool, bytes) = held_bytes(build);
+        assert_eq!(pool.len(), N + flowmem_intern::sym::WELL_KNOWN.len());
+        out.emit(
+            "intern",
+            "pool_memory/flowmem",
+            bytes as f64 / string_bytes,
+            "heap bytes per string byte",
+        );
+        // What the pool says it holds against what the allocator saw it take.
         out.emit(
             "intern",
             "pool_memory/flowmem_reported_over_measured",
@@ -187,13 +179,7 @@ fn intern(out: &Out) {
         );
         drop(pool);
         // Built and frozen inside the measurement: the pool it came from is gone by its end.
-        let (frozen, bytes) = held_bytes(|| {
-            let pool = StringPool::new();
-            for s in &strings {
-                pool.intern(s);
-            }
-            pool.freeze()
-        });
+        let (frozen, bytes) = held_bytes(|| build().freeze());
         black_box(&frozen);
         out.emit(
             "intern",
