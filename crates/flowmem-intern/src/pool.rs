@@ -133,11 +133,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// [`try_intern`](StringPool::try_intern) where that can happen.
     #[inline]
     pub fn intern(&self, s: &str) -> Symbol {
-        let hash = self.hasher.hash_one(s);
-        match self.storage.get(s, hash) {
-            Some(index) => Symbol::from_index(index),
-            None => self.intern_new(s, hash).unwrap_or_else(|e| panic!("{e}")),
-        }
+        self.try_intern(s).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The symbol of `s`, interning it if it is new, or an error when the pool cannot take a new string.

@@ -138,8 +138,6 @@ struct Writer {
     cursor: u32,
     /// Every allocation of chunks, to free on drop.
     owned: Vec<(*mut u8, Layout)>,
-    /// Strings stored.
-    len: usize,
     /// Every bucket (the directories point at them; freed on drop).
     buckets: Vec<*mut Bucket>,
     /// Directories replaced by a bigger one: lookups may still read them, so they live until drop.
@@ -200,7 +198,6 @@ impl Storage {
             writer: Mutex::new(Writer {
                 cursor: 0,
                 owned: Vec::new(),
-                len: 0,
                 buckets,
                 retired: Vec::new(),
             }),
@@ -348,15 +345,16 @@ impl Storage {
         if let Some(index) = self.probe(s, hash) {
             return Ok(index);
         }
-        if w.len >= u32::MAX as usize - 1 {
-            return Err(InternError::SymbolsExhausted(w.len));
+        // Only the writer, under the lock, changes the length.
+        let index = self.len.load(Relaxed);
+        if index >= u32::MAX as usize - 1 {
+            return Err(InternError::SymbolsExhausted(index));
         }
         // Room in the bucket first (a split changes nothing a reader could find wrong), then the bytes
         // and the span, each reserved against the limit before it is allocated; only then is the string
         // published.
         let bucket = self.make_room(&mut w, hash, s, hasher)?;
         let offset = self.store(&mut w, s)?;
-        let index = w.len;
         let (j, i) = span_of(index);
         if self.spans[j].load(Relaxed).is_null() {
             let entries = SPAN_BASE << j;
@@ -371,8 +369,7 @@ impl Storage {
         unsafe { (*segment.add(i)).store(offset, Release) };
         place(bucket, hash, index as u32);
         bucket.len.fetch_add(1, Relaxed);
-        w.len += 1;
-        self.len.store(w.len, Release);
+        self.len.store(index + 1, Release);
         self.string_bytes.fetch_add(s.len(), Relaxed);
         Ok(index as u32)
     }
@@ -494,7 +491,7 @@ impl Storage {
     /// needed; returns its offset.
     fn store(&self, w: &mut Writer, s: &str) -> Result<u32, InternError> {
         let need = varint_len(s.len()) + s.len();
-        let full = || InternError::SymbolsExhausted(w.len);
+        let full = || InternError::SymbolsExhausted(self.len.load(Relaxed));
         if need > (u32::MAX - 1 - PAGE) as usize {
             return Err(full());
         }
