@@ -201,34 +201,48 @@ fn run_native(
             NATIVE_GROUPS = targets::NATIVE_GROUPS
         ),
     );
+    let filter = opts.filter.as_deref().unwrap_or(targets::NATIVE_GROUPS);
+    run_bench(
+        targets::NATIVE,
+        LAYER,
+        Some(filter),
+        opts.quick,
+        (out, logs, pb),
+        |cmd| native(cmd),
+    )
+}
+
+/// Runs the bench file `layer` (built for `label`: an allocator, or the native build) with criterion
+/// writing to a fresh home of its own, and collects its estimates labelled `label`. `setup` adds the
+/// build's features or environment to the `cargo bench` command.
+fn run_bench(
+    label: &str,
+    layer: &str,
+    filter: Option<&str>,
+    quick: bool,
+    (out, logs, pb): (&Path, &Path, &ProgressBar),
+    setup: impl FnOnce(&mut Command),
+) -> Result<Vec<report::BenchResult>> {
     let home = std::env::current_dir()?
         .join(out)
         .join("criterion")
-        .join(targets::NATIVE)
-        .join(LAYER);
+        .join(label)
+        .join(layer);
     if home.exists() {
         fs::remove_dir_all(&home)?;
     }
     let mut cmd = cargo();
-    cmd.args([
-        "bench",
-        "--package",
-        "flowmem-benches",
-        "--bench",
-        LAYER,
-        "--",
-    ])
-    .arg(opts.filter.as_deref().unwrap_or(targets::NATIVE_GROUPS))
-    .env("CRITERION_HOME", &home)
-    .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
-    native(&mut cmd);
-    run_logged(
-        &mut cmd,
-        &logs.join(format!("{}-{LAYER}.log", targets::NATIVE)),
-        pb,
-    )?;
+    cmd.args(["bench", "--package", "flowmem-benches", "--bench", layer]);
+    setup(&mut cmd);
+    cmd.arg("--")
+        .env("CRITERION_HOME", &home)
+        .env("FLOWMEM_BENCH_QUICK", if quick { "1" } else { "0" });
+    if let Some(f) = filter {
+        cmd.arg(f);
+    }
+    run_logged(&mut cmd, &logs.join(format!("{label}-{layer}.log")), pb)?;
     pb.inc(1);
-    report::collect(&home, targets::NATIVE, LAYER)
+    report::collect(&home, label, layer)
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -313,26 +327,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut results = Vec::new();
     for (a, layer) in &plan {
         say(&pb, format!("bench: running {layer} ({a})"));
-        let home = std::env::current_dir()?
-            .join(&out)
-            .join("criterion")
-            .join(a)
-            .join(layer);
-        if home.exists() {
-            fs::remove_dir_all(&home)?;
-        }
-        let mut cmd = cargo();
-        cmd.args(["bench", "--package", "flowmem-benches", "--bench", layer])
-            .args(feature_args(a))
-            .arg("--")
-            .env("CRITERION_HOME", &home)
-            .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
-        if let Some(f) = &opts.filter {
-            cmd.arg(f);
-        }
-        run_logged(&mut cmd, &logs.join(format!("{a}-{layer}.log")), &pb)?;
-        results.extend(report::collect(&home, a, layer)?);
-        pb.inc(1);
+        results.extend(run_bench(
+            a,
+            layer,
+            opts.filter.as_deref(),
+            opts.quick,
+            (&out, &logs, &pb),
+            |cmd| {
+                cmd.args(feature_args(a));
+            },
+        )?);
     }
     if opts.native {
         results.extend(run_native(&opts, &out, &logs, &pb)?);
