@@ -45,17 +45,66 @@ fn fill(ctx: &mut Ctx) {
     }
 }
 
+/// One acquire + fill + release with one of the [`ObjectPools`].
+type PoolUse = fn(&ObjectPools);
+
+/// The pools of the object benches, each as a competent user of it would set it up (a capacity of 64
+/// where the pool asks for one; a reset that clears the map), and one acquire + fill + release with each.
+struct ObjectPools {
+    ours: ObjectPool<Ctx>,
+    object_pool: object_pool::Pool<Ctx>,
+    linear: lockfree_object_pool::LinearObjectPool<Ctx>,
+    opool: opool::Pool<CtxAllocator, Ctx>,
+}
+
+impl ObjectPools {
+    fn new() -> ObjectPools {
+        ObjectPools {
+            ours: ObjectPool::with_reset(new_ctx, PoolConfig::default()),
+            object_pool: object_pool::Pool::new(64, new_ctx),
+            linear: lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear()),
+            opool: opool::Pool::new(64, CtxAllocator),
+        }
+    }
+
+    fn use_ours(&self) {
+        let mut ctx = self.ours.acquire();
+        fill(&mut ctx);
+        keep(&*ctx);
+    }
+
+    fn use_object_pool(&self) {
+        // object-pool does not clear what comes back: the user does.
+        let mut ctx = self.object_pool.pull(new_ctx);
+        ctx.clear();
+        fill(&mut ctx);
+        keep(&*ctx);
+    }
+
+    fn use_linear(&self) {
+        let mut ctx = self.linear.pull();
+        fill(&mut ctx);
+        keep(&*ctx);
+    }
+
+    fn use_opool(&self) {
+        let mut ctx = self.opool.get();
+        fill(&mut ctx);
+        keep(&*ctx);
+    }
+
+    /// Each pool's bench name and use, ours first.
+    const USES: [(&'static str, PoolUse); 4] = [
+        ("pool", ObjectPools::use_ours),
+        ("object_pool_crate", ObjectPools::use_object_pool),
+        ("lockfree_linear", ObjectPools::use_linear),
+        ("opool", ObjectPools::use_opool),
+    ];
+}
+
 fn object_ctx(c: &mut Criterion) {
     let mut group = c.benchmark_group("object_ctx");
     group.throughput(Throughput::Elements(1));
-    let pool = ObjectPool::with_reset(new_ctx, PoolConfig::default());
-    group.bench_function("pool", |b| {
-        b.iter(|| {
-            let mut ctx = pool.acquire();
-            fill(&mut ctx);
-            keep(&ctx);
-        })
-    });
     group.bench_function("build", |b| {
         b.iter(|| {
             let mut ctx = new_ctx();
@@ -63,31 +112,12 @@ fn object_ctx(c: &mut Criterion) {
             keep(&ctx);
         })
     });
-    let peer = object_pool::Pool::new(64, new_ctx);
-    group.bench_function("object_pool_crate", |b| {
-        b.iter(|| {
-            let mut ctx = peer.pull(new_ctx);
-            ctx.clear();
-            fill(&mut ctx);
-            keep(&*ctx);
-        })
-    });
-    let linear = lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear());
-    group.bench_function("lockfree_linear", |b| {
-        b.iter(|| {
-            let mut ctx = linear.pull();
-            fill(&mut ctx);
-            keep(&*ctx);
-        })
-    });
-    let opool = opool::Pool::new(64, CtxAllocator);
-    group.bench_function("opool", |b| {
-        b.iter(|| {
-            let mut ctx = opool.get();
-            fill(&mut ctx);
-            keep(&*ctx);
-        })
-    });
+    // Direct calls, each inlined into its loop.
+    let pools = ObjectPools::new();
+    group.bench_function("pool", |b| b.iter(|| pools.use_ours()));
+    group.bench_function("object_pool_crate", |b| b.iter(|| pools.use_object_pool()));
+    group.bench_function("lockfree_linear", |b| b.iter(|| pools.use_linear()));
+    group.bench_function("opool", |b| b.iter(|| pools.use_opool()));
     group.finish();
 }
 
@@ -107,40 +137,16 @@ impl opool::PoolAllocator<Ctx> for CtxAllocator {
 fn object_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("object_threads");
     group.sampling_mode(SamplingMode::Flat);
-    let ours = ObjectPool::with_reset(new_ctx, PoolConfig::default());
-    let crate_pool = object_pool::Pool::new(64, new_ctx);
-    let linear = lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear());
-    let opool = opool::Pool::new(64, CtxAllocator);
+    let pools = ObjectPools::new();
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements(threads as u64));
-        let mut each = |name: &str, work: &(dyn Fn() + Sync)| {
+        for (name, work) in ObjectPools::USES {
             group.bench_function(format!("{name}_{threads}t"), |b| {
                 b.iter_custom(|iters| {
-                    run_parallel(threads, iters, |_, n| (0..n).for_each(|_| work()))
+                    run_parallel(threads, iters, |_, n| (0..n).for_each(|_| work(&pools)))
                 })
             });
-        };
-        each("pool", &|| {
-            let mut ctx = ours.acquire();
-            fill(&mut ctx);
-            keep(&*ctx);
-        });
-        each("object_pool_crate", &|| {
-            let mut ctx = crate_pool.pull(new_ctx);
-            ctx.clear();
-            fill(&mut ctx);
-            keep(&*ctx);
-        });
-        each("lockfree_linear", &|| {
-            let mut ctx = linear.pull();
-            fill(&mut ctx);
-            keep(&*ctx);
-        });
-        each("opool", &|| {
-            let mut ctx = opool.get();
-            fill(&mut ctx);
-            keep(&*ctx);
-        });
+        }
     }
     group.finish();
 }
