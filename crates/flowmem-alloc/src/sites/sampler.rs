@@ -133,10 +133,11 @@ pub(crate) fn weight(size: u64, mean: u64) -> Weight {
 fn record(ptr: usize, size: u64, mean: u64) {
     let mut frames = [0usize; MAX_FRAMES];
     let mut depth = 0;
-    // SAFETY: `trace_unsynchronized` is unsafe only because it does not take the backtrace crate's lock
-    // (a lock inside the allocator could deadlock against a thread that allocates while holding it). On
-    // the platforms we build for it calls the system unwinder (`_Unwind_Backtrace`), which is thread-safe
-    // and does not allocate through the Rust global allocator; the closure only writes into a local array.
+    // `trace_unsynchronized` is unsafe only because it does not take the backtrace crate's lock (a lock
+    // inside the allocator could deadlock against a thread that allocates while holding it). On the
+    // platforms we build for it calls the system unwinder (`_Unwind_Backtrace`).
+    // SAFETY: that unwinder is thread-safe and never allocates through the Rust global allocator, and
+    // the closure only writes into a local array.
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
             frames[depth] = frame.ip() as usize;
