@@ -62,7 +62,7 @@ pub struct ActionError {
 }
 
 /// The kind of an [`ActionError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ActionErrorKind {
     /// The action returned an error; retries apply.

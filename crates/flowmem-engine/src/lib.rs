@@ -15,6 +15,8 @@
 //!   ([`RunOptions::input`]) and the context and outputs in the [`RunReport`].
 //! - Durability: [`Executor::submit_durable`] checkpoints completed nodes into a [`CheckpointStore`] ([`FileCheckpoints`]
 //!   on flowmem-store, with group commit; [`MemoryCheckpoints`]); submitting the same [`RunId`] again resumes.
+//! - A picture of a run: the [`Timeline`] of its attempts as an SVG image (a lane per worker, the critical
+//!   path outlined), from a run that records them ([`RunOptions::record_attempts`]).
 //! - [`Benchmark`] and the [`simd`] helpers.
 #![deny(unsafe_code)]
 
@@ -31,6 +33,7 @@ mod memory;
 mod retry;
 mod run;
 pub mod simd;
+mod timeline;
 mod value;
 
 pub use action::{Action, Buffer, NodeCtx};
@@ -48,7 +51,11 @@ pub use load::{
 };
 pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;
-pub use run::{FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions, RunReport, RunStatus};
+pub use run::{
+    AttemptOutcome, AttemptRecord, FailurePolicy, NodeReport, NodeStatus, RunHandle, RunOptions,
+    RunReport, RunStatus,
+};
+pub use timeline::{Timeline, TimelineError};
 pub use value::{DecodeError, Value};
 
 /// This crate's place in the flowmem layer order (0 = lowest).

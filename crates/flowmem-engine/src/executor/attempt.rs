@@ -11,14 +11,14 @@ use std::{
 use crate::{
     ActionError, NodeCtx, Value,
     action::Work,
-    run::{NodeStatus, RunState},
+    run::{AttemptOutcome, NodeStatus, RunState},
 };
 
 use super::{
     ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task,
     poll::poll_node,
     shared::Shared,
-    worker::{LOCAL, NodeInputs},
+    worker::{LOCAL, NodeInputs, current_worker},
 };
 
 /// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
@@ -173,6 +173,9 @@ pub(super) fn conclude(
     run.add_time(node, ended.took);
     // The common case first: a success of a node without timeout, in a run without a store.
     if ended.result.is_ok() && def.timeout.is_none() && !run.is_durable() {
+        if run.records_attempts() {
+            record_completed(shared, &run, node, &ended);
+        }
         run.set_output(node, ended.output);
         return release_and_settle(shared, run, node, NodeStatus::Completed, carried);
     }
@@ -181,11 +184,19 @@ pub(super) fn conclude(
         (r, _) if run.is_cancelled() && r.is_err() => Err(ActionError::cancelled()),
         (r, _) => r,
     };
+    let took = ended.took;
     let output = ended.output;
     let result = result.and_then(|()| run.checkpoint(node, &output).map(|()| output));
     let attempt = ended.attempt;
+    let record = |outcome| {
+        if run.records_attempts() {
+            let worker = current_worker(shared);
+            run.record_attempt(node, attempt, took, worker, outcome);
+        }
+    };
     match result {
         Ok(output) => {
+            record(AttemptOutcome::Completed);
             run.set_output(node, output);
             release_and_settle(shared, run, node, NodeStatus::Completed, carried)
         }
@@ -193,6 +204,7 @@ pub(super) fn conclude(
             let retries_left = attempt <= def.retry.max_retries();
             if error.is_retryable() && retries_left && run.stopping().is_none() {
                 // Not the last: this node is unfinished.
+                record(AttemptOutcome::Retried(error.kind()));
                 run.finish_many(carried);
                 shared.count(RETRIED, 1);
                 let random = LOCAL.with(|l| {
@@ -221,8 +233,10 @@ pub(super) fn conclude(
                 return None;
             }
             let status = if error.kind() == crate::ActionErrorKind::Cancelled {
+                record(AttemptOutcome::Cancelled);
                 NodeStatus::Cancelled
             } else {
+                record(AttemptOutcome::Failed(error.kind()));
                 run.set_error(node, error);
                 if run.fails_fast() {
                     run.halt();
@@ -232,6 +246,18 @@ pub(super) fn conclude(
             release_and_settle(shared, run, node, status, carried)
         }
     }
+}
+
+/// Records a successful attempt in a run that records attempts (the fast path's record).
+#[cold]
+fn record_completed(shared: &Shared, run: &RunState, node: u32, ended: &Ended) {
+    run.record_attempt(
+        node,
+        ended.attempt,
+        ended.took,
+        current_worker(shared),
+        AttemptOutcome::Completed,
+    );
 }
 
 pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

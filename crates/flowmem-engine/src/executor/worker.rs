@@ -35,6 +35,12 @@ thread_local! {
     pub(super) static WORKER_ROW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// The number of `shared`'s worker running on this thread, if this thread is one of its workers.
+pub(super) fn current_worker(shared: &Shared) -> Option<usize> {
+    let (owner, me) = WORKER_ROW.with(Cell::get);
+    (owner == std::ptr::from_ref(shared) as usize).then_some(me)
+}
+
 /// A worker thread's own state, in its thread-local.
 pub(super) struct WorkerLocal {
     /// The executor this worker serves (the address of its `Shared`): code of another executor running

@@ -1,6 +1,7 @@
 //! One run of a workflow: its shared state (a cache line of atomic counters per node, `slot.rs`), its
 //! handle, and its report.
 
+mod report;
 #[allow(
     unsafe_code,
     reason = "the write-once output cell of a node (one CAS to write, one load to read): see its SAFETY comments"
@@ -23,6 +24,7 @@ use crate::{
 };
 
 use self::slot::NodeSlot;
+pub use self::report::{AttemptOutcome, AttemptRecord, NodeReport, RunReport};
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
 /// `pooled_node_state`).
@@ -72,6 +74,8 @@ pub(crate) struct RunSettings {
     pub(crate) max_concurrency: Option<usize>,
     /// Whether each node's time in its action is measured (`NodeReport::duration`).
     pub(crate) node_timings: bool,
+    /// Whether every attempt is recorded (`RunReport::attempts`).
+    pub(crate) record_attempts: bool,
 }
 
 impl Default for RunSettings {
@@ -80,6 +84,7 @@ impl Default for RunSettings {
             policy: FailurePolicy::default(),
             max_concurrency: None,
             node_timings: true,
+            record_attempts: false,
         }
     }
 }
@@ -108,6 +113,28 @@ impl RunOptions {
     /// `flowmem` and `flowmem_untimed` in the engine's DAG groups) — and durations are zero.
     pub fn node_timings(mut self, on: bool) -> Self {
         self.settings.node_timings = on;
+        self
+    }
+
+    /// Whether the run records every attempt of every node — its worker, start, end and outcome — in
+    /// [`RunReport::attempts`], for a [`Timeline`](crate::Timeline) of the run (default: off). On, each
+    /// attempt reads the clock twice (as [`node_timings`](Self::node_timings) does, which it implies) and
+    /// appends a record under the run's lock for them: a run that records allocates for its records
+    /// (the list doubles as it grows), so it is not for the zero-allocation steady state.
+    ///
+    /// ```
+    /// use flowmem_engine::{AttemptOutcome, Executor, RunOptions, Workflow};
+    ///
+    /// let mut b = Workflow::builder("recorded");
+    /// b.node("a", |_| Ok(()));
+    /// b.node("b", |_| Ok(())).after(["a"]);
+    /// let report = Executor::new(2).run_with(&b.build()?, RunOptions::new().record_attempts(true));
+    /// assert_eq!(report.attempts.len(), 2);
+    /// assert!(report.attempts.iter().all(|a| a.outcome == AttemptOutcome::Completed));
+    /// # Ok::<(), flowmem_engine::DefinitionError>(())
+    /// ```
+    pub fn record_attempts(mut self, on: bool) -> Self {
+        self.settings.record_attempts = on;
         self
     }
 
@@ -217,6 +244,8 @@ pub(crate) struct RunState {
     async_slots: Box<[AsyncSlot]>,
     /// Who awaits the run as a future (`RunHandle` is one), woken when it ends.
     done_waker: Mutex<Option<std::task::Waker>>,
+    /// Every attempt, if the run records them (`RunOptions::record_attempts`).
+    attempt_log: Mutex<Vec<AttemptRecord>>,
 }
 
 /// What a durable run keeps: its store, the last ticket of its checkpoints.
@@ -333,6 +362,7 @@ impl RunState {
                 Box::new([])
             },
             done_waker: Mutex::new(None),
+            attempt_log: Mutex::new(Vec::new()),
         }
     }
 
@@ -359,7 +389,46 @@ impl RunState {
     /// Whether the run measures each node's time in its action.
     #[inline]
     pub(crate) fn times_nodes(&self) -> bool {
-        self.options.node_timings
+        self.options.node_timings || self.options.record_attempts
+    }
+
+    /// Whether the run records its attempts.
+    #[inline]
+    pub(crate) fn records_attempts(&self) -> bool {
+        self.options.record_attempts
+    }
+
+    /// Records an attempt of `node` that took `took` and ends now, if the run records attempts.
+    pub(crate) fn record_attempt(
+        &self,
+        node: u32,
+        attempt: u32,
+        took: Duration,
+        worker: Option<usize>,
+        outcome: AttemptOutcome,
+    ) {
+        if !self.options.record_attempts {
+            return;
+        }
+        let end = self.started.elapsed();
+        let record = AttemptRecord {
+            node: node as usize,
+            attempt,
+            worker,
+            start: end.saturating_sub(took),
+            end,
+            outcome,
+            is_async: self.graph.nodes[node as usize].work.is_async(),
+        };
+        self.attempt_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
+    }
+
+    /// Nodes finished (completed, failed, skipped, cancelled or restored) so far.
+    fn finished_nodes(&self) -> usize {
+        self.nodes.len() - self.unfinished.load(Ordering::Acquire).min(self.nodes.len())
     }
 
     /// Whether the run fails fast (a failure stops it).
@@ -438,6 +507,10 @@ impl RunState {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.started = Instant::now();
+        self.attempt_log
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         *self.ended_ns.get_mut() = 0;
         *self.ended.get_mut() = false;
         let context = self
@@ -741,6 +814,11 @@ impl RunState {
                     restored: self.is_restored(i),
                 })
                 .collect(),
+            attempts: self
+                .attempt_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 }
@@ -840,6 +918,12 @@ impl RunHandle {
             .len()
     }
 
+    /// How far the run is: nodes finished (completed, failed, skipped, cancelled or restored) and nodes
+    /// in all. Cheap (one atomic load): for a progress bar.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.run.finished_nodes(), self.run.nodes.len())
+    }
+
     /// Waits for the run to end and returns only its status (builds no report, allocates nothing).
     pub fn wait_status(&self) -> RunStatus {
         self.run.wait(None);
@@ -908,98 +992,5 @@ impl fmt::Debug for RunHandle {
             .field("workflow", &self.run.graph.name)
             .field("finished", &self.is_finished())
             .finish()
-    }
-}
-
-/// What a run did, node by node.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The run's id: for a durable run, the id it was submitted with
-    /// ([`Executor::submit_durable`](crate::Executor::submit_durable)); for another run, an id the
-    /// executor made for it (a random base per executor and the run's number: unique, never reused).
-    pub id: RunId,
-    /// Whether the run was durable (its checkpoints are in a store, under `id`).
-    pub durable: bool,
-    /// Why a durable run's checkpoints could not be made durable (the run then counts as failed).
-    pub store_error: Option<Arc<DurabilityError>>,
-    /// The workflow's name.
-    pub workflow: Arc<str>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// From submission to the end.
-    pub duration: Duration,
-    /// Every node, in the order the workflow lists them.
-    pub nodes: Vec<NodeReport>,
-    /// The run's context at its end (inputs and values nodes put), sorted by key.
-    pub context: Vec<(String, Value)>,
-}
-
-/// One node in a [`RunReport`].
-#[derive(Debug, Clone)]
-pub struct NodeReport {
-    /// The node's name.
-    pub name: Arc<str>,
-    /// Its final status.
-    pub status: NodeStatus,
-    /// Attempts made (0 if it never ran).
-    pub attempts: u32,
-    /// Time spent in its action, all attempts together.
-    pub duration: Duration,
-    /// The error of its last attempt, if it failed.
-    pub error: Option<ActionError>,
-    /// Its output, if it completed.
-    pub output: Option<Value>,
-    /// Whether it completed in an earlier attempt of this durable run and was restored from the store
-    /// (not run in this one).
-    pub restored: bool,
-}
-
-impl RunReport {
-    /// The output of node `name` as a `T` (see [`Value::to_serde`]).
-    ///
-    /// # Errors
-    /// [`DecodeError`](crate::DecodeError) naming the node and `T`: no such node, no output, or an output
-    /// that does not decode as `T`.
-    pub fn output_as<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> Result<T, crate::DecodeError> {
-        let what = format!("the output of node `{name}`");
-        match self.output(name) {
-            Some(v) => v.decode_as(&what),
-            None => Err(crate::DecodeError {
-                what,
-                type_name: std::any::type_name::<T>(),
-                message: "there is none (no such node, or it did not complete)".into(),
-            }),
-        }
-    }
-
-    /// The value under `key` in the run's context at its end.
-    pub fn context_value(&self, key: &str) -> Option<&Value> {
-        self.context
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()
-            .map(|i| &self.context[i].1)
-    }
-
-    /// The node called `name`.
-    pub fn node(&self, name: &str) -> Option<&NodeReport> {
-        self.nodes.iter().find(|n| &*n.name == name)
-    }
-
-    /// The output of node `name`, if it completed.
-    pub fn output(&self, name: &str) -> Option<&Value> {
-        self.node(name)?.output.as_ref()
-    }
-
-    /// How many nodes were restored from the store (durable runs) rather than run.
-    pub fn restored(&self) -> usize {
-        self.nodes.iter().filter(|n| n.restored).count()
-    }
-
-    /// How many nodes ended with `status`.
-    pub fn count(&self, status: NodeStatus) -> usize {
-        self.nodes.iter().filter(|n| n.status == status).count()
     }
 }
