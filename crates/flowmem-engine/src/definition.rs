@@ -85,6 +85,8 @@ pub(crate) struct NodeDef {
     pub(crate) work: Work,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
+    /// The registry name of its action, if it was loaded from a JSON definition.
+    pub(crate) registered_as: Option<Box<str>>,
 }
 
 impl Graph {
@@ -228,6 +230,7 @@ struct NodeSpec {
     deps: Vec<String>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
+    registered_as: Option<Box<str>>,
 }
 
 /// Options of the node just added: its dependencies, retries and timeout.
@@ -254,6 +257,13 @@ impl NodeBuilder<'_> {
     /// The node's retry policy (default: no retry).
     pub fn retry(self, policy: RetryPolicy) -> Self {
         self.spec.retry = policy;
+        self
+    }
+
+    /// Records the registry name its action was found under (JSON definitions), so that
+    /// [`Workflow::to_json`] can write it back.
+    pub(crate) fn registered_as(self, action: &str) -> Self {
+        self.spec.registered_as = Some(action.into());
         self
     }
 
@@ -359,6 +369,7 @@ impl WorkflowBuilder {
             deps: Vec::new(),
             retry: RetryPolicy::NONE,
             timeout: None,
+            registered_as: None,
         });
         let spec = self.nodes.last_mut().expect("just pushed");
         NodeBuilder { spec }
@@ -483,6 +494,7 @@ impl WorkflowBuilder {
                 work: spec.work,
                 retry: spec.retry,
                 timeout: spec.timeout,
+                registered_as: spec.registered_as,
             })
             .collect();
         Ok(Workflow {

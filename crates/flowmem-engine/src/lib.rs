@@ -23,6 +23,7 @@
 mod action;
 mod async_action;
 mod benchmark;
+mod builtin;
 mod definition;
 mod durable;
 mod error;
@@ -47,7 +48,8 @@ pub use durable::{
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};
 pub use load::{
-    LoadError, Registry, TaskAction, WfImport, import_wfcommons, import_wfcommons_file, registry,
+    LoadError, Registry, TaskAction, UnnamedAction, WfImport, import_wfcommons, import_wfcommons_file,
+    registry,
 };
 pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Action, ActionError, DefinitionError, NodeCtx, RetryPolicy, Workflow};
 
@@ -49,6 +49,16 @@ pub enum LoadError {
         /// The registered names, sorted.
         known: Vec<String>,
     },
+    /// A node names a family of actions (`sleep:…`) with an argument the family refuses.
+    #[error("node `{node}` names the action `{action}`: {message}")]
+    BadActionArgument {
+        /// The node.
+        node: String,
+        /// The action it names.
+        action: String,
+        /// What is wrong with the argument.
+        message: String,
+    },
     /// A WfFormat file of a schema version this build does not read.
     #[error("WfFormat schema version {version} is not supported (1.4 to 1.6 are)")]
     UnsupportedSchema {
@@ -78,23 +88,92 @@ fn json_error(e: serde_json::Error, path: Option<&Path>) -> LoadError {
     }
 }
 
-/// Actions by name, for workflows loaded from files. Use the process-wide [`registry()`] or one of your
-/// own.
+/// Makes the action a family's name and argument stand for (`sleep` and `250ms` for `sleep:250ms`), or
+/// says what is wrong with the argument.
+type Family = Arc<dyn Fn(&str) -> Result<Arc<dyn Action>, String> + Send + Sync>;
+
+/// Actions by name, for workflows loaded from files. Use the process-wide [`registry()`] (which has the
+/// built-in actions: `noop`, `sleep:DURATION`, `spin:DURATION`, `fail`, `flaky:N`, `panic`; see
+/// [`Registry::with_builtins`]) or one of your own.
 #[derive(Default)]
 pub struct Registry {
     actions: RwLock<HashMap<String, Arc<dyn Action>>>,
+    /// Families of actions named `family:argument`.
+    families: RwLock<HashMap<String, Family>>,
 }
 
-/// The process-wide registry (created on first use).
+/// The process-wide registry (created on first use, with the built-in actions).
 pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
+    REGISTRY.get_or_init(Registry::with_builtins)
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry with the built-in actions, which a JSON definition can name without any code:
+    ///
+    /// | name | does |
+    /// |---|---|
+    /// | `noop` | nothing |
+    /// | `sleep:DURATION` | sleeps, holding its worker (an I/O stand-in), e.g. `sleep:250ms` |
+    /// | `spin:DURATION` | busy-waits (a CPU stand-in), e.g. `spin:2ms` |
+    /// | `fail`, `fail:MESSAGE` | fails (retries apply) |
+    /// | `flaky:N` | fails its first `N` attempts, then completes |
+    /// | `panic`, `panic:MESSAGE` | panics (the node fails with kind `Panicked`) |
+    ///
+    /// A duration is a number and a unit: `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h` (`1.5s`, `250ms`).
+    ///
+    /// ```
+    /// use flowmem_engine::{Executor, NodeStatus, Registry, Workflow};
+    ///
+    /// let workflow = Workflow::from_json_with(r#"{"name": "demo", "nodes": [
+    ///     {"name": "wait", "action": "sleep:2ms"},
+    ///     {"name": "retry", "action": "flaky:1", "after": ["wait"], "retry": {"max_retries": 1}}
+    /// ]}"#, &Registry::with_builtins())?;
+    /// let report = Executor::new(1).run(&workflow);
+    /// assert_eq!(report.node("retry").map(|n| (n.status, n.attempts)), Some((NodeStatus::Completed, 2)));
+    /// # Ok::<(), flowmem_engine::LoadError>(())
+    /// ```
+    pub fn with_builtins() -> Self {
+        let registry = Self::new();
+        crate::builtin::register_builtins(&registry);
+        registry
+    }
+
+    /// Registers a family of actions: a node's action `name:argument` is made by `make(argument)`, which
+    /// may refuse the argument with a message (the load fails with
+    /// [`LoadError::BadActionArgument`] naming the node). An action registered under the whole name wins.
+    pub fn register_family(
+        &self,
+        name: impl Into<String>,
+        make: impl Fn(&str) -> Result<Arc<dyn Action>, String> + Send + Sync + 'static,
+    ) {
+        self.families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.into(), Arc::new(make));
+    }
+
+    /// The action `name` stands for: registered under it, or made by the family before its `:`.
+    /// `Ok(None)` if neither is registered.
+    fn resolve(&self, name: &str) -> Result<Option<Arc<dyn Action>>, String> {
+        if let Some(action) = self.get(name) {
+            return Ok(Some(action));
+        }
+        let Some((family, argument)) = name.split_once(':') else {
+            return Ok(None);
+        };
+        let make = self
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(family)
+            .cloned();
+        make.map(|make| make(argument)).transpose()
     }
 
     /// Registers `action` under `name`, returning the action it replaces.
@@ -127,7 +206,7 @@ impl Registry {
             .cloned()
     }
 
-    /// The registered names, sorted.
+    /// The registered names, sorted; a family shows as `name:…`.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .actions
@@ -136,6 +215,13 @@ impl Registry {
             .keys()
             .cloned()
             .collect();
+        names.extend(
+            self.families
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .map(|f| format!("{f}:…")),
+        );
         names.sort();
         names
     }
@@ -150,27 +236,27 @@ impl fmt::Debug for Registry {
 }
 
 /// The JSON definition of a workflow.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Definition {
     name: String,
     nodes: Vec<NodeDefinition>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct NodeDefinition {
     name: String,
     action: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     after: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retry: Option<RetryDefinition>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RetryDefinition {
     max_retries: u32,
@@ -182,6 +268,18 @@ struct RetryDefinition {
     max_delay_ms: Option<u64>,
     #[serde(default = "yes")]
     jitter: bool,
+}
+
+/// Why a workflow cannot be written as a JSON definition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "node `{node}` of workflow `{workflow}` runs an action given in code, which a JSON definition cannot name (only nodes loaded from a JSON definition know their action's registry name)"
+)]
+pub struct UnnamedAction {
+    /// The workflow.
+    pub workflow: String,
+    /// The first node whose action has no registry name.
+    pub node: String,
 }
 
 fn yes() -> bool {
@@ -229,6 +327,65 @@ impl Workflow {
         Self::definition(&text, registry(), Some(path))
     }
 
+    /// The workflow as a JSON definition (pretty-printed), which [`from_json`](Self::from_json) reads
+    /// back into the same workflow: names, actions, dependencies in order, retries (whole milliseconds)
+    /// and timeouts.
+    ///
+    /// ```
+    /// use flowmem_engine::Workflow;
+    ///
+    /// let text = r#"{"name": "etl", "nodes": [
+    ///     {"name": "extract", "action": "sleep:1ms"},
+    ///     {"name": "load", "action": "noop", "after": ["extract"], "timeout_ms": 500}
+    /// ]}"#;
+    /// let workflow = Workflow::from_json(text)?;
+    /// let again = Workflow::from_json(&workflow.to_json()?)?;
+    /// assert_eq!(again.fingerprint(), workflow.fingerprint());
+    /// assert_eq!(again.to_json()?, workflow.to_json()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`UnnamedAction`] naming the first node whose action was given in code (it has no registry name).
+    pub fn to_json(&self) -> Result<String, UnnamedAction> {
+        let g = &self.graph;
+        let nodes = (0..g.nodes.len())
+            .map(|i| {
+                let def = &g.nodes[i];
+                let action = def.registered_as.as_deref().ok_or_else(|| UnnamedAction {
+                    workflow: g.name.to_string(),
+                    node: def.name.to_string(),
+                })?;
+                let retry = (def.retry.max_retries() > 0).then(|| {
+                    let (initial, multiplier, max_delay, jitter) = def.retry.parts();
+                    RetryDefinition {
+                        max_retries: def.retry.max_retries(),
+                        initial_ms: initial.as_millis() as u64,
+                        multiplier: Some(multiplier),
+                        max_delay_ms: Some(max_delay.as_millis() as u64),
+                        jitter,
+                    }
+                });
+                Ok(NodeDefinition {
+                    name: def.name.to_string(),
+                    action: action.to_string(),
+                    after: g
+                        .deps(i as u32)
+                        .iter()
+                        .map(|d| g.nodes[*d as usize].name.to_string())
+                        .collect(),
+                    retry,
+                    timeout_ms: def.timeout.map(|t| t.as_millis() as u64),
+                })
+            })
+            .collect::<Result<Vec<_>, UnnamedAction>>()?;
+        let definition = Definition {
+            name: g.name.to_string(),
+            nodes,
+        };
+        Ok(serde_json::to_string_pretty(&definition).expect("a definition is plain JSON"))
+    }
+
     fn definition(
         text: &str,
         registry: &Registry,
@@ -238,13 +395,21 @@ impl Workflow {
         let mut builder = Workflow::builder(def.name);
         for node in def.nodes {
             let action = registry
-                .get(&node.action)
+                .resolve(&node.action)
+                .map_err(|message| LoadError::BadActionArgument {
+                    node: node.name.clone(),
+                    action: node.action.clone(),
+                    message,
+                })?
                 .ok_or_else(|| LoadError::UnknownAction {
                     node: node.name.clone(),
                     action: node.action.clone(),
                     known: registry.names(),
                 })?;
-            let mut handle = builder.node_shared(node.name, action).after(&node.after);
+            let mut handle = builder
+                .node_shared(node.name, action)
+                .registered_as(&node.action)
+                .after(&node.after);
             if let Some(r) = node.retry {
                 let mut policy =
                     RetryPolicy::exponential(r.max_retries, Duration::from_millis(r.initial_ms))

@@ -81,6 +81,12 @@ impl RetryPolicy {
         self
     }
 
+    /// The first wait, the factor between waits, the longest wait and whether there is jitter (for a
+    /// JSON definition written back).
+    pub(crate) fn parts(&self) -> (Duration, f64, Duration, bool) {
+        (self.initial, self.multiplier, self.max_delay, self.jitter)
+    }
+
     /// Retries allowed after the first attempt.
     pub fn max_retries(&self) -> u32 {
         self.max_retries

@@ -267,3 +267,65 @@ fn every_wfcommons_trace_imports_and_runs() {
     }
     assert!(seen >= expected.len(), "{seen} traces in {}", dir.display());
 }
+
+#[test]
+fn built_in_actions_run_from_a_definition_without_code() {
+    let text = r#"{"name": "builtins", "nodes": [
+        {"name": "nap", "action": "sleep:3ms"},
+        {"name": "burn", "action": "spin:1ms", "after": ["nap"]},
+        {"name": "shaky", "action": "flaky:2", "after": ["burn"], "retry": {"max_retries": 2}},
+        {"name": "boom", "action": "fail:disk full", "after": ["shaky"]}
+    ]}"#;
+    let w = Workflow::from_json(text).unwrap();
+    let report = Executor::new(1).run(&w);
+    assert_eq!(report.status, RunStatus::Failed);
+    let node = |n: &str| report.node(n).unwrap();
+    assert!(node("nap").duration >= std::time::Duration::from_millis(3));
+    assert_eq!(node("shaky").attempts, 3);
+    assert_eq!(node("shaky").status, flowmem_engine::NodeStatus::Completed);
+    assert_eq!(node("boom").error.as_ref().unwrap().message(), "disk full");
+
+    let bad = Workflow::from_json(
+        r#"{"name": "b", "nodes": [{"name": "nap", "action": "sleep:forever"}]}"#,
+    )
+    .unwrap_err();
+    assert!(matches!(bad, LoadError::BadActionArgument { .. }));
+    assert_eq!(
+        bad.to_string(),
+        "node `nap` names the action `sleep:forever`: `forever` is not a duration (a number and a \
+         unit: 250ms, 1.5s)"
+    );
+    let unknown = Workflow::from_json(
+        r#"{"name": "b", "nodes": [{"name": "x", "action": "nap:1s"}]}"#,
+    )
+    .unwrap_err();
+    assert!(unknown.to_string().contains("sleep:…"), "{unknown}");
+}
+
+#[test]
+fn a_definition_written_back_reads_as_the_same_workflow() {
+    let text = r#"{"name": "round-trip", "nodes": [
+        {"name": "a", "action": "noop"},
+        {"name": "b", "action": "double", "after": ["a"],
+         "retry": {"max_retries": 2, "initial_ms": 10, "multiplier": 3.0, "max_delay_ms": 50, "jitter": false},
+         "timeout_ms": 1000},
+        {"name": "c", "action": "double", "after": ["b", "a"]}
+    ]}"#;
+    let r = registry();
+    let w = Workflow::from_json_with(text, &r).unwrap();
+    let written = w.to_json().unwrap();
+    let again = Workflow::from_json_with(&written, &r).unwrap();
+    assert_eq!(again.fingerprint(), w.fingerprint());
+    assert_eq!(again.to_json().unwrap(), written);
+    assert_eq!(again.dependencies("c").unwrap(), ["b", "a"]);
+    let value: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(value["nodes"][1]["retry"]["multiplier"], 3.0);
+    assert_eq!(value["nodes"][1]["timeout_ms"], 1000);
+    assert!(value["nodes"][0].get("retry").is_none());
+
+    let mut b = Workflow::builder("coded");
+    b.node("closure", |_| Ok(()));
+    let error = b.build().unwrap().to_json().unwrap_err();
+    assert_eq!(error.node, "closure");
+    assert!(error.to_string().contains("given in code"), "{error}");
+}
