@@ -87,6 +87,7 @@ struct Blocks {
 
 /// What an arena holds, from [`Arena::stats`] or [`SyncArena::stats`](crate::SyncArena::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ArenaStats {
     /// Blocks reserved from the global allocator (kept across resets).
     pub blocks: usize,

@@ -49,6 +49,7 @@
 //!
 //! The arena writes values into memory that bumpalo hands out, and `Tracking` implements `GlobalAlloc`; each
 //! `unsafe` block says why it is sound, and the crate's tests run under valgrind (`cargo xtask valgrind`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arena;
 mod collections;

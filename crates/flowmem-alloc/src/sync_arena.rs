@@ -203,6 +203,7 @@ thread_local! {
 
 /// Counts of an [`ArenaPool`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ArenaPoolStats {
     /// Arenas created because the pool had none idle.
     pub created: u64,

@@ -157,6 +157,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracking<A> {
 
 /// Counts of allocator calls, from [`stats`], [`thread_stats`] or [`AllocStats::since`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AllocStats {
     /// Calls to `alloc` and `alloc_zeroed`.
     pub allocations: u64,

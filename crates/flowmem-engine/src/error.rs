@@ -63,6 +63,7 @@ pub struct ActionError {
 
 /// The kind of an [`ActionError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ActionErrorKind {
     /// The action returned an error; retries apply.
@@ -95,6 +96,12 @@ impl ActionError {
             kind: ActionErrorKind::Permanent,
             message: message.to_string(),
         }
+    }
+
+    /// An error of `kind` (as read back from a report).
+    #[cfg(feature = "serde")]
+    pub(crate) fn with_kind(kind: ActionErrorKind, message: String) -> Self {
+        Self { kind, message }
     }
 
     pub(crate) fn panicked(message: String) -> Self {

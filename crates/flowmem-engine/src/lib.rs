@@ -19,6 +19,7 @@
 //!   path outlined), from a run that records them ([`RunOptions::record_attempts`]).
 //! - [`Benchmark`] and the [`simd`] helpers.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
 mod async_action;
@@ -33,6 +34,8 @@ mod load;
 mod memory;
 mod retry;
 mod run;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod simd;
 mod timeline;
 mod value;

@@ -33,6 +33,7 @@
 //! memory reads; `FrozenPool` (a copy with a table of its own) looks up in about a third of that time.
 //! Interning pays when the same strings recur and are compared or hashed often; it does not pay for
 //! strings seen once (each new string costs a copy, kept until the pool goes).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 mod error;

@@ -95,6 +95,7 @@ fn thread_token() -> usize {
 
 /// Counters of an [`ArcCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ArcCacheStats {
     /// Values stored now.
     pub len: usize,

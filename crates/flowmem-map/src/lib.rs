@@ -41,6 +41,7 @@
 //! (closures passed to `get_with`, `update`, `retain`, `update_batch`, and `Clone`/`Eq`/`Drop` of keys and
 //! values) may not call into a map that takes a lock of the same kind: it panics with an explanation
 //! instead of deadlocking. So a thread never holds two shard locks, and never waits for itself.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod cache;

@@ -115,6 +115,7 @@ struct LocalCache {
 
 /// What a [`BufferPool`] has done, from [`BufferPool::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BufferPoolStats {
     /// Requests served by an idle buffer.
     pub hits: u64,

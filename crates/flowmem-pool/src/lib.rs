@@ -28,6 +28,7 @@
 //! of kilobytes, maps with reserved capacity, anything with a costly constructor. For small objects a good
 //! allocator (jemalloc, mimalloc, or glibc's thread cache) is as fast or faster; `docs/pool.md` has the
 //! numbers (targets P1–P5).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buffer;
 mod error;

@@ -182,6 +182,7 @@ impl Waiter {
 
 /// What an [`ObjectPool`] has done, from [`ObjectPool::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PoolStats {
     /// Objects handed out.
     pub acquired: u64,

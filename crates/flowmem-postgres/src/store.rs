@@ -133,6 +133,7 @@ pub struct PgCheckpoints {
 
 /// Counters of a [`PgCheckpoints`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PgCheckpointsStats {
     /// Records handed to the store.
     pub records: Ticket,

@@ -39,6 +39,7 @@
 //!   (see `docs/store.md`: the mmap caveat, and how this crate's own writer never does).
 //!
 //! The layout is documented byte by byte in `docs/store.md`; [`mod@format`] has the constants.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 mod cache;

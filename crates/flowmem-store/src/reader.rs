@@ -68,6 +68,7 @@ pub struct Record<'a> {
 
 /// Counts of an open store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoreStats {
     /// Live records (ids with a value).
     pub live: usize,

@@ -79,6 +79,7 @@ impl WriterOptions {
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CompactStats {
     /// Records in the file before (superseded ones and tombstones included).
     pub records_before: u64,

@@ -24,6 +24,7 @@
 //! assert_eq!(arena.alloc_str("hello"), "hello");
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "alloc")]

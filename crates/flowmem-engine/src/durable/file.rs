@@ -81,6 +81,7 @@ impl FileCheckpointsOptions {
 
 /// Counters of a [`FileCheckpoints`]: how well group commit batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FileCheckpointsStats {
     /// Records appended (run headers, checkpoints, context values, deletions).
     pub records: u64,

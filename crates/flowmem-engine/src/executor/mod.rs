@@ -48,6 +48,7 @@ pub(crate) struct Task {
 
 /// The executor's counters, read with [`Executor::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ExecutorStats {
     /// Actions running right now.
     pub active: u64,

@@ -155,6 +155,7 @@ impl RunOptions {
 
 /// Where a node is in its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum NodeStatus {
     /// Waiting for its dependencies (or for a worker).
@@ -194,6 +195,7 @@ impl NodeStatus {
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RunStatus {
     /// Every node completed.
     Completed,
