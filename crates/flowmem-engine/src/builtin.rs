@@ -48,16 +48,16 @@ pub(crate) fn register_builtins(registry: &Registry) {
     });
     registry.register_family("fail", |arg| {
         let message: Arc<str> = Arc::from(arg);
-        Ok(Arc::new(move |_: &mut NodeCtx<'_>| {
-            Err::<(), _>(ActionError::new(&message))
-        }) as Arc<dyn Action>)
+        Ok(
+            Arc::new(move |_: &mut NodeCtx<'_>| Err::<(), _>(ActionError::new(&message)))
+                as Arc<dyn Action>,
+        )
     });
     registry.register_family("panic", |arg| {
         let message: Arc<str> = Arc::from(arg);
         Ok(
-            Arc::new(move |_: &mut NodeCtx<'_>| -> Result<(), ActionError> {
-                panic!("{message}")
-            }) as Arc<dyn Action>,
+            Arc::new(move |_: &mut NodeCtx<'_>| -> Result<(), ActionError> { panic!("{message}") })
+                as Arc<dyn Action>,
         )
     });
     registry.register_family("flaky", |arg| {
@@ -95,7 +95,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60.0,
         "h" => 3600.0,
         "" => return Err(format!("`{text}` has no unit (ns, us, ms, s, m, h)")),
-        other => return Err(format!("`{other}` in `{text}` is not a unit (ns, us, ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "`{other}` in `{text}` is not a unit (ns, us, ms, s, m, h)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(value * seconds)
         .map_err(|_| format!("`{text}` is out of range for a duration"))
@@ -114,7 +118,11 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
         assert!(parse_duration("12").unwrap_err().contains("no unit"));
-        assert!(parse_duration("1.5 fortnights").unwrap_err().contains("not a unit"));
+        assert!(
+            parse_duration("1.5 fortnights")
+                .unwrap_err()
+                .contains("not a unit")
+        );
         assert!(parse_duration("ms").unwrap_err().contains("not a duration"));
         assert!(parse_duration("1e400s").is_err());
     }

@@ -46,13 +46,14 @@ pub use benchmark::{Benchmark, BenchmarkReport};
 pub use definition::{NodeBuilder, Workflow, WorkflowBuilder};
 pub use durable::{
     CheckpointStore, Checkpoints, DurabilityError, FileCheckpoints, FileCheckpointsOptions,
-    FileCheckpointsStats, MemoryCheckpoints, RecordPlace, RunId, SyncMode, Ticket,
+    FileCheckpointsStats, MemoryCheckpoints, RecordPlace, RunId, RunInspection, StoreInspection,
+    SyncMode, Ticket,
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};
 pub use load::{
-    LoadError, Registry, TaskAction, UnnamedAction, WfImport, import_wfcommons, import_wfcommons_file,
-    registry,
+    LoadError, Registry, TaskAction, UnnamedAction, WfImport, import_wfcommons,
+    import_wfcommons_file, registry,
 };
 pub use memory::{MemoryOption, MemoryOptions};
 pub use retry::RetryPolicy;

@@ -14,7 +14,10 @@ use serde::{
     ser::{Error as _, SerializeStruct},
 };
 
-use crate::{ActionError, ActionErrorKind, AttemptOutcome, AttemptRecord, NodeReport, RunId, RunReport, Value};
+use crate::{
+    ActionError, ActionErrorKind, AttemptOutcome, AttemptRecord, NodeReport, RunId, RunReport,
+    Value,
+};
 
 fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -173,7 +176,10 @@ mod tests {
         }
         let opaque = Value::Opaque(std::sync::Arc::new(3u8));
         let error = serde_json::to_string(&opaque).unwrap_err().to_string();
-        assert!(error.contains("Opaque value cannot be serialized"), "{error}");
+        assert!(
+            error.contains("Opaque value cannot be serialized"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -104,13 +104,13 @@ impl<'a> Timeline<'a> {
         }
         let ran = report.nodes.iter().filter(|n| n.attempts > 0).count();
         if report.attempts.is_empty() && ran > 0 {
-            return Err(TimelineError::NoAttempts { run: report.id, ran });
+            return Err(TimelineError::NoAttempts {
+                run: report.id,
+                ran,
+            });
         }
         let critical = critical_path(workflow, report);
-        Ok(Timeline {
-            report,
-            critical,
-        })
+        Ok(Timeline { report, critical })
     }
 
     /// The critical path: the node that ended last, the dependency of it that ended last, and so on back
@@ -406,7 +406,11 @@ impl<'t, 'a> Svg<'t, 'a> {
         } else {
             r##" stroke="#fff" stroke-width="0.5""##
         };
-        let opacity = if a.is_async { r#" fill-opacity="0.55""# } else { "" };
+        let opacity = if a.is_async {
+            r#" fill-opacity="0.55""#
+        } else {
+            ""
+        };
         let name = &self.timeline.report.nodes[a.node].name;
         let worker = a
             .worker
@@ -560,9 +564,18 @@ mod tests {
 
     #[test]
     fn ticks_are_one_two_five() {
-        assert_eq!(tick_step(Duration::from_millis(80)), Duration::from_millis(10));
-        assert_eq!(tick_step(Duration::from_millis(15)), Duration::from_millis(2));
-        assert_eq!(tick_step(Duration::from_micros(37)), Duration::from_micros(5));
+        assert_eq!(
+            tick_step(Duration::from_millis(80)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            tick_step(Duration::from_millis(15)),
+            Duration::from_millis(2)
+        );
+        assert_eq!(
+            tick_step(Duration::from_micros(37)),
+            Duration::from_micros(5)
+        );
         assert_eq!(tick_step(Duration::from_nanos(3)), Duration::from_nanos(1));
     }
 

@@ -295,10 +295,9 @@ fn built_in_actions_run_from_a_definition_without_code() {
         "node `nap` names the action `sleep:forever`: `forever` is not a duration (a number and a \
          unit: 250ms, 1.5s)"
     );
-    let unknown = Workflow::from_json(
-        r#"{"name": "b", "nodes": [{"name": "x", "action": "nap:1s"}]}"#,
-    )
-    .unwrap_err();
+    let unknown =
+        Workflow::from_json(r#"{"name": "b", "nodes": [{"name": "x", "action": "nap:1s"}]}"#)
+            .unwrap_err();
     assert!(unknown.to_string().contains("sleep:…"), "{unknown}");
 }
 

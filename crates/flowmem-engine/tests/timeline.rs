@@ -70,7 +70,11 @@ fn every_attempt_is_recorded_with_its_outcome() {
         let i = report.nodes.iter().position(|n| &*n.name == name).unwrap();
         let mut mine: Vec<_> = report.attempts.iter().filter(|a| a.node == i).collect();
         mine.sort_by_key(|a| a.attempt);
-        assert!(mine.iter().enumerate().all(|(k, a)| a.attempt == k as u32 + 1));
+        assert!(
+            mine.iter()
+                .enumerate()
+                .all(|(k, a)| a.attempt == k as u32 + 1)
+        );
         mine.iter().map(|a| a.outcome).collect()
     };
     let retried = AttemptOutcome::Retried(ActionErrorKind::Failed);
@@ -95,7 +99,11 @@ fn every_attempt_is_recorded_with_its_outcome() {
         assert!(a.worker.is_some_and(|w| w < 2), "{a:?}");
         assert!(!a.is_async);
     }
-    let slow = report.nodes.iter().position(|n| &*n.name == "slow").unwrap();
+    let slow = report
+        .nodes
+        .iter()
+        .position(|n| &*n.name == "slow")
+        .unwrap();
     let slow = report.attempts.iter().find(|a| a.node == slow).unwrap();
     assert!(slow.duration() >= Duration::from_millis(20), "{slow:?}");
 }
@@ -109,8 +117,14 @@ fn a_run_records_nothing_unless_asked() {
     );
     assert!(report.attempts.is_empty());
     let error = Timeline::new(&wf, &report).unwrap_err();
-    assert!(matches!(error, TimelineError::NoAttempts { ran: 7, .. }), "{error}");
-    assert!(error.to_string().contains("record_attempts(true)"), "{error}");
+    assert!(
+        matches!(error, TimelineError::NoAttempts { ran: 7, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("record_attempts(true)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -174,7 +188,10 @@ fn the_svg_is_well_formed_with_one_bar_per_attempt() {
         tips.iter()
             .any(|t| t.starts_with("late · attempt 1") && t.contains("timed out"))
     );
-    let critical = bars.iter().filter(|b| class(b).contains("critical")).count();
+    let critical = bars
+        .iter()
+        .filter(|b| class(b).contains("critical"))
+        .count();
     assert_eq!(critical, 3);
     // A lane per worker that ran something.
     let lanes = doc
@@ -190,7 +207,11 @@ fn the_svg_is_well_formed_with_one_bar_per_attempt() {
     let error = timeline
         .write_svg("/nonexistent-dir/timeline.svg")
         .unwrap_err();
-    assert!(error.to_string().starts_with("/nonexistent-dir/timeline.svg: "));
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent-dir/timeline.svg: ")
+    );
 }
 
 #[test]
@@ -220,7 +241,8 @@ fn async_attempts_are_recorded_and_drawn_lighter() {
     let lighter = doc
         .descendants()
         .filter(|n| {
-            n.attribute("class").is_some_and(|c| c.starts_with("attempt"))
+            n.attribute("class")
+                .is_some_and(|c| c.starts_with("attempt"))
                 && n.attribute("fill-opacity") == Some("0.55")
         })
         .count();

@@ -25,7 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     });
     // Four sources extracted in parallel, of different sizes.
-    for (source, ms) in [("orders", 18), ("customers", 7), ("stock", 11), ("prices", 5)] {
+    for (source, ms) in [
+        ("orders", 18),
+        ("customers", 7),
+        ("stock", 11),
+        ("prices", 5),
+    ] {
         b.node(format!("extract_{source}"), move |_| {
             work(ms);
             Ok(())

@@ -5,11 +5,14 @@ use flowmem::{alloc, engine, map, pool, store};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// `value` to JSON and back, and the JSON's field names.
-fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) -> Vec<String> {
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    value: T,
+) -> Vec<String> {
     let json = serde_json::to_value(&value).unwrap();
     let back: T = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back, value);
-    json.as_object().map_or_else(Vec::new, |o| o.keys().cloned().collect())
+    json.as_object()
+        .map_or_else(Vec::new, |o| o.keys().cloned().collect())
 }
 
 #[test]
@@ -45,13 +48,17 @@ fn a_run_report_serializes_with_outputs_errors_and_attempts() {
         ids: Vec<u32>,
     }
     let mut b = engine::Workflow::builder("reported");
-    b.node("fetch", |ctx| ctx.set_output_serde(&Batch { ids: vec![1, 2] }));
+    b.node("fetch", |ctx| {
+        ctx.set_output_serde(&Batch { ids: vec![1, 2] })
+    });
     b.node("count", |ctx| {
         ctx.set_output(2u64);
         Ok(())
     })
     .after(["fetch"]);
-    b.node("broken", |_| Err(engine::ActionError::permanent("bad row 7")));
+    b.node("broken", |_| {
+        Err(engine::ActionError::permanent("bad row 7"))
+    });
     let workflow = b.build().unwrap();
     let report = engine::Executor::new(1).run_with(
         &workflow,

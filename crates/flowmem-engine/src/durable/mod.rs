@@ -3,11 +3,13 @@
 
 mod encode;
 mod file;
+mod inspect;
 mod slots;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Mutex};
 
 pub use file::{FileCheckpoints, FileCheckpointsOptions, FileCheckpointsStats, SyncMode};
+pub use inspect::{RunInspection, StoreInspection};
 
 use crate::{Value, Workflow};
 

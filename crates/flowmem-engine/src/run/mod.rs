@@ -23,8 +23,8 @@ use crate::{
     Workflow, definition::Graph, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
 };
 
-use self::slot::NodeSlot;
 pub use self::report::{AttemptOutcome, AttemptRecord, NodeReport, RunReport};
+use self::slot::NodeSlot;
 
 /// Where contexts of runs that are not themselves recycled go back to (`pooled_contexts` without
 /// `pooled_node_state`).
@@ -430,7 +430,11 @@ impl RunState {
 
     /// Nodes finished (completed, failed, skipped, cancelled or restored) so far.
     fn finished_nodes(&self) -> usize {
-        self.nodes.len() - self.unfinished.load(Ordering::Acquire).min(self.nodes.len())
+        self.nodes.len()
+            - self
+                .unfinished
+                .load(Ordering::Acquire)
+                .min(self.nodes.len())
     }
 
     /// Whether the run fails fast (a failure stops it).
