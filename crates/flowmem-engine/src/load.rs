@@ -641,25 +641,30 @@ fn import(json: &[u8], action: TaskAction, path: Option<&Path>) -> Result<WfImpo
         let runtime = runtimes.get(name.as_str()).copied();
         missing_runtimes += usize::from(runtime.is_none());
         let seconds = runtime.unwrap_or(0.0).max(0.0);
-        let node_action: Arc<dyn Action> = match action {
-            TaskAction::Noop => Arc::clone(&noop),
+        // Each task's action with the built-in name that stands for it, so that the workflow can be
+        // written back as a JSON definition (`Workflow::to_json`).
+        let (node_action, builtin): (Arc<dyn Action>, String) = match action {
+            TaskAction::Noop => (Arc::clone(&noop), "noop".into()),
             TaskAction::Spin { scale } => {
                 let d = Duration::try_from_secs_f64(seconds * scale).unwrap_or_default();
-                Arc::new(move |_: &mut NodeCtx<'_>| {
+                let run = Arc::new(move |_: &mut NodeCtx<'_>| {
                     spin(d);
                     Ok::<(), ActionError>(())
-                })
+                });
+                (run, format!("spin:{}ns", d.as_nanos()))
             }
             TaskAction::Sleep { scale } => {
                 let d = Duration::try_from_secs_f64(seconds * scale).unwrap_or_default();
-                Arc::new(move |_: &mut NodeCtx<'_>| {
+                let run = Arc::new(move |_: &mut NodeCtx<'_>| {
                     std::thread::sleep(d);
                     Ok::<(), ActionError>(())
-                })
+                });
+                (run, format!("sleep:{}ns", d.as_nanos()))
             }
         };
         builder
             .node_shared(name.clone(), node_action)
+            .registered_as(&builtin)
             .after(deps[i].iter().map(|d| names[*d].as_str()));
     }
     Ok(WfImport {
