@@ -212,6 +212,46 @@ fn run_native(
     )
 }
 
+/// Keeps the `counts` binary just built as `name` in the output directory (builds with other features
+/// write their own to the same place).
+fn copy_counts(out: &Path, name: &str) -> Result<()> {
+    let from = crate::target_dir().join(format!("release/counts{EXE}"));
+    let to = out.join(format!("{name}{EXE}"));
+    fs::copy(&from, &to)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Runs the counts binary `name` (kept by `copy_counts`) with `args`, its JSON lines logged to `log`,
+/// and reads them.
+fn measure_counts(
+    out: &Path,
+    name: &str,
+    args: &[impl AsRef<std::ffi::OsStr>],
+    opts: &Options,
+    log: &Path,
+) -> Result<Vec<report::CountResult>> {
+    let mut cmd = Command::new(out.join(format!("{name}{EXE}")));
+    cmd.args(args)
+        .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
+    if let Some(f) = &opts.filter {
+        cmd.args(["--filter", f]);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    fs::write(log, &output.stdout).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    report::parse_counts(&String::from_utf8_lossy(&output.stdout), "system")
+}
+
 /// Runs the bench file `layer` (built for `label`: an allocator, or the native build) with criterion
 /// writing to a fresh home of its own, and collects its estimates labelled `label`. `setup` adds the
 /// build's features or environment to the `cargo bench` command.
@@ -316,10 +356,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 &pb,
             )?;
             // The builds with an allocator feature write their own `counts` to the same place: keep this one.
-            fs::copy(
-                crate::target_dir().join(format!("release/counts{EXE}")),
-                out.join(format!("counts{EXE}")),
-            )?;
+            copy_counts(&out, "counts")?;
+            if counts_layers.iter().any(|l| l == "engine") {
+                // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
+                // both feature sets, so neither build undoes the other).
+                run_logged(
+                    cargo().args([
+                        "build",
+                        "--release",
+                        "--package",
+                        "flowmem-benches",
+                        "--bin",
+                        "counts",
+                        "--features",
+                        "tracing",
+                    ]),
+                    &logs.join("build-counts-tracing.log"),
+                    &pb,
+                )?;
+                copy_counts(&out, "counts-tracing")?;
+            }
         }
         pb.inc(1);
     }
@@ -347,25 +403,22 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &pb,
             "bench: measuring counts and sizes (system allocator, Tracking installed)",
         );
-        let mut cmd = Command::new(out.join(format!("counts{EXE}")));
-        cmd.args(&counts_layers)
-            .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
-        if let Some(f) = &opts.filter {
-            cmd.args(["--filter", f]);
+        counts = measure_counts(
+            &out,
+            "counts",
+            &counts_layers,
+            &opts,
+            &logs.join("counts.log"),
+        )?;
+        if counts_layers.iter().any(|l| l == "engine") {
+            counts.extend(measure_counts(
+                &out,
+                "counts-tracing",
+                &["tracing"],
+                &opts,
+                &logs.join("counts-tracing.log"),
+            )?);
         }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-        fs::write(logs.join("counts.log"), &out.stdout)?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd:?} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        counts = report::parse_counts(&String::from_utf8_lossy(&out.stdout), "system")?;
     }
     pb.finish_and_clear();
 

@@ -525,6 +525,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         allocators: SYSTEM,
     },
     TargetSpec {
+        id: "E2.tracing",
+        layer: "engine",
+        what: "heap allocations per node in steady state as E2, the engine built with its `tracing` feature and no subscriber (with a fmt subscriber: `tracing/fmt_subscriber_per_node` in the counts)",
+        numerator: "tracing/no_subscriber_per_node",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(0.0),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
         id: "E7",
         layer: "engine",
         what: "heap in use after building, running and dropping 100k workflows with generated names and keys / before",

@@ -316,6 +316,46 @@ fn main() {
     if wants("engine") {
         engine(&out);
     }
+    // Only when asked by name, from the build with the engine's `tracing` feature (it installs a global
+    // subscriber: nothing may be measured after it in this process).
+    if layers.iter().any(|l| l == "tracing") {
+        tracing_costs(&out);
+    }
+}
+
+/// The engine's `tracing` feature: heap allocations per node of the E2 workload with the feature on and
+/// no subscriber (a span is then a look at its callsite's interest), and with a `fmt` subscriber at INFO
+/// writing to a sink (every span and event formatted).
+#[cfg(feature = "tracing")]
+fn tracing_costs(out: &Out) {
+    use flowmem_engine::MemoryOptions;
+    let nodes = flowmem_benches::dags::busy_workflow().len() as f64;
+    if out.wants("tracing/no_subscriber_per_node") {
+        out.emit(
+            "engine",
+            "tracing/no_subscriber_per_node",
+            allocations_per_run(MemoryOptions::ALL) / nodes,
+            "allocations per node, feature tracing on, no subscriber",
+        );
+    }
+    if out.wants("tracing/fmt_subscriber_per_node") {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing::Level::INFO)
+            .init();
+        out.emit(
+            "engine",
+            "tracing/fmt_subscriber_per_node",
+            allocations_per_run(MemoryOptions::ALL) / nodes,
+            "allocations per node, feature tracing on, a fmt subscriber at INFO writing to a sink",
+        );
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+fn tracing_costs(_: &Out) {
+    eprintln!("counts tracing: build counts with `--features tracing`");
+    std::process::exit(2);
 }
 
 fn store(out: &Out) {

@@ -38,6 +38,7 @@ mod run;
 mod serde_impls;
 pub mod simd;
 mod timeline;
+mod trace;
 mod value;
 
 pub use action::{Action, Buffer, NodeCtx};

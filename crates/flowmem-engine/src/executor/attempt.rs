@@ -12,6 +12,7 @@ use crate::{
     ActionError, NodeCtx, Value,
     action::Work,
     run::{AttemptOutcome, NodeStatus, RunState},
+    trace,
 };
 
 use super::{
@@ -108,7 +109,10 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
         arena_block_size: shared.memory.arena_block_size,
     };
     let mut ctx = NodeCtx::new(&def.name, attempt, &inputs, run.stop_flag(), deadline);
+    let span = trace::attempt_span(run.span(), &def.name, attempt, || current_worker(shared));
+    let entered = trace::enter(&span);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
+    drop(entered);
     let took = started.map_or(Duration::ZERO, |s| clock.delta(s, clock.raw()));
     let (output, deferred, scratch) = ctx.into_parts();
     let ended = Ended {
@@ -216,6 +220,7 @@ pub(super) fn conclude(
                     })
                 });
                 let delay = def.retry.delay(attempt, random);
+                trace::retrying(run.span(), &def.name, attempt, &error, delay);
                 let task = Task {
                     run: Arc::clone(&run),
                     node,
@@ -234,9 +239,11 @@ pub(super) fn conclude(
             }
             let status = if error.kind() == crate::ActionErrorKind::Cancelled {
                 record(AttemptOutcome::Cancelled);
+                trace::cancelled(run.span(), &def.name);
                 NodeStatus::Cancelled
             } else {
                 record(AttemptOutcome::Failed(error.kind()));
+                trace::failed(run.span(), &def.name, attempt, &error);
                 run.set_error(node, error);
                 if run.fails_fast() {
                     run.halt();

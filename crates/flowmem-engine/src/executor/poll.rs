@@ -18,12 +18,17 @@ use std::{
     time::Instant,
 };
 
-use crate::{ActionError, AsyncAction, AsyncCtx, BoxFuture, Value, run::RunState};
+use crate::{
+    ActionError, AsyncAction, AsyncCtx, BoxFuture, Value,
+    run::{AttemptOutcome, RunState},
+    trace,
+};
 
 use super::{
     ACTIVE, Task,
     attempt::{Ended, conclude, panic_message, release_and_settle},
     shared::Shared,
+    worker::current_worker,
 };
 
 /// The async attempt in flight of one node of a run state.
@@ -44,6 +49,8 @@ struct InFlight {
     started: Instant,
     deadline: Option<Instant>,
     attempt: u32,
+    /// The attempt's `tracing` span, entered at each poll.
+    span: trace::AttemptSpan,
 }
 
 impl AsyncSlot {
@@ -143,8 +150,12 @@ pub(super) fn poll_node(
             let deadline = def.timeout.and_then(|t| started.checked_add(t));
             *slot.output.lock().unwrap_or_else(PoisonError::into_inner) = Value::Unit;
             let ctx = AsyncCtx::new(Arc::clone(&run), node, attempt, deadline);
+            let span =
+                trace::attempt_span(run.span(), &def.name, attempt, || current_worker(shared));
+            let entered = trace::enter(&span);
             let made = shared
                 .in_runtime(|| std::panic::catch_unwind(AssertUnwindSafe(|| action.call(ctx))));
+            drop(entered);
             let future = match made {
                 Ok(f) => f,
                 Err(payload) => {
@@ -164,6 +175,7 @@ pub(super) fn poll_node(
                 started,
                 deadline,
                 attempt,
+                span,
             }
         }
     };
@@ -172,7 +184,19 @@ pub(super) fn poll_node(
         drop(flight.future);
         end_polling(&waker);
         shared.count(ACTIVE, u64::MAX);
-        run.add_time(node, flight.started.elapsed());
+        let took = flight.started.elapsed();
+        run.add_time(node, took);
+        if run.records_attempts() {
+            let worker = current_worker(shared);
+            run.record_attempt(
+                node,
+                flight.attempt,
+                took,
+                worker,
+                AttemptOutcome::Cancelled,
+            );
+        }
+        trace::cancelled(run.span(), &run.graph().nodes[node as usize].name);
         queue_next(
             shared,
             release_and_settle(shared, Arc::clone(&run), node, status, 0),
@@ -190,9 +214,11 @@ pub(super) fn poll_node(
     }
     let std_waker = Waker::from(Arc::clone(&waker));
     let mut cx = Context::from_waker(&std_waker);
+    let entered = trace::enter(&flight.span);
     let polled = shared.in_runtime(|| {
         std::panic::catch_unwind(AssertUnwindSafe(|| flight.future.as_mut().poll(&mut cx)))
     });
+    drop(entered);
     let result = match polled {
         Ok(Poll::Pending) => {
             *slot

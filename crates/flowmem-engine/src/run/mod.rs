@@ -20,7 +20,7 @@ use std::{
 
 use crate::{
     ActionError, CheckpointStore, Checkpoints, DurabilityError, MemoryOptions, RunId, Value,
-    Workflow, definition::Graph, durable::Ticket, executor::AsyncSlot, memory::ContextMap,
+    Workflow, definition::Graph, durable::Ticket, executor::AsyncSlot, memory::ContextMap, trace,
 };
 
 pub use self::report::{AttemptOutcome, AttemptRecord, NodeReport, RunReport};
@@ -248,6 +248,8 @@ pub(crate) struct RunState {
     done_waker: Mutex<Option<std::task::Waker>>,
     /// Every attempt, if the run records them (`RunOptions::record_attempts`).
     attempt_log: Mutex<Vec<AttemptRecord>>,
+    /// The run's `tracing` span (nothing without the feature).
+    span: trace::RunSpan,
 }
 
 /// What a durable run keeps: its store, the last ticket of its checkpoints.
@@ -365,7 +367,14 @@ impl RunState {
             },
             done_waker: Mutex::new(None),
             attempt_log: Mutex::new(Vec::new()),
+            span: trace::run_span(&g.name, id),
         }
+    }
+
+    /// The run's `tracing` span.
+    #[inline]
+    pub(crate) fn span(&self) -> &trace::RunSpan {
+        &self.span
     }
 
     /// The workflow's graph.
@@ -494,6 +503,7 @@ impl RunState {
     pub(crate) fn reset(&mut self, id: RunId, options: RunSettings, memory: &MemoryOptions) {
         let g = &self.graph;
         self.id = id;
+        self.span = trace::run_span(&g.name, id);
         self.options = options;
         for (i, slot) in self.nodes.iter_mut().enumerate() {
             slot.reset(g.deps(i as u32).len() as u32);
@@ -730,8 +740,10 @@ impl RunState {
     }
 
     pub(crate) fn complete(&self) {
+        let elapsed = self.started.elapsed();
+        trace::run_ended(&self.span, || self.run_status(), elapsed);
         self.ended_ns
-            .store(self.started.elapsed().as_nanos() as u64, Ordering::Release);
+            .store(elapsed.as_nanos() as u64, Ordering::Release);
         self.ended.store(true, Ordering::Release);
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         *done = true;
