@@ -5,9 +5,15 @@
 
 use std::time::Duration;
 
-use flowmem::engine::{
-    ActionError, Benchmark, Executor, NodeCtx, RetryPolicy, RunStatus, Value, Workflow,
+use flowmem::{
+    alloc::{System, Tracking},
+    engine::{ActionError, Benchmark, Executor, NodeCtx, RetryPolicy, RunStatus, Value, Workflow},
 };
+
+// Counts every allocation (a relaxed atomic add each), so the benchmark below can say how many a run
+// makes; without it, it prints "unknown".
+#[global_allocator]
+static GLOBAL: Tracking<System> = Tracking::new(System);
 
 const TEXT: &str = "the quick brown fox jumps over the lazy dog and the dog sleeps while the fox runs \
                     into the forest where the trees are tall and the rivers are cold";
