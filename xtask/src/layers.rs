@@ -14,6 +14,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "flowmem-engine",
     "flowmem-postgres",
     "flowmem",
+    "flowmem-cli",
 ];
 
 fn layer_of(name: &str) -> Option<usize> {

@@ -1,7 +1,13 @@
 //! serde for every layer's stats types and the engine's reports (feature `serde`; this test's
 //! dev-dependencies turn it on in every layer).
 
-use flowmem::{alloc, engine, map, pool, store};
+// The layer crates themselves (dev-dependencies with `serde`), so that the test builds with any feature
+// set of the facade (`cargo xtask features`).
+use flowmem_alloc as alloc;
+use flowmem_engine as engine;
+use flowmem_map as map;
+use flowmem_pool as pool;
+use flowmem_store as store;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// `value` to JSON and back, and the JSON's field names.

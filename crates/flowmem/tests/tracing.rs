@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use flowmem::engine::{
+// The engine crate itself (a dev-dependency with `tracing`), so that the test builds with any feature set
+// of the facade (`cargo xtask features`).
+use flowmem_engine::{
     ActionError, Executor, FailurePolicy, RetryPolicy, RunOptions, RunStatus, Workflow,
 };
 use tracing::{
