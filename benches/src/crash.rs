@@ -3,7 +3,7 @@
 //! resumes the run and checks that no checkpointed node was lost, that no node ran again except those in
 //! flight at the kill, and that the outputs equal an uninterrupted run's.
 //!
-//! The child is the `counts` binary called as `counts crash-child STORE LOG SPIN_US` ([`child_main`]).
+//! The child is the `crash_child` binary, `crash_child STORE LOG SPIN_US` ([`child_main`]).
 //! It appends `S <node>` to LOG when a node's action starts and `D <node>` once the node's checkpoint is
 //! durable (each line one `write`, so it survives the kill).
 
@@ -118,7 +118,7 @@ fn log_line(log: &Mutex<File>, line: &str) {
 /// The child: `STORE LOG SPIN_US`. Runs the trial workflow durably and exits 0 when done.
 pub fn child_main(args: &[String]) -> ! {
     let [store, log, spin] = args else {
-        eprintln!("usage: counts crash-child STORE LOG SPIN_US");
+        eprintln!("usage: crash_child STORE LOG SPIN_US");
         std::process::exit(2);
     };
     let spin = Duration::from_micros(spin.parse().expect("SPIN_US is a number"));
@@ -204,7 +204,6 @@ impl Random {
 
 fn spawn_child(exe: &Path, store: &Path, log: &Path, spin: Duration) -> std::process::Child {
     Command::new(exe)
-        .arg("crash-child")
         .arg(store)
         .arg(log)
         .arg(spin.as_micros().to_string())
@@ -214,7 +213,7 @@ fn spawn_child(exe: &Path, store: &Path, log: &Path, spin: Duration) -> std::pro
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()))
 }
 
-/// Runs `trials` crash trials with `exe` (the `counts` binary) as the child, in a fresh folder under `dir`.
+/// Runs `trials` crash trials with `exe` (the `crash_child` binary) as the child, in a fresh folder under `dir`.
 ///
 /// # Panics
 /// If the child cannot be started, or a child that was not killed fails.

@@ -11,7 +11,7 @@ fn dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn killed_runs_resume_without_losing_or_rerunning_checkpointed_nodes() {
     let d = dir("test");
-    let s = flowmem_benches::crash::trials(Path::new(env!("CARGO_BIN_EXE_counts")), &d, 30);
+    let s = flowmem_benches::crash::trials(Path::new(env!("CARGO_BIN_EXE_crash_child")), &d, 30);
     println!("{s:?}");
     assert_eq!(s.trials, 30);
     assert_eq!((s.lost, s.extra), (0, 0), "{s:?}");
@@ -27,7 +27,7 @@ fn killed_runs_resume_without_losing_or_rerunning_checkpointed_nodes() {
 #[ignore = "300 crash trials, about 15 s in release: `cargo xtask stress`"]
 fn killed_runs_resume_stress() {
     let d = dir("stress");
-    let s = flowmem_benches::crash::trials(Path::new(env!("CARGO_BIN_EXE_counts")), &d, 300);
+    let s = flowmem_benches::crash::trials(Path::new(env!("CARGO_BIN_EXE_crash_child")), &d, 300);
     println!("{s:?}");
     assert_eq!((s.lost, s.extra), (0, 0), "{s:?}");
     std::fs::remove_dir_all(&d).unwrap();

@@ -6,6 +6,8 @@
 //! - `stress`: larger property runs, for `cargo xtask stress`.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "engine")]
+pub mod engine;
 pub mod sites;
 
 use quickcheck::QuickCheck;

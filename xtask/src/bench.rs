@@ -23,62 +23,55 @@ const ALLOCATORS: &[&str] = &["system", "jemalloc", "mimalloc"];
 const OUT: &str = "target/flowmem-bench";
 const EXE: &str = std::env::consts::EXE_SUFFIX;
 
-#[derive(Debug)]
-struct Options {
+/// The options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// A short tour: fewer samples and smaller workloads (what CI runs).
+    #[arg(long)]
     quick: bool,
+    /// Only the benchmarks (and counts) whose id matches REGEX; a filtered run does not refresh
+    /// docs/benchmarks.md.
+    #[arg(long, value_name = "REGEX")]
     filter: Option<String>,
-    allocators: Vec<String>,
-    /// Also build the E5 helpers' benches with `-C target-cpu=native` and run them (E5.native).
+    /// The global allocator the benches are built against; `all` runs them under each, side by side.
+    #[arg(long, value_enum, default_value_t = AllocatorChoice::System)]
+    allocator: AllocatorChoice,
+    /// Also build the E5 helpers' benches with `-C target-cpu=native` and run them (E5.native; a full
+    /// run always does).
+    #[arg(long)]
     native: bool,
 }
 
+/// `--allocator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AllocatorChoice {
+    /// The system allocator (glibc malloc).
+    System,
+    /// jemalloc (built from C source).
+    Jemalloc,
+    /// mimalloc (built from C source).
+    Mimalloc,
+    /// Each of the three.
+    All,
+}
+
 impl Options {
-    fn parse(args: &[String]) -> Result<Options> {
-        let mut opts = Options {
-            quick: false,
-            filter: None,
-            allocators: vec!["system".to_string()],
-            native: false,
+    /// The allocators to run under, in `ALLOCATORS` order.
+    fn allocators(&self) -> Vec<String> {
+        let chosen = match self.allocator {
+            AllocatorChoice::System => "system",
+            AllocatorChoice::Jemalloc => "jemalloc",
+            AllocatorChoice::Mimalloc => "mimalloc",
+            AllocatorChoice::All => return ALLOCATORS.iter().map(|s| s.to_string()).collect(),
         };
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            match arg.as_str() {
-                "--quick" => opts.quick = true,
-                "--native" => opts.native = true,
-                "--filter" => {
-                    opts.filter = Some(it.next().ok_or("--filter needs a pattern")?.clone());
-                }
-                "--allocator" => {
-                    let a = it
-                        .next()
-                        .ok_or("--allocator needs system|jemalloc|mimalloc|all")?;
-                    opts.allocators = match a.as_str() {
-                        "all" => ALLOCATORS.iter().map(|s| s.to_string()).collect(),
-                        one if ALLOCATORS.contains(&one) => vec![one.to_string()],
-                        other => {
-                            return Err(format!(
-                                "unknown allocator `{other}`: choose system, jemalloc, mimalloc or all"
-                            )
-                            .into());
-                        }
-                    };
-                }
-                other => {
-                    return Err(format!(
-                        "unknown option `{other}` for bench \
-                         (--quick, --filter REGEX, --allocator system|jemalloc|mimalloc|all, --native)"
-                    )
-                    .into());
-                }
-            }
-        }
-        Ok(opts)
+        vec![chosen.to_string()]
     }
 }
 
 /// The `[[bench]]` names of `benches/Cargo.toml`, one per layer.
 fn bench_files() -> Result<Vec<String>> {
-    let manifest = fs::read_to_string("benches/Cargo.toml")?;
+    let manifest =
+        fs::read_to_string("benches/Cargo.toml").map_err(crate::io_at("benches/Cargo.toml"))?;
     let mut names = Vec::new();
     let mut in_bench = false;
     for line in manifest.lines().map(str::trim) {
@@ -113,15 +106,15 @@ fn say(pb: &ProgressBar, msg: impl AsRef<str>) {
 
 /// Runs `cmd`, sending its output to `log`; lines starting with "Benchmarking " update the progress bar.
 fn run_logged(cmd: &mut Command, log: &Path, pb: &ProgressBar) -> Result<()> {
-    let mut file = fs::File::create(log)?;
-    writeln!(file, "$ {cmd:?}")?;
+    let mut file = fs::File::create(log).map_err(crate::io_at(log))?;
+    writeln!(file, "$ {cmd:?}").map_err(crate::io_at(log))?;
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-    let mut err_log = file.try_clone()?;
+    let mut err_log = file.try_clone().map_err(crate::io_at(log))?;
     let copier = std::thread::spawn(move || {
         for line in BufReader::new(stderr)
             .lines()
@@ -135,7 +128,7 @@ fn run_logged(cmd: &mut Command, log: &Path, pb: &ProgressBar) -> Result<()> {
         .lines()
         .map_while(std::result::Result::ok)
     {
-        writeln!(file, "{line}")?;
+        writeln!(file, "{line}").map_err(crate::io_at(log))?;
         if let Some(rest) = line.strip_prefix("Benchmarking ") {
             let id = rest.split(": ").next().unwrap_or(rest);
             pb.set_message(id.to_string());
@@ -212,10 +205,10 @@ fn run_native(
     )
 }
 
-/// Keeps the `counts` binary just built as `name` in the output directory (builds with other features
-/// write their own to the same place).
-fn copy_counts(out: &Path, name: &str) -> Result<()> {
-    let from = crate::target_dir().join(format!("release/counts{EXE}"));
+/// Keeps the binary `bin` of the benches crate just built as `name` in the output directory (builds with
+/// other features write their own to the same place).
+fn copy_counts(out: &Path, bin: &str, name: &str) -> Result<()> {
+    let from = crate::target_dir().join(format!("release/{bin}{EXE}"));
     let to = out.join(format!("{name}{EXE}"));
     fs::copy(&from, &to)
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
@@ -269,7 +262,7 @@ fn run_bench(
         .join(label)
         .join(layer);
     if home.exists() {
-        fs::remove_dir_all(&home)?;
+        fs::remove_dir_all(&home).map_err(crate::io_at(&home))?;
     }
     let mut cmd = cargo();
     cmd.args(["bench", "--package", "flowmem-benches", "--bench", layer]);
@@ -285,19 +278,18 @@ fn run_bench(
     report::collect(&home, label, layer)
 }
 
-pub(crate) fn run(args: &[String]) -> Result<()> {
-    let mut opts = Options::parse(args)?;
+pub(crate) fn run(mut opts: Options) -> Result<()> {
     // A full run (the one that refreshes docs/benchmarks.md) measures the native build too.
     opts.native |= !opts.quick && opts.filter.is_none();
     let started = Instant::now();
     let out = PathBuf::from(OUT);
     let logs = out.join("logs");
-    fs::create_dir_all(&logs)?;
+    fs::create_dir_all(&logs).map_err(crate::io_at(&logs))?;
     let layers = bench_files()?;
 
     // The runs: every bench under every chosen allocator, plus the runs the targets need.
     let mut plan: Vec<(String, String)> = Vec::new();
-    for a in &opts.allocators {
+    for a in &opts.allocators() {
         for b in &layers {
             plan.push((a.clone(), b.clone()));
         }
@@ -351,12 +343,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                     "flowmem-benches",
                     "--bin",
                     "counts",
+                    "--bin",
+                    "crash_child",
                 ]),
                 &logs.join("build-counts.log"),
                 &pb,
             )?;
-            // The builds with an allocator feature write their own `counts` to the same place: keep this one.
-            copy_counts(&out, "counts")?;
+            // The builds with an allocator feature write their own `counts` to the same place: keep this
+            // one, and the crash trials' child beside it.
+            copy_counts(&out, "counts", "counts")?;
+            copy_counts(&out, "crash_child", "crash_child")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
@@ -374,7 +370,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                     &logs.join("build-counts-tracing.log"),
                     &pb,
                 )?;
-                copy_counts(&out, "counts-tracing")?;
+                copy_counts(&out, "counts", "counts-tracing")?;
             }
         }
         pb.inc(1);
@@ -437,8 +433,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     fs::write(
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
-    )?;
-    fs::write(out.join("report.md"), report.markdown(true))?;
+    )
+    .map_err(crate::io_at(out.join("report.json")))?;
+    fs::write(out.join("report.md"), report.markdown(true))
+        .map_err(crate::io_at(out.join("report.md")))?;
     charts::write(&report, &out.join("charts"))?;
     let full = !opts.quick && opts.filter.is_none();
     if full {
@@ -446,7 +444,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "<!-- Written by `cargo xtask bench` (a full run); do not edit by hand. -->\n\n",
         );
         doc.push_str(&report.markdown(false));
-        fs::write("docs/benchmarks.md", doc)?;
+        fs::write("docs/benchmarks.md", doc).map_err(crate::io_at("docs/benchmarks.md"))?;
     }
 
     println!(
@@ -490,27 +488,31 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::Parser;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
+    use super::*;
 
     #[test]
     fn options() {
-        let o = Options::parse(&args(&[
-            "--quick",
-            "--allocator",
-            "all",
-            "--filter",
-            "alloc_u64",
-        ]))
-        .unwrap();
+        let parse = |args: &[&str]| {
+            crate::Cli::try_parse_from(["xtask", "bench"].iter().chain(args)).map(|c| {
+                match c.command {
+                    crate::Task::Bench(o) => o,
+                    other => panic!("not bench: {other:?}"),
+                }
+            })
+        };
+        let o = parse(&["--quick", "--allocator", "all", "--filter", "alloc_u64"]).unwrap();
         assert!(o.quick);
-        assert_eq!(o.allocators, ["system", "jemalloc", "mimalloc"]);
+        assert_eq!(o.allocators(), ["system", "jemalloc", "mimalloc"]);
         assert_eq!(o.filter.as_deref(), Some("alloc_u64"));
-        assert!(Options::parse(&args(&["--allocator", "tcmalloc"])).is_err());
-        assert!(Options::parse(&args(&["--fast"])).is_err());
+        assert_eq!(parse(&[]).unwrap().allocators(), ["system"]);
+        let error = parse(&["--allocator", "tcmalloc"]).unwrap_err().to_string();
+        assert!(
+            error.contains("tcmalloc") && error.contains("jemalloc"),
+            "{error}"
+        );
+        assert!(parse(&["--fast"]).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ const COLORS: [RGBColor; 3] = [
 
 /// Writes `dir/<layer>.svg` for every layer of the report.
 pub(crate) fn write(report: &Report, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(crate::io_at(dir))?;
     for layer in report.layers() {
         let mut ids: Vec<&str> = Vec::new();
         for b in report.benches.iter().filter(|b| b.layer == layer) {

@@ -4,8 +4,21 @@ use crate::{Result, cargo, run_checked};
 
 /// Every feature of the facade (`crates/flowmem/Cargo.toml`), `default` aside.
 const FEATURES: &[&str] = &[
-    "full", "alloc", "intern", "pool", "map", "store", "engine", "postgres", "jemalloc",
-    "mimalloc", "zstd", "tokio", "serde", "tracing", "flamegraph",
+    "full",
+    "alloc",
+    "intern",
+    "pool",
+    "map",
+    "store",
+    "engine",
+    "postgres",
+    "jemalloc",
+    "mimalloc",
+    "zstd",
+    "tokio",
+    "serde",
+    "tracing",
+    "flamegraph",
 ];
 
 pub(crate) fn run() -> Result<()> {

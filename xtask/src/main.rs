@@ -26,38 +26,47 @@ use std::{
 /// The error of every command: a message for the person who ran it.
 pub(crate) type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <command>
+/// `cargo xtask`: the project's commands.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "The commands that build, check and measure the flowmem workspace"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Task,
+}
 
-commands:
-  bench [--quick] [--filter REGEX] [--allocator system|jemalloc|mimalloc|all] [--native]
-            run the criterion benches of benches/ and write target/flowmem-bench/report.{json,md}
-            and SVG charts; a full run (no --quick, no --filter) also refreshes docs/benchmarks.md;
-            --native also builds the E5 helpers' benches with -C target-cpu=native (E5.native; always
-            in a full run)
-  features  check that the facade builds with no feature, each feature alone, and all features
-  layers    check that each crate depends only on crates of lower layers
-  valgrind  run the tests of the crates that contain `unsafe` under valgrind memcheck
-  stress    run the long #[ignore]d stress tests in release mode";
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Task {
+    /// Run the criterion benches of benches/ and the counts, and write target/flowmem-bench/report.{json,md}
+    /// and SVG charts; a full run (no --quick, no --filter) also refreshes docs/benchmarks.md.
+    Bench(bench::Options),
+    /// Check that the facade builds with no feature, each feature alone, and all features.
+    Features,
+    /// Check that each crate depends only on crates of lower layers.
+    Layers,
+    /// Run the tests of the crates that contain `unsafe` under valgrind memcheck.
+    Valgrind,
+    /// Run the long #[ignore]d stress tests in release mode.
+    Stress,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = <Cli as clap::Parser>::parse();
     if let Err(e) = std::env::set_current_dir(workspace_root()) {
-        eprintln!("xtask: cannot enter the workspace root: {e}");
+        eprintln!(
+            "xtask: cannot enter the workspace root {}: {e}",
+            workspace_root().display()
+        );
         return ExitCode::FAILURE;
     }
-    let rest = args.get(1..).unwrap_or(&[]);
-    let result = match args.first().map(String::as_str) {
-        Some("bench") => bench::run(rest),
-        Some("features") => features::run(),
-        Some("layers") => layers::run(),
-        Some("valgrind") => valgrind::run(),
-        Some("stress") => stress::run(),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}").into()),
-        None => Err(USAGE.into()),
+    let result = match cli.command {
+        Task::Bench(options) => bench::run(options),
+        Task::Features => features::run(),
+        Task::Layers => layers::run(),
+        Task::Valgrind => valgrind::run(),
+        Task::Stress => stress::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +75,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An I/O error's message naming the file or directory it is about (`.map_err(io_at(path))?`).
+pub(crate) fn io_at(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> String {
+    let path = path.as_ref().display().to_string();
+    move |e| format!("{path}: {e}")
 }
 
 /// The workspace root: the parent of this crate's directory.

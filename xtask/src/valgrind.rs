@@ -13,7 +13,7 @@ use crate::{Result, cargo, run_checked};
 /// Crates under `crates/` whose `lib.rs` does not forbid `unsafe`.
 fn crates_with_unsafe() -> Result<Vec<String>> {
     let mut found = Vec::new();
-    for entry in fs::read_dir("crates")? {
+    for entry in fs::read_dir("crates").map_err(crate::io_at("crates"))? {
         let dir = entry?.path();
         let lib = dir.join("src/lib.rs");
         let Ok(text) = fs::read_to_string(&lib) else {

@@ -282,10 +282,6 @@ fn main() {
         std::process::exit(2);
     }
     assert!(tracking::is_installed());
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("crash-child") {
-        flowmem_benches::crash::child_main(&args[1..]);
-    }
     let mut layers = Vec::new();
     let mut filter = None;
     let mut args = std::env::args().skip(1);
@@ -635,7 +631,15 @@ fn engine(out: &Out) {
     if out.wants("crash_trials/") {
         // Target D2: children killed at random moments, their runs resumed here.
         let trials = if flowmem_benches::quick() { 24 } else { 60 };
-        let exe = std::env::current_exe().expect("the path of this binary");
+        // The child is its own binary, beside this one (xtask keeps the two together).
+        let exe = std::env::current_exe()
+            .expect("the path of this binary")
+            .with_file_name(format!("crash_child{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            exe.is_file(),
+            "{} is missing: build it with `cargo build --release -p flowmem-benches --bin crash_child`",
+            exe.display()
+        );
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/flowmem-bench/crash-trials");
         let s = flowmem_benches::crash::trials(&exe, &dir, trials);

@@ -6,9 +6,7 @@
 //! a byte buffer, and an output.
 
 use flowmem_alloc::{System, Tracking, tracking};
-use flowmem_engine::{
-    ActionError, Benchmark, Executor, MemoryOption, MemoryOptions, NodeCtx, RunStatus, Workflow,
-};
+use flowmem_engine::{Benchmark, Executor, MemoryOption, MemoryOptions, RunStatus, Workflow};
 
 #[global_allocator]
 static GLOBAL: Tracking<System> = Tracking::new(System);
@@ -21,33 +19,8 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn busy_workflow() -> Workflow {
-    // The context key is a constant of the workflow's domain, interned once, as a program declares its
-    // well-known names: with `interned_names` a `put` under it allocates nothing.
-    flowmem_intern::intern("last_node_bytes");
-    let mut b = Workflow::builder("busy");
-    for layer in 0..5 {
-        for i in 0..10 {
-            let node = b.node(format!("l{layer}n{i}"), |ctx: &mut NodeCtx<'_>| {
-                let name = ctx.scratch_str(ctx.node_name());
-                let mut buffer = ctx.buffer(4096);
-                buffer.extend_from_slice(name.as_bytes());
-                let mut inputs = 0;
-                ctx.for_each_input(|_, v| inputs += v.as_u64().unwrap_or(0));
-                ctx.put("last_node_bytes", buffer.len() as u64);
-                ctx.set_output(inputs + 1);
-                Ok::<(), ActionError>(())
-            });
-            if layer > 0 {
-                node.after([
-                    format!("l{}n{i}", layer - 1),
-                    format!("l{}n{}", layer - 1, (i + 1) % 10),
-                ]);
-            }
-        }
-    }
-    b.build().unwrap()
-}
+/// The E2 workload, as the counts measure it.
+use flowmem_testing::engine::busy_workflow;
 
 /// Allocations per run, in steady state, of `runs` runs with `memory`.
 fn allocations_per_run(memory: MemoryOptions, runs: u64) -> f64 {
