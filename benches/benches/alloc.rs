@@ -5,10 +5,7 @@
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
-    sync::{
-        RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::Instant,
 };
 
@@ -16,7 +13,7 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use flowmem_alloc::{
     ActivityStats, Arena, ArenaPool, CacheAligned, CachePadded, SyncArena, Tracking,
 };
-use flowmem_benches::{keep, run_parallel, run_rounds};
+use flowmem_benches::{keep, run_parallel};
 
 /// Allocations between two resets of an arena: 32 KiB of `u64`, so the work stays in cache.
 const ROUND: u64 = 4096;
@@ -150,48 +147,38 @@ fn alloc_u64(c: &mut Criterion) {
     group.finish();
 }
 
-/// `SyncArena` against `Arena` on one thread, and on one and two threads: allocations in rounds of 4096 per
-/// thread with a reset between rounds (coordination included in the time).
+/// `SyncArena` against `Arena` on one thread, and on one and two threads. No rounds: each sample resets
+/// the arena (untimed; it keeps its blocks, so once they have grown to a sample's size no sample touches a
+/// new page), then every thread allocates its `iters` values straight through, never waiting for the
+/// other — a thread the OS deschedules stretches the wall time (the bench reports such a figure as
+/// disturbed) but cannot stall the other.
 fn sync_arena(c: &mut Criterion) {
     let mut group = c.benchmark_group("sync_arena");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(1));
     group.bench_function("arena_1t", |b| {
-        // A mutex makes the (not `Sync`) arena shareable with the harness's one worker thread.
-        let arena = RwLock::new(std::sync::Mutex::new(Arena::new()));
+        let mut arena = Arena::new();
         b.iter_custom(|iters| {
-            run_rounds(
-                &arena,
-                1,
-                iters,
-                ROUND,
-                |a, n| {
-                    let arena = a.lock().expect("not poisoned");
-                    for i in 0..n {
-                        keep(arena.alloc(keep(i)));
-                    }
-                },
-                |a| a.get_mut().expect("not poisoned").reset(),
-            )
+            arena.reset();
+            let start = Instant::now();
+            for i in 0..iters {
+                keep(arena.alloc(keep(i)));
+            }
+            start.elapsed()
         })
     });
     for threads in [1, 2] {
         group.throughput(Throughput::Elements(threads as u64));
         group.bench_function(format!("sync_arena_{threads}t"), |b| {
-            let arena = RwLock::new(SyncArena::new());
+            let mut arena = SyncArena::new();
             b.iter_custom(|iters| {
-                run_rounds(
-                    &arena,
-                    threads,
-                    iters,
-                    ROUND,
-                    |a, n| {
-                        for i in 0..n {
-                            keep(a.alloc(keep(i)));
-                        }
-                    },
-                    SyncArena::reset,
-                )
+                arena.reset();
+                let shared = &arena;
+                run_parallel(threads, iters, |_, n| {
+                    for i in 0..n {
+                        keep(shared.alloc(keep(i)));
+                    }
+                })
             })
         });
     }

@@ -92,59 +92,6 @@ pub fn run_parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync
     })
 }
 
-/// Runs `iters` calls of `work` per thread on `threads` threads in rounds of at most `round` calls, calling
-/// `between` (with `&mut` access to the state) after each round, all of it timed.
-///
-/// For structures that must be reset through `&mut` to stay in cache (arenas): the state sits in a
-/// `RwLock`, which the workers read-lock for a round and the calling thread write-locks between rounds.
-/// The calling thread is worker 0, so `threads` threads run in all (no extra thread competes for a core).
-pub fn run_rounds<S: Send + Sync>(
-    state: &std::sync::RwLock<S>,
-    threads: usize,
-    iters: u64,
-    round: u64,
-    work: impl Fn(&S, u64) + Sync,
-    mut between: impl FnMut(&mut S),
-) -> Duration {
-    let rounds = iters.div_ceil(round).max(1) as usize;
-    let round_len = |r: usize| round.min(iters - (r as u64 - 1) * round);
-    let started = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let epoch = AtomicUsize::new(0);
-    let one_round = |r: usize| {
-        let guard = state.read().expect("bench state poisoned");
-        work(&guard, round_len(r));
-    };
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            let (started, finished, epoch, one_round) = (&started, &finished, &epoch, &one_round);
-            s.spawn(move || {
-                started.fetch_add(1, Ordering::AcqRel);
-                for r in 1..=rounds {
-                    while epoch.load(Ordering::Acquire) < r {
-                        std::hint::spin_loop();
-                    }
-                    one_round(r);
-                    finished.fetch_add(1, Ordering::AcqRel);
-                }
-            });
-        }
-        while started.load(Ordering::Acquire) < threads - 1 {
-            std::thread::yield_now();
-        }
-        let start = Instant::now();
-        for r in 1..=rounds {
-            epoch.store(r, Ordering::Release);
-            one_round(r);
-            while finished.load(Ordering::Acquire) < r * (threads - 1) {
-                std::hint::spin_loop();
-            }
-            between(&mut state.write().expect("bench state poisoned"));
-        }
-        start.elapsed()
-    })
-}
-
 /// `n` distinct words of 6 to 14 bytes, the same every run (a stand-in for node and key names).
 pub fn vocabulary(n: usize) -> Vec<String> {
     const SYLLABLES: [&str; 16] = [

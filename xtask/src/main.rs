@@ -10,6 +10,7 @@
 
 mod bench;
 mod charts;
+mod disturbance;
 mod features;
 mod layers;
 mod machine;

@@ -28,6 +28,9 @@ pub(crate) struct BenchResult {
     pub(crate) std_dev_ns: f64,
     /// Elements one iteration processes (criterion's `Throughput::Elements`, else 1).
     pub(crate) elements: u64,
+    /// Other processes' average CPU use (cores) while criterion measured it, where `/proc` tells; above
+    /// `disturbance::DISTURBED_CORES` the figure is disturbed.
+    pub(crate) others_cores: Option<f64>,
     /// `median_ns / elements`.
     pub(crate) ns_per_element: f64,
 }
@@ -133,6 +136,7 @@ fn read_one(new: &Path, allocator: &str, layer: &str) -> Result<Option<BenchResu
         std_dev_ns: est["std_dev"]["point_estimate"].as_f64().unwrap_or(0.0),
         elements,
         ns_per_element: median_ns / elements as f64,
+        others_cores: None,
     }))
 }
 
@@ -167,14 +171,31 @@ fn target_table(out: &mut String, targets: &[&TargetResult]) {
     out.push_str("| id | what | ratio | goal | pass |\n|---|---|---|---|---|\n");
     for t in targets {
         let (ratio, pass) = match (t.ratio, t.pass) {
-            (Some(r), Some(p)) => (format!("{r:.3}"), if p { "yes" } else { "**no**" }),
-            _ => ("not measured".to_string(), "–"),
+            (Some(r), Some(p)) => (
+                format!("{r:.3}"),
+                if p { "yes" } else { "**no**" }.to_string(),
+            ),
+            (Some(r), None) => (
+                format!("{r:.3}"),
+                t.disturbed.map_or("–".to_string(), |c| {
+                    format!("disturbed (others used {c:.2} cores while it was measured, twice)")
+                }),
+            ),
+            _ => ("not measured".to_string(), "–".to_string()),
         };
         let _ = writeln!(
             out,
             "| {} | {} | {ratio} | {} | {pass} |",
             t.id, t.what, t.goal
         );
+    }
+}
+
+impl BenchResult {
+    /// Whether other processes took so much CPU while it was measured that the figure cannot be trusted.
+    pub(crate) fn disturbed(&self) -> bool {
+        self.others_cores
+            .is_some_and(|c| c > crate::disturbance::DISTURBED_CORES)
     }
 }
 
@@ -230,7 +251,10 @@ impl Report {
              outlier samples of a shared virtual machine better than the mean, which report.json also \
              holds) and the throughput it gives. Each target divides two figures of this same run. \
              Absolute times from a shared virtual machine are not facts to quote; the ratios are what \
-             the targets judge.\n\n",
+             the targets judge. While each benchmark is measured, the CPU time other processes take \
+             (`/proc/stat` less this run's own processes) is watched: a figure taken while others \
+             used more than 0.15 of a core is measured again, and a target whose figure stays so is \
+             marked *disturbed* and not judged.\n\n",
         );
         out.push_str("## Targets\n\n");
         target_table(&mut out, &self.targets.iter().collect::<Vec<_>>());

@@ -719,6 +719,27 @@ pub(crate) struct TargetResult {
     pub(crate) allocator: String,
     pub(crate) numerator: String,
     pub(crate) denominator: String,
+    /// Others' CPU use (cores) during the measurement of one of its figures, when that made it
+    /// disturbed: the target is then not judged (`pass` is `None`).
+    pub(crate) disturbed: Option<f64>,
+}
+
+/// Marks every target one of whose benchmarks is disturbed (`BenchResult::disturbed`): not judged.
+pub(crate) fn mark_disturbed(targets: &mut [TargetResult], results: &[BenchResult]) {
+    for t in targets.iter_mut() {
+        let worst = results
+            .iter()
+            .filter(|r| {
+                r.allocator == t.allocator && (r.id == t.numerator || r.id == t.denominator)
+            })
+            .filter(|r| r.disturbed())
+            .filter_map(|r| r.others_cores)
+            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+        if let Some(cores) = worst {
+            t.disturbed = Some(cores);
+            t.pass = None;
+        }
+    }
 }
 
 /// Evaluates every target against the results of a run.
@@ -813,6 +834,7 @@ fn evaluate_one(
         allocator: allocator.to_string(),
         numerator: spec.numerator.to_string(),
         denominator: spec.denominator.to_string(),
+        disturbed: None,
     }
 }
 
@@ -838,6 +860,7 @@ impl TargetResult {
             allocator: "system".into(),
             numerator,
             denominator,
+            disturbed: None,
         }
     }
 }
@@ -1004,6 +1027,7 @@ fn trace_targets(results: &[BenchResult]) -> Vec<TargetResult> {
             allocator: n.allocator.clone(),
             numerator: n.id.clone(),
             denominator,
+            disturbed: None,
         });
     }
     out
@@ -1039,7 +1063,28 @@ mod tests {
             std_dev_ns: 0.0,
             elements: 2,
             ns_per_element: ns,
+            others_cores: None,
         }
+    }
+
+    #[test]
+    fn a_target_of_a_disturbed_figure_is_not_judged() {
+        let mut results = vec![
+            result("false_sharing/padded", 1.0),
+            result("false_sharing/adjacent", 5.0),
+        ];
+        let judged = |results: &[BenchResult]| {
+            let mut t = evaluate(results, &[]);
+            mark_disturbed(&mut t, results);
+            t.into_iter().find(|t| t.id == "F1").unwrap()
+        };
+        let f1 = judged(&results);
+        assert_eq!((f1.pass, f1.disturbed), (Some(true), None));
+        results[0].others_cores = Some(0.05); // the services' idle hum: not disturbed
+        assert_eq!(judged(&results).pass, Some(true));
+        results[1].others_cores = Some(0.9);
+        let f1 = judged(&results);
+        assert_eq!((f1.ratio, f1.pass, f1.disturbed), (Some(5.0), None, Some(0.9)));
     }
 
     #[test]
