@@ -1084,7 +1084,10 @@ mod tests {
         assert_eq!(judged(&results).pass, Some(true));
         results[1].others_cores = Some(0.9);
         let f1 = judged(&results);
-        assert_eq!((f1.ratio, f1.pass, f1.disturbed), (Some(5.0), None, Some(0.9)));
+        assert_eq!(
+            (f1.ratio, f1.pass, f1.disturbed),
+            (Some(5.0), None, Some(0.9))
+        );
     }
 
     #[test]
