@@ -213,6 +213,18 @@ fn run_native(
     )
 }
 
+/// Builds binaries of the benches crate in release mode (`args`: which, and features), logged to `log`.
+fn build_release(args: &[&str], log: &Path, pb: &ProgressBar) -> Result<()> {
+    run_logged(
+        cargo()
+            .args(["build", "--release", "--package", "flowmem-benches"])
+            .args(args),
+        log,
+        pb,
+    )
+    .map(drop)
+}
+
 /// Keeps the binary `bin` of the benches crate just built as `name` in the output directory (builds with
 /// other features write their own to the same place).
 fn copy_counts(out: &Path, bin: &str, name: &str) -> Result<()> {
@@ -420,17 +432,8 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             &pb,
         )?;
         if a == "system" && !counts_layers.is_empty() {
-            run_logged(
-                cargo().args([
-                    "build",
-                    "--release",
-                    "--package",
-                    "flowmem-benches",
-                    "--bin",
-                    "counts",
-                    "--bin",
-                    "crash_child",
-                ]),
+            build_release(
+                &["--bin", "counts", "--bin", "crash_child"],
                 &logs.join("build-counts.log"),
                 &pb,
             )?;
@@ -441,17 +444,8 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
-                run_logged(
-                    cargo().args([
-                        "build",
-                        "--release",
-                        "--package",
-                        "flowmem-benches",
-                        "--bin",
-                        "counts",
-                        "--features",
-                        "tracing",
-                    ]),
+                build_release(
+                    &["--bin", "counts", "--features", "tracing"],
                     &logs.join("build-counts-tracing.log"),
                     &pb,
                 )?;

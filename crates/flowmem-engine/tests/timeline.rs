@@ -54,15 +54,20 @@ fn workflow() -> Workflow {
     b.build().unwrap()
 }
 
-#[test]
-fn every_attempt_is_recorded_with_its_outcome() {
-    let wf = workflow();
-    let report = Executor::new(2).run_with(
-        &wf,
+/// A run of `wf` on two workers that records its attempts and goes on past failures.
+fn recorded_run(wf: &Workflow) -> flowmem_engine::RunReport {
+    Executor::new(2).run_with(
+        wf,
         RunOptions::new()
             .policy(FailurePolicy::ContinueIndependent)
             .record_attempts(true),
-    );
+    )
+}
+
+#[test]
+fn every_attempt_is_recorded_with_its_outcome() {
+    let wf = workflow();
+    let report = recorded_run(&wf);
     assert_eq!(report.status, RunStatus::Failed);
     let total: u32 = report.nodes.iter().map(|n| n.attempts).sum();
     assert_eq!(report.attempts.len(), total as usize);
@@ -141,12 +146,7 @@ fn a_timeline_of_another_workflow_is_refused() {
 #[test]
 fn the_critical_path_follows_the_last_dependency_to_end() {
     let wf = workflow();
-    let report = Executor::new(2).run_with(
-        &wf,
-        RunOptions::new()
-            .policy(FailurePolicy::ContinueIndependent)
-            .record_attempts(true),
-    );
+    let report = recorded_run(&wf);
     let timeline = Timeline::new(&wf, &report).unwrap();
     let path = timeline.critical_path();
     // Whatever order a loaded machine gave the run: the path ends with the last node to end, and each
@@ -192,12 +192,7 @@ fn the_critical_path_follows_the_last_dependency_to_end() {
 #[test]
 fn the_svg_is_well_formed_with_one_bar_per_attempt() {
     let wf = workflow();
-    let report = Executor::new(2).run_with(
-        &wf,
-        RunOptions::new()
-            .policy(FailurePolicy::ContinueIndependent)
-            .record_attempts(true),
-    );
+    let report = recorded_run(&wf);
     let timeline = Timeline::new(&wf, &report).unwrap();
     let svg = timeline.to_svg();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
