@@ -104,15 +104,14 @@ fn say(pb: &ProgressBar, msg: impl AsRef<str>) {
     }
 }
 
-/// Runs `cmd`, sending its output to `log`; lines starting with "Benchmarking " update the progress bar
-/// and time each benchmark's measurement for the disturbance watch. Returns what the watch saw: others'
+/// Runs `cmd`, sending its output to `log`; criterion's progress lines ("Benchmarking ", on standard
+/// error) update the progress bar and time each benchmark's measurement for the disturbance watch. Returns what the watch saw: others'
 /// CPU use (cores) during each benchmark's measurement, by id.
 fn run_logged(
     cmd: &mut Command,
     log: &Path,
     pb: &ProgressBar,
 ) -> Result<std::collections::HashMap<String, f64>> {
-    let mut watch = disturbance::Watch::default();
     let mut file = fs::File::create(log).map_err(crate::io_at(log))?;
     writeln!(file, "$ {cmd:?}").map_err(crate::io_at(log))?;
     let mut child = cmd
@@ -120,15 +119,25 @@ fn run_logged(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    // Criterion writes its progress ("Benchmarking ID: Collecting …") to standard error, its results to
+    // standard output: both go to the log, the progress also to the bar and the disturbance watch.
     let stderr = child.stderr.take().ok_or("no stderr pipe")?;
     let mut err_log = file.try_clone().map_err(crate::io_at(log))?;
-    let copier = std::thread::spawn(move || {
+    let bar = pb.clone();
+    let progress = std::thread::spawn(move || {
+        let mut watch = disturbance::Watch::default();
         for line in BufReader::new(stderr)
             .lines()
             .map_while(std::result::Result::ok)
         {
             let _ = writeln!(err_log, "{line}");
+            watch.line(&line);
+            if let Some(rest) = line.strip_prefix("Benchmarking ") {
+                let id = rest.split(": ").next().unwrap_or(rest);
+                bar.set_message(id.to_string());
+            }
         }
+        watch.seen
     });
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
     for line in BufReader::new(stdout)
@@ -136,13 +145,8 @@ fn run_logged(
         .map_while(std::result::Result::ok)
     {
         writeln!(file, "{line}").map_err(crate::io_at(log))?;
-        watch.line(&line);
-        if let Some(rest) = line.strip_prefix("Benchmarking ") {
-            let id = rest.split(": ").next().unwrap_or(rest);
-            pb.set_message(id.to_string());
-        }
     }
-    let _ = copier.join();
+    let seen = progress.join().unwrap_or_default();
     let status = child.wait()?;
     if !status.success() {
         let text = fs::read_to_string(log).unwrap_or_default();
@@ -155,7 +159,7 @@ fn run_logged(
         )
         .into());
     }
-    Ok(watch.seen)
+    Ok(seen)
 }
 
 /// The native build (`--native`): the engine bench's E5 groups built with `-C target-cpu=native` (added to
