@@ -30,6 +30,7 @@ mod durable;
 mod error;
 mod executor;
 mod export;
+mod invoke;
 mod load;
 mod memory;
 mod retry;
@@ -52,6 +53,7 @@ pub use durable::{
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};
+pub use invoke::{InvokeError, Invoked};
 pub use load::{
     LoadError, Registry, TaskAction, UnnamedAction, WfImport, import_wfcommons,
     import_wfcommons_file, registry,

@@ -6,26 +6,25 @@ use std::{
     fmt,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use flowmem_engine::{
     CheckpointStore, Checkpoints, DurabilityError, RunId, Ticket, Value, Workflow,
 };
 use postgres::{Client, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
 
-use crate::{PgError, schema};
+use crate::{PgError, db::{Backoff, Db, redacted, retryable}};
 
 /// Where and how [`PgCheckpoints`] keeps its records.
 #[derive(Clone)]
 pub struct PgOptions {
-    config: String,
-    schema: String,
-    application_name: String,
-    pool_size: u32,
-    connect_timeout: Duration,
-    retry_for: Duration,
+    pub(crate) config: String,
+    pub(crate) schema: String,
+    pub(crate) application_name: String,
+    pub(crate) pool_size: u32,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) retry_for: Duration,
     commit_interval: Duration,
 }
 
@@ -100,31 +99,6 @@ impl fmt::Debug for PgOptions {
     }
 }
 
-/// `config` with its password replaced by `***`.
-fn redacted(config: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for part in config.split_whitespace() {
-        match part.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => {
-                out.push(format!("{key}=***"))
-            }
-            _ => out.push(part.to_string()),
-        }
-    }
-    let joined = out.join(" ");
-    // A URL: user:password@host.
-    match (joined.find("://"), joined.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &joined[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &joined[..scheme + 3], &joined[at..]),
-                None => joined,
-            }
-        }
-        _ => joined,
-    }
-}
-
 /// A [`CheckpointStore`] on PostgreSQL (see the crate's documentation).
 pub struct PgCheckpoints {
     inner: Arc<Inner>,
@@ -146,13 +120,7 @@ pub struct PgCheckpointsStats {
 }
 
 struct Inner {
-    config: postgres::Config,
-    /// The database, for messages (`host:port/dbname as user`).
-    database: String,
-    schema: String,
-    /// The schema, quoted.
-    s: String,
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    db: Db,
     options: PgOptions,
     queue: Mutex<Queue>,
     /// Wakes the committer.
@@ -194,36 +162,9 @@ impl PgCheckpoints {
     /// [`PgError::BadConfig`], [`PgError::BadSchemaName`], [`PgError::Connect`] if no connection could be
     /// made within the connect timeout, or the errors of [`migrate`](crate::migrate).
     pub fn open(options: PgOptions) -> Result<Self, PgError> {
-        let mut config: postgres::Config =
-            options
-                .config
-                .parse()
-                .map_err(|source| PgError::BadConfig {
-                    text: redacted(&options.config),
-                    source,
-                })?;
-        config.application_name(&options.application_name);
-        let database = describe(&config);
-        let s = schema::quoted(&options.schema)?;
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(options.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(options.connect_timeout)
-            .build_unchecked(manager);
-        let mut client = pool.get().map_err(|e| PgError::Connect {
-            database: database.clone(),
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        })?;
-        schema::migrate(&mut client, &options.schema, &database)?;
-        drop(client);
+        let db = Db::open(&options, 0)?;
         let inner = Arc::new(Inner {
-            config,
-            database,
-            schema: options.schema.clone(),
-            s,
-            pool,
+            db,
             options,
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
@@ -248,7 +189,7 @@ impl PgCheckpoints {
 
     /// The schema the store's tables are in.
     pub fn schema(&self) -> &str {
-        &self.inner.schema
+        &self.inner.db.schema
     }
 
     /// Waits until every record handed to the store so far is committed.
@@ -272,69 +213,6 @@ impl PgCheckpoints {
     }
 }
 
-/// `host:port/dbname as user` for messages.
-fn describe(config: &postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "{host}:{port}/{} as {}",
-        config.get_dbname().unwrap_or("(default database)"),
-        config.get_user().unwrap_or("(default user)")
-    )
-}
-
-/// The waits between attempts on a new connection: 10 ms doubling to 1 s, while the next wait ends
-/// before `retry_for` from the first attempt.
-struct Backoff {
-    deadline: Instant,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(retry_for: Duration) -> Self {
-        Backoff {
-            deadline: Instant::now() + retry_for,
-            next: Duration::from_millis(10),
-        }
-    }
-
-    /// Waits before the next attempt; `false` (without waiting) if that would pass the deadline.
-    fn wait(&mut self) -> bool {
-        if Instant::now() + self.next > self.deadline {
-            return false;
-        }
-        std::thread::sleep(self.next);
-        self.next = (self.next * 2).min(Duration::from_secs(1));
-        true
-    }
-}
-
-/// Whether `e` is the loss of a connection (or a server that is restarting): worth a new connection.
-fn retryable(e: &postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.is::<std::io::Error>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -342,11 +220,7 @@ impl Inner {
     }
 
     fn query_error(&self, what: String) -> impl FnOnce(postgres::Error) -> PgError + '_ {
-        move |source| PgError::Query {
-            database: self.database.clone(),
-            what,
-            source,
-        }
+        self.db.query_error(what)
     }
 
     /// Runs `f` on a pooled connection, again on a new one while it fails for want of a connection, for
@@ -354,34 +228,17 @@ impl Inner {
     fn with_client<T>(
         &self,
         what: impl Fn() -> String,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, PgError> {
-        let mut backoff = Backoff::new(self.options.retry_for);
-        loop {
-            let outcome = match self.pool.get() {
-                Ok(mut client) => match f(&mut client) {
-                    Ok(v) => return Ok(v),
-                    Err(e) if retryable(&e) => Err(self.query_error(what())(e)),
-                    Err(e) => return Err(self.query_error(what())(e)),
-                },
-                Err(e) => Err(PgError::Connect {
-                    database: self.database.clone(),
-                    message: e.to_string(),
-                    source: Some(Box::new(e)),
-                }),
-            };
-            if !backoff.wait() {
-                return outcome;
-            }
-            self.lock().retries += 1;
-        }
+        self.db
+            .with_client(self.options.retry_for, what, f, || self.lock().retries += 1)
     }
 
     fn refuse_if_failed(&self, q: &Queue) -> Result<(), DurabilityError> {
         match &q.failure {
             None => Ok(()),
             Some(message) => Err(DurabilityError::Backend {
-                store: format!("PostgreSQL at {}", self.database),
+                store: format!("PostgreSQL at {}", self.db.database),
                 message: format!(
                     "an earlier commit failed ({message}); the store refuses further checkpoints: open \
                      it again"
@@ -449,7 +306,7 @@ impl Inner {
         loop {
             let outcome = match client.as_mut() {
                 Some(c) => self.commit(c, batch),
-                None => match self.config.connect(NoTls) {
+                None => match self.db.config.connect(NoTls) {
                     Ok(c) => self.commit(client.insert(c), batch),
                     Err(e) => Err(e),
                 },
@@ -465,7 +322,7 @@ impl Inner {
                     return Err(self.query_error(format!(
                         "committing {} checkpoint records in schema `{}`",
                         batch.len(),
-                        self.schema
+                        self.db.schema
                     ))(e));
                 }
             }
@@ -516,7 +373,7 @@ impl Inner {
                     "INSERT INTO {s}.checkpoints (run, node, name, value)
                      SELECT * FROM unnest($1::text[]::uuid[], $2::int4[], $3::text[], $4::bytea[])
                      ON CONFLICT (run, node) DO UPDATE SET name = EXCLUDED.name, value = EXCLUDED.value",
-                    s = self.s
+                    s = self.db.s
                 ),
                 &[&runs, &indices, &names, &values],
             )?;
@@ -535,7 +392,7 @@ impl Inner {
                     "INSERT INTO {s}.context (run, key, value)
                      SELECT * FROM unnest($1::text[]::uuid[], $2::text[], $3::bytea[])
                      ON CONFLICT (run, key) DO UPDATE SET value = EXCLUDED.value",
-                    s = self.s
+                    s = self.db.s
                 ),
                 &[&runs, &names, &values],
             )?;
@@ -554,7 +411,7 @@ impl Inner {
         for row in client.query(
             &format!(
                 "SELECT node, value FROM {}.checkpoints WHERE run = $1::text::uuid ORDER BY node",
-                self.s
+                self.db.s
             ),
             &[&id],
         )? {
@@ -572,7 +429,7 @@ impl Inner {
         for row in client.query(
             &format!(
                 "SELECT key, value FROM {}.context WHERE run = $1::text::uuid ORDER BY key",
-                self.s
+                self.db.s
             ),
             &[&id],
         )? {
@@ -623,7 +480,7 @@ impl CheckpointStore for PgCheckpoints {
                 let stored = tx.query_opt(
                     &format!(
                         "SELECT workflow, fingerprint, nodes FROM {}.runs WHERE run = $1::text::uuid",
-                        inner.s
+                        inner.db.s
                     ),
                     &[&id],
                 )?;
@@ -641,7 +498,7 @@ impl CheckpointStore for PgCheckpoints {
                             &format!(
                                 "INSERT INTO {}.runs (run, workflow, fingerprint, nodes)
                                  VALUES ($1::text::uuid, $2, $3, $4)",
-                                inner.s
+                                inner.db.s
                             ),
                             &[
                                 &id,
@@ -708,7 +565,7 @@ impl CheckpointStore for PgCheckpoints {
                 let mut tx = client.transaction()?;
                 let exists = tx
                     .query_opt(
-                        &format!("SELECT 1 FROM {}.runs WHERE run = $1::text::uuid", inner.s),
+                        &format!("SELECT 1 FROM {}.runs WHERE run = $1::text::uuid", inner.db.s),
                         &[&id],
                     )?
                     .is_some();
@@ -732,7 +589,7 @@ impl CheckpointStore for PgCheckpoints {
             || format!("forgetting run {run}"),
             |client| {
                 client.execute(
-                    &format!("DELETE FROM {}.runs WHERE run = $1::text::uuid", inner.s),
+                    &format!("DELETE FROM {}.runs WHERE run = $1::text::uuid", inner.db.s),
                     &[&id],
                 )
             },
@@ -754,8 +611,8 @@ impl Drop for PgCheckpoints {
 impl fmt::Debug for PgCheckpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgCheckpoints")
-            .field("database", &self.inner.database)
-            .field("schema", &self.inner.schema)
+            .field("database", &self.inner.db.database)
+            .field("schema", &self.inner.db.schema)
             .field("stats", &self.stats())
             .finish()
     }

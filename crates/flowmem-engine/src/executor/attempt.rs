@@ -267,7 +267,7 @@ fn record_completed(shared: &Shared, run: &RunState, node: u32, ended: &Ended) {
     );
 }
 
-pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_string())

@@ -7,6 +7,7 @@
 //! `recycle.rs` the recycling of run states.
 
 mod attempt;
+pub(crate) use attempt::panic_message;
 mod poll;
 mod recycle;
 mod shared;
