@@ -120,7 +120,6 @@ pub(crate) fn redacted(config: &str) -> String {
     }
 }
 
-
 /// `host:port/dbname as user` for messages.
 pub(crate) fn describe(config: &postgres::Config) -> String {
     let host = config
@@ -139,7 +138,6 @@ pub(crate) fn describe(config: &postgres::Config) -> String {
         config.get_user().unwrap_or("(default user)")
     )
 }
-
 
 /// The waits between attempts on a new connection: 10 ms doubling to 1 s, while the next wait ends
 /// before `retry_for` from the first attempt.
@@ -185,4 +183,3 @@ pub(crate) fn retryable(e: &postgres::Error) -> bool {
     }
     false
 }
-

@@ -45,8 +45,13 @@
 mod db;
 mod error;
 mod schema;
+mod shared;
 mod store;
 
 pub use error::PgError;
 pub use schema::{SCHEMA_VERSION, migrate, schema_version};
+pub use shared::{
+    Claim, ClaimInputs, Completion, SharedError, SharedNode, SharedReport, SharedRuns,
+    SharedStatus, SharedWorker, WorkerOptions, WorkerStats,
+};
 pub use store::{PgCheckpoints, PgCheckpointsStats, PgOptions};

@@ -5,7 +5,7 @@ use postgres::GenericClient;
 use crate::PgError;
 
 /// The schema version this crate creates and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The statements that bring a schema from version `i` to `i + 1`, in order (`{s}` is the quoted schema).
 const MIGRATIONS: &[&str] = &[
@@ -27,6 +27,45 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE {s}.context (
         run uuid NOT NULL REFERENCES {s}.runs (run) ON DELETE CASCADE,
+        key text NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (run, key)
+    );
+    "#,
+    // 2: shared runs — runs any number of worker processes execute together, node by node, under leases.
+    r#"
+    CREATE SEQUENCE {s}.lease_tokens;
+    CREATE TABLE {s}.shared_runs (
+        run uuid PRIMARY KEY,
+        workflow text NOT NULL,
+        fingerprint bigint NOT NULL,
+        nodes integer NOT NULL,
+        status text NOT NULL DEFAULT 'running',
+        submitted_at timestamptz NOT NULL DEFAULT now(),
+        ended_at timestamptz
+    );
+    CREATE TABLE {s}.shared_nodes (
+        run uuid NOT NULL REFERENCES {s}.shared_runs (run) ON DELETE CASCADE,
+        node integer NOT NULL,
+        name text NOT NULL,
+        waiting integer NOT NULL,
+        state text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        ready_at timestamptz,
+        lease_owner text,
+        lease_token bigint,
+        lease_expires timestamptz,
+        output bytea,
+        error text,
+        worker text,
+        started_at timestamptz,
+        ended_at timestamptz,
+        PRIMARY KEY (run, node)
+    );
+    CREATE INDEX shared_nodes_ready ON {s}.shared_nodes (ready_at) WHERE state = 'ready';
+    CREATE INDEX shared_nodes_leased ON {s}.shared_nodes (lease_expires) WHERE state = 'leased';
+    CREATE TABLE {s}.shared_context (
+        run uuid NOT NULL REFERENCES {s}.shared_runs (run) ON DELETE CASCADE,
         key text NOT NULL,
         value bytea NOT NULL,
         PRIMARY KEY (run, key)

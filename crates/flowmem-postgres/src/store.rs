@@ -14,7 +14,10 @@ use flowmem_engine::{
 };
 use postgres::{Client, NoTls};
 
-use crate::{PgError, db::{Backoff, Db, redacted, retryable}};
+use crate::{
+    PgError,
+    db::{Backoff, Db, redacted, retryable},
+};
 
 /// Where and how [`PgCheckpoints`] keeps its records.
 #[derive(Clone)]
@@ -212,7 +215,6 @@ impl PgCheckpoints {
         }
     }
 }
-
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -565,7 +567,10 @@ impl CheckpointStore for PgCheckpoints {
                 let mut tx = client.transaction()?;
                 let exists = tx
                     .query_opt(
-                        &format!("SELECT 1 FROM {}.runs WHERE run = $1::text::uuid", inner.db.s),
+                        &format!(
+                            "SELECT 1 FROM {}.runs WHERE run = $1::text::uuid",
+                            inner.db.s
+                        ),
                         &[&id],
                     )?
                     .is_some();

@@ -18,46 +18,9 @@ use flowmem_postgres::{
     PgCheckpoints, PgError, PgOptions, SCHEMA_VERSION, migrate, schema_version,
 };
 
-fn config() -> String {
-    std::env::var("FLOWMEM_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
-}
+mod common;
 
-/// A schema of this test's own, dropped (with everything in it) when the guard goes.
-struct Schema(String);
-
-impl Schema {
-    fn new(test: &str) -> Schema {
-        let schema = Schema(format!("t_{}_{test}", std::process::id()));
-        schema.drop_it();
-        schema
-    }
-
-    fn options(&self) -> PgOptions {
-        PgOptions::new(config()).schema(&self.0)
-    }
-
-    fn client() -> postgres::Client {
-        postgres::Client::connect(&config(), postgres::NoTls).unwrap_or_else(|e| {
-            panic!(
-                "these tests need PostgreSQL at `{}` (set FLOWMEM_PG; `.ci/run` starts one): {e}",
-                config()
-            )
-        })
-    }
-
-    fn drop_it(&self) {
-        Schema::client()
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0))
-            .unwrap();
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        self.drop_it();
-    }
-}
+use common::{Schema, config};
 
 /// A workflow a → (b, c) → d whose node `c` fails while `fail` is set; counts executions per node.
 fn diamond(fail: Arc<AtomicBool>, runs: Arc<[AtomicU32; 4]>) -> Workflow {

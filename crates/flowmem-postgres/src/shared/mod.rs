@@ -1,0 +1,765 @@
+//! Shared runs: a run's nodes in PostgreSQL, claimed by any number of worker processes (on any number of
+//! machines) with `FOR UPDATE SKIP LOCKED` under leases, completed in one fenced transaction each.
+//!
+//! - [`SharedRuns::submit`] records a run (its workflow's name and fingerprint, one row per node with its
+//!   count of unfinished dependencies, its inputs) from any process.
+//! - [`SharedRuns::claim`] hands out ready nodes in a batch: each is leased to the claimer until a time
+//!   the database's clock sets (`now() + lease`: workers' clocks never decide), under a fresh *lease
+//!   token*; a node whose lease expired (its worker stalled, lost its connection, was killed) is ready to
+//!   be claimed again.
+//! - [`SharedRuns::complete`] stores a node's output and context values, marks it done and makes its
+//!   dependents ready, in one transaction, *fenced* by the lease token: a worker whose lease expired and
+//!   was taken over can never overwrite the node ([`Completion::LeaseLost`]). A failure is retried after
+//!   the node's back-off or fails the run (fail-fast: what had not started is skipped).
+//! - [`SharedWorker`] does all of it on threads of its own: claim, run each node's action
+//!   ([`Workflow::invoke`]), complete, renew the leases of the nodes it runs, and sleep on `LISTEN` (a
+//!   completion that readies nodes `NOTIFY`s) with a slow poll as fallback.
+//!
+//! Every node runs at least once; a node runs more than once only if a worker lost its lease while it
+//! ran (killed, stalled past its lease, cut off): then its action ran twice, but one completion is
+//! recorded. Only sync nodes run in shared runs (an async node's future needs an executor's run).
+
+mod worker;
+
+use std::{collections::HashMap, fmt, time::Duration};
+
+use flowmem_engine::{ActionError, Invoked, RunId, Value, Workflow};
+
+use crate::{PgError, PgOptions, db::Db};
+
+pub use worker::{SharedWorker, WorkerOptions, WorkerStats};
+
+/// An error of shared runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedError {
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] PgError),
+    /// A run id already submitted with another workflow (or another version of it).
+    #[error(
+        "run {run} was submitted with workflow `{stored}` (fingerprint {stored_fingerprint:016x}), not `{given}` (fingerprint {given_fingerprint:016x})"
+    )]
+    WorkflowMismatch {
+        /// The run.
+        run: RunId,
+        /// The workflow it has.
+        stored: String,
+        /// Its fingerprint.
+        stored_fingerprint: u64,
+        /// The workflow given.
+        given: String,
+        /// Its fingerprint.
+        given_fingerprint: u64,
+    },
+    /// No run of that id.
+    #[error("no shared run {run}")]
+    UnknownRun {
+        /// The run.
+        run: RunId,
+    },
+    /// A node's output or a context value that cannot be stored (an `Opaque` value).
+    #[error("{what}: {message}")]
+    Unpersistable {
+        /// The node or key.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A stored value that does not decode.
+    #[error("{what} in the database does not decode: {message}")]
+    Decode {
+        /// The node or key.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A worker has no workflow of the claimed run's name and fingerprint (claims ask only for those it
+    /// has, so this means the table was changed by hand).
+    #[error(
+        "a claimed node of run {run} belongs to workflow `{workflow}`, which this worker does not have"
+    )]
+    UnknownWorkflow {
+        /// The run.
+        run: RunId,
+        /// The workflow named.
+        workflow: String,
+    },
+}
+
+/// Shared runs in a PostgreSQL schema (see the module's documentation).
+pub struct SharedRuns {
+    db: Db,
+    retry_for: Duration,
+}
+
+impl fmt::Debug for SharedRuns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedRuns")
+            .field("database", &self.db.database)
+            .field("schema", &self.db.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node handed out by [`SharedRuns::claim`], leased to its claimer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The run.
+    pub run: RunId,
+    /// The run's workflow.
+    pub workflow: String,
+    /// The node's index in the workflow.
+    pub node: usize,
+    /// The node's name.
+    pub name: String,
+    /// This attempt's number (1 for the first; a lease that expired counts as an attempt).
+    pub attempt: u32,
+    /// The lease's token: only a completion carrying it is accepted.
+    pub token: i64,
+}
+
+/// What a claimed node reads ([`SharedRuns::inputs`]).
+#[derive(Debug, Clone)]
+pub struct ClaimInputs {
+    /// Its dependencies' outputs, by name, in the order it lists them.
+    pub outputs: Vec<(String, Value)>,
+    /// The run's context, sorted by key.
+    pub context: Vec<(String, Value)>,
+}
+
+/// What [`SharedRuns::complete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The node is done; `readied` dependents became ready.
+    Done {
+        /// Dependents whose last dependency this was.
+        readied: usize,
+    },
+    /// The attempt failed; the node will be claimable again after its back-off.
+    Retrying,
+    /// The node failed for good, and with it the run.
+    Failed,
+    /// The lease had expired and another claim took the node (or the run ended): nothing was written.
+    LeaseLost,
+}
+
+/// How a shared run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedStatus {
+    /// Nodes are still to run.
+    Running,
+    /// Every node is done.
+    Completed,
+    /// A node failed.
+    Failed,
+}
+
+/// A node of a [`SharedReport`].
+#[derive(Debug, Clone)]
+pub struct SharedNode {
+    /// Its name.
+    pub name: String,
+    /// `waiting`, `ready`, `leased`, `done`, `failed` or `skipped`.
+    pub state: String,
+    /// Attempts claimed.
+    pub attempts: u32,
+    /// The worker that claimed it last.
+    pub worker: Option<String>,
+    /// Its output, once done.
+    pub output: Option<Value>,
+    /// The error of its last failed attempt.
+    pub error: Option<String>,
+}
+
+/// A shared run as the database has it, readable from any process ([`SharedRuns::report`]).
+#[derive(Debug, Clone)]
+pub struct SharedReport {
+    /// The run.
+    pub run: RunId,
+    /// Its workflow.
+    pub workflow: String,
+    /// How it stands.
+    pub status: SharedStatus,
+    /// Every node, in the workflow's order.
+    pub nodes: Vec<SharedNode>,
+    /// Its context, sorted by key.
+    pub context: Vec<(String, Value)>,
+}
+
+impl SharedReport {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&SharedNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+fn encode(what: impl Fn() -> String, value: &Value) -> Result<Vec<u8>, SharedError> {
+    let mut out = Vec::new();
+    value
+        .encode(&mut out)
+        .map_err(|e| SharedError::Unpersistable {
+            what: what(),
+            message: e.to_string(),
+        })?;
+    Ok(out)
+}
+
+fn decode(what: impl Fn() -> String, bytes: &[u8]) -> Result<Value, SharedError> {
+    Value::decode(bytes).map_err(|e| SharedError::Decode {
+        what: what(),
+        message: e.to_string(),
+    })
+}
+
+impl SharedRuns {
+    /// Connects and creates or migrates the schema ([`migrate`](crate::migrate)).
+    ///
+    /// # Errors
+    /// As [`PgCheckpoints::open`](crate::PgCheckpoints::open).
+    pub fn open(options: PgOptions) -> Result<Self, PgError> {
+        let retry_for = options.retry_for;
+        Ok(SharedRuns {
+            db: Db::open(&options, 0)?,
+            retry_for,
+        })
+    }
+
+    /// The `NOTIFY` channel of this schema's shared runs.
+    pub(crate) fn channel(&self) -> String {
+        format!("flowmem_{}", self.db.schema)
+    }
+
+    /// Runs `f` on a pooled connection, on a new one while the connection fails (for `retry_for`).
+    fn with_client<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, PgError> {
+        self.db.with_client(self.retry_for, what, f, || {})
+    }
+
+    /// Records run `run` of `workflow` with `inputs` in its context: its root nodes are ready for any
+    /// worker that has `workflow` (by name and fingerprint). Returns `false` if the run was already
+    /// submitted with the same workflow (nothing changes: submitting is idempotent).
+    ///
+    /// # Errors
+    /// [`SharedError::WorkflowMismatch`] if the run id was submitted with another workflow; an input that
+    /// cannot be stored; the database's errors.
+    pub fn submit(
+        &self,
+        workflow: &Workflow,
+        run: RunId,
+        inputs: &[(String, Value)],
+    ) -> Result<bool, SharedError> {
+        let s = &self.db.s;
+        let names: Vec<String> = workflow.nodes().map(str::to_string).collect();
+        let waiting: Vec<i32> = (0..names.len())
+            .map(|i| workflow.dependencies_of(i).len() as i32)
+            .collect();
+        let inputs: Vec<(String, Vec<u8>)> = inputs
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), encode(|| format!("input `{k}`"), v)?)))
+            .collect::<Result<_, SharedError>>()?;
+        let fingerprint = workflow.fingerprint() as i64;
+        let run_text = run.to_string();
+        let channel = self.channel();
+        let existing = self.with_client(
+            || format!("submitting run {run}"),
+            |client| {
+                let mut tx = client.transaction()?;
+                let found = tx.query_opt(
+                    &format!(
+                        "SELECT workflow, fingerprint FROM {s}.shared_runs WHERE run = $1::text::uuid"
+                    ),
+                    &[&run_text],
+                )?;
+                if let Some(row) = found {
+                    return Ok(Some((row.get::<_, String>(0), row.get::<_, i64>(1))));
+                }
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.shared_runs (run, workflow, fingerprint, nodes)
+                         VALUES ($1::text::uuid, $2, $3, $4)"
+                    ),
+                    &[&run_text, &workflow.name(), &fingerprint, &(names.len() as i32)],
+                )?;
+                let indices: Vec<i32> = (0..names.len() as i32).collect();
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.shared_nodes (run, node, name, waiting, state, ready_at)
+                         SELECT $1::text::uuid, n, name, w,
+                                CASE WHEN w = 0 THEN 'ready' ELSE 'waiting' END, now()
+                         FROM unnest($2::int4[], $3::text[], $4::int4[]) AS t (n, name, w)"
+                    ),
+                    &[&run_text, &indices, &names, &waiting],
+                )?;
+                let keys: Vec<&str> = inputs.iter().map(|(k, _)| k.as_str()).collect();
+                let values: Vec<&[u8]> = inputs.iter().map(|(_, v)| v.as_slice()).collect();
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.shared_context (run, key, value)
+                         SELECT $1::text::uuid, k, v FROM unnest($2::text[], $3::bytea[]) AS t (k, v)"
+                    ),
+                    &[&run_text, &keys, &values],
+                )?;
+                tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
+                tx.commit()?;
+                Ok(None)
+            },
+        )?;
+        match existing {
+            None => Ok(true),
+            Some((stored, stored_fp)) if stored == workflow.name() && stored_fp == fingerprint => {
+                Ok(false)
+            }
+            Some((stored, stored_fp)) => Err(SharedError::WorkflowMismatch {
+                run,
+                stored,
+                stored_fingerprint: stored_fp as u64,
+                given: workflow.name().to_string(),
+                given_fingerprint: workflow.fingerprint(),
+            }),
+        }
+    }
+
+    /// Leases up to `batch` ready nodes of runs of `workflows` (by name and fingerprint) to `owner` for
+    /// `lease` (from the database's clock), oldest ready first; nodes locked by another claim in flight
+    /// are skipped, not waited for (`FOR UPDATE SKIP LOCKED`). A node whose lease expired counts as
+    /// ready.
+    ///
+    /// # Errors
+    /// The database's.
+    pub fn claim(
+        &self,
+        owner: &str,
+        workflows: &[&Workflow],
+        batch: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, SharedError> {
+        let s = &self.db.s;
+        let names: Vec<&str> = workflows.iter().map(|w| w.name()).collect();
+        let prints: Vec<i64> = workflows.iter().map(|w| w.fingerprint() as i64).collect();
+        let seconds = lease.as_secs_f64();
+        let limit = batch.max(1) as i64;
+        let rows = self.with_client(
+            || format!("claiming nodes for `{owner}`"),
+            |client| {
+                client.query(
+                    &format!(
+                        "WITH c AS (
+                             SELECT n.run, n.node FROM {s}.shared_nodes n
+                             JOIN {s}.shared_runs r ON r.run = n.run
+                             WHERE r.status = 'running'
+                               AND (r.workflow, r.fingerprint) IN
+                                   (SELECT * FROM unnest($2::text[], $3::int8[]))
+                               AND ((n.state = 'ready' AND n.ready_at <= now())
+                                    OR (n.state = 'leased' AND n.lease_expires < now()))
+                             ORDER BY n.ready_at NULLS FIRST
+                             LIMIT $1
+                             FOR UPDATE OF n SKIP LOCKED)
+                         UPDATE {s}.shared_nodes n
+                         SET state = 'leased', lease_owner = $4, worker = $4,
+                             lease_token = nextval('{s}.lease_tokens'),
+                             lease_expires = now() + make_interval(secs => $5),
+                             attempts = n.attempts + 1, started_at = now()
+                         FROM c
+                         WHERE n.run = c.run AND n.node = c.node
+                         RETURNING n.run::text, n.node, n.name, n.attempts, n.lease_token,
+                                   (SELECT workflow FROM {s}.shared_runs r WHERE r.run = n.run)"
+                    ),
+                    &[&limit, &names, &prints, &owner, &seconds],
+                )
+            },
+        )?;
+        rows.iter()
+            .map(|row| {
+                let run: String = row.get(0);
+                Ok(Claim {
+                    run: run.parse().map_err(|e| SharedError::Decode {
+                        what: "a run id".into(),
+                        message: format!("{e}"),
+                    })?,
+                    node: row.get::<_, i32>(1) as usize,
+                    name: row.get(2),
+                    attempt: row.get::<_, i32>(3) as u32,
+                    token: row.get(4),
+                    workflow: row.get(5),
+                })
+            })
+            .collect()
+    }
+
+    /// Extends the leases of `tokens` (held by `owner`) to `lease` from now; returns how many were
+    /// still held.
+    ///
+    /// # Errors
+    /// The database's.
+    pub fn renew(&self, owner: &str, tokens: &[i64], lease: Duration) -> Result<u64, SharedError> {
+        if tokens.is_empty() {
+            return Ok(0);
+        }
+        let s = &self.db.s;
+        let seconds = lease.as_secs_f64();
+        Ok(self.with_client(
+            || format!("renewing the leases of `{owner}`"),
+            |client| {
+                client.execute(
+                    &format!(
+                        "UPDATE {s}.shared_nodes SET lease_expires = now() + make_interval(secs => $3)
+                         WHERE lease_owner = $1 AND state = 'leased' AND lease_token = ANY($2)"
+                    ),
+                    &[&owner, &tokens, &seconds],
+                )
+            },
+        )?)
+    }
+
+    /// The inputs of a claimed node: its dependencies' outputs (by name) and the run's context.
+    ///
+    /// # Errors
+    /// The database's; a stored value that does not decode.
+    pub fn inputs(&self, workflow: &Workflow, claim: &Claim) -> Result<ClaimInputs, SharedError> {
+        let s = &self.db.s;
+        let deps: Vec<i32> = workflow
+            .dependencies_of(claim.node)
+            .iter()
+            .map(|d| *d as i32)
+            .collect();
+        let run_text = claim.run.to_string();
+        let (outputs, context) = self.with_client(
+            || format!("reading the inputs of node `{}` of run {}", claim.name, claim.run),
+            |client| {
+                let outputs = client.query(
+                    &format!(
+                        "SELECT name, output FROM {s}.shared_nodes
+                         WHERE run = $1::text::uuid AND node = ANY($2) AND output IS NOT NULL"
+                    ),
+                    &[&run_text, &deps],
+                )?;
+                let context = client.query(
+                    &format!(
+                        "SELECT key, value FROM {s}.shared_context WHERE run = $1::text::uuid ORDER BY key"
+                    ),
+                    &[&run_text],
+                )?;
+                Ok((outputs, context))
+            },
+        )?;
+        // Dependencies in the order the node lists them.
+        let mut by_name: HashMap<String, Vec<u8>> = outputs
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1)))
+            .collect();
+        let names: Vec<&str> = workflow.nodes().collect();
+        let mut inputs = Vec::new();
+        for d in workflow.dependencies_of(claim.node) {
+            let name = names[*d as usize];
+            if let Some(bytes) = by_name.remove(name) {
+                inputs.push((
+                    name.to_string(),
+                    decode(|| format!("the output of node `{name}`"), &bytes)?,
+                ));
+            }
+        }
+        let context = context
+            .iter()
+            .map(|r| {
+                let key: String = r.get(0);
+                let value = decode(|| format!("context value `{key}`"), r.get::<_, &[u8]>(1))?;
+                Ok((key, value))
+            })
+            .collect::<Result<_, SharedError>>()?;
+        Ok(ClaimInputs {
+            outputs: inputs,
+            context,
+        })
+    }
+
+    /// Records how a claimed node's attempt ended, in one transaction fenced by the claim's lease token:
+    /// done (output and context values stored, dependents whose last dependency it was made ready, the
+    /// run completed if it was the last node, waiting workers notified), retried after the node's
+    /// back-off, or failed with its run (nodes not started are skipped). If the lease was lost, nothing
+    /// is written ([`Completion::LeaseLost`]).
+    ///
+    /// # Errors
+    /// The database's (a lost connection is retried on a new one: the fence makes a retried completion
+    /// harmless); an output that cannot be stored.
+    pub fn complete(
+        &self,
+        workflow: &Workflow,
+        claim: &Claim,
+        invoked: &Invoked,
+    ) -> Result<Completion, SharedError> {
+        let s = &self.db.s;
+        let run_text = claim.run.to_string();
+        let node = claim.node as i32;
+        let channel = self.channel();
+        match &invoked.result {
+            Ok(()) => {
+                let output = encode(
+                    || format!("the output of node `{}`", claim.name),
+                    &invoked.output,
+                )?;
+                let puts: Vec<(String, Vec<u8>)> = invoked
+                    .puts
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), encode(|| format!("context value `{k}`"), v)?)))
+                    .collect::<Result<_, SharedError>>()?;
+                let dependents: Vec<i32> = workflow
+                    .dependents_of(claim.node)
+                    .iter()
+                    .map(|d| *d as i32)
+                    .collect();
+                Ok(self.with_client(
+                    || format!("completing node `{}` of run {}", claim.name, claim.run),
+                    |client| {
+                        let mut tx = client.transaction()?;
+                        let fenced = tx.execute(
+                            &format!(
+                                "UPDATE {s}.shared_nodes
+                                 SET state = 'done', output = $3, error = NULL, ended_at = now(),
+                                     lease_owner = NULL, lease_expires = NULL
+                                 WHERE run = $1::text::uuid AND node = $2 AND state = 'leased'
+                                   AND lease_token = $4"
+                            ),
+                            &[&run_text, &node, &output, &claim.token],
+                        )?;
+                        if fenced == 0 {
+                            return Ok(Completion::LeaseLost);
+                        }
+                        for (key, value) in &puts {
+                            tx.execute(
+                                &format!(
+                                    "INSERT INTO {s}.shared_context (run, key, value)
+                                     VALUES ($1::text::uuid, $2, $3)
+                                     ON CONFLICT (run, key) DO UPDATE SET value = excluded.value"
+                                ),
+                                &[&run_text, key, value],
+                            )?;
+                        }
+                        let readied = tx.query_one(
+                            &format!(
+                                "WITH d AS (
+                                     UPDATE {s}.shared_nodes
+                                     SET waiting = waiting - 1,
+                                         state = CASE WHEN waiting = 1 AND state = 'waiting'
+                                                      THEN 'ready' ELSE state END,
+                                         ready_at = CASE WHEN waiting = 1 THEN now() ELSE ready_at END
+                                     WHERE run = $1::text::uuid AND node = ANY($2)
+                                     RETURNING state)
+                                 SELECT count(*) FILTER (WHERE state = 'ready') FROM d"
+                            ),
+                            &[&run_text, &dependents],
+                        )?;
+                        let readied: i64 = readied.get(0);
+                        tx.execute(
+                            &format!(
+                                "UPDATE {s}.shared_runs SET status = 'completed', ended_at = now()
+                                 WHERE run = $1::text::uuid AND status = 'running'
+                                   AND NOT EXISTS (SELECT 1 FROM {s}.shared_nodes
+                                                   WHERE run = $1::text::uuid AND state <> 'done')"
+                            ),
+                            &[&run_text],
+                        )?;
+                        if readied > 0 {
+                            tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
+                        }
+                        tx.commit()?;
+                        Ok(Completion::Done {
+                            readied: readied as usize,
+                        })
+                    },
+                )?)
+            }
+            Err(error) => {
+                let policy = workflow
+                    .node_policy(&claim.name)
+                    .map_or(flowmem_engine::RetryPolicy::NONE, |(p, _)| p);
+                let retry = error.is_retryable() && claim.attempt <= policy.max_retries();
+                let delay = policy.delay(claim.attempt, claim.token as u64);
+                Ok(self.with_client(
+                    || {
+                        format!(
+                            "recording the failure of node `{}` of run {}",
+                            claim.name, claim.run
+                        )
+                    },
+                    |client| {
+                        self.record_failure(client, claim, error, retry.then_some(delay), &channel)
+                    },
+                )?)
+            }
+        }
+    }
+
+    fn record_failure(
+        &self,
+        client: &mut postgres::Client,
+        claim: &Claim,
+        error: &ActionError,
+        retry_after: Option<Duration>,
+        channel: &str,
+    ) -> Result<Completion, postgres::Error> {
+        let s = &self.db.s;
+        let run_text = claim.run.to_string();
+        let node = claim.node as i32;
+        let message = format!("{:?}: {}", error.kind(), error.message());
+        let mut tx = client.transaction()?;
+        let fence =
+            "WHERE run = $1::text::uuid AND node = $2 AND state = 'leased' AND lease_token = $3";
+        let completion = match retry_after {
+            Some(delay) => {
+                let seconds = delay.as_secs_f64();
+                let n = tx.execute(
+                    &format!(
+                        "UPDATE {s}.shared_nodes SET state = 'ready', error = $4,
+                             ready_at = now() + make_interval(secs => $5),
+                             lease_owner = NULL, lease_expires = NULL {fence}"
+                    ),
+                    &[&run_text, &node, &claim.token, &message, &seconds],
+                )?;
+                if n > 0 {
+                    tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
+                }
+                if n == 0 {
+                    Completion::LeaseLost
+                } else {
+                    Completion::Retrying
+                }
+            }
+            None => {
+                let n = tx.execute(
+                    &format!(
+                        "UPDATE {s}.shared_nodes SET state = 'failed', error = $4, ended_at = now(),
+                             lease_owner = NULL, lease_expires = NULL {fence}"
+                    ),
+                    &[&run_text, &node, &claim.token, &message],
+                )?;
+                if n > 0 {
+                    tx.execute(
+                        &format!(
+                            "UPDATE {s}.shared_runs SET status = 'failed', ended_at = now()
+                             WHERE run = $1::text::uuid AND status = 'running'"
+                        ),
+                        &[&run_text],
+                    )?;
+                    tx.execute(
+                        &format!(
+                            "UPDATE {s}.shared_nodes SET state = 'skipped'
+                             WHERE run = $1::text::uuid AND state IN ('waiting', 'ready')"
+                        ),
+                        &[&run_text],
+                    )?;
+                }
+                if n == 0 {
+                    Completion::LeaseLost
+                } else {
+                    Completion::Failed
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(completion)
+    }
+
+    /// The run as the database has it now, from any process.
+    ///
+    /// # Errors
+    /// [`SharedError::UnknownRun`]; the database's; a stored value that does not decode.
+    pub fn report(&self, run: RunId) -> Result<SharedReport, SharedError> {
+        let s = &self.db.s;
+        let run_text = run.to_string();
+        let (head, nodes, context) = self.with_client(
+            || format!("reading run {run}"),
+            |client| {
+                let head = client.query_opt(
+                    &format!("SELECT workflow, status FROM {s}.shared_runs WHERE run = $1::text::uuid"),
+                    &[&run_text],
+                )?;
+                let nodes = client.query(
+                    &format!(
+                        "SELECT name, state, attempts, worker, output, error FROM {s}.shared_nodes
+                         WHERE run = $1::text::uuid ORDER BY node"
+                    ),
+                    &[&run_text],
+                )?;
+                let context = client.query(
+                    &format!(
+                        "SELECT key, value FROM {s}.shared_context WHERE run = $1::text::uuid ORDER BY key"
+                    ),
+                    &[&run_text],
+                )?;
+                Ok((head, nodes, context))
+            },
+        )?;
+        let head = head.ok_or(SharedError::UnknownRun { run })?;
+        let status = match head.get::<_, &str>(1) {
+            "completed" => SharedStatus::Completed,
+            "failed" => SharedStatus::Failed,
+            _ => SharedStatus::Running,
+        };
+        let nodes = nodes
+            .iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let output = r
+                    .get::<_, Option<&[u8]>>(4)
+                    .map(|b| decode(|| format!("the output of node `{name}`"), b))
+                    .transpose()?;
+                Ok(SharedNode {
+                    state: r.get(1),
+                    attempts: r.get::<_, i32>(2) as u32,
+                    worker: r.get(3),
+                    output,
+                    error: r.get(5),
+                    name,
+                })
+            })
+            .collect::<Result<_, SharedError>>()?;
+        let context = context
+            .iter()
+            .map(|r| {
+                let key: String = r.get(0);
+                let value = decode(|| format!("context value `{key}`"), r.get::<_, &[u8]>(1))?;
+                Ok((key, value))
+            })
+            .collect::<Result<_, SharedError>>()?;
+        Ok(SharedReport {
+            run,
+            workflow: head.get(0),
+            status,
+            nodes,
+            context,
+        })
+    }
+
+    /// Waits until run `run` has ended (completed or failed), looking every `every`, for `limit` at
+    /// most; the report, or `None` if it is still running.
+    ///
+    /// # Errors
+    /// As [`report`](Self::report).
+    pub fn wait(
+        &self,
+        run: RunId,
+        every: Duration,
+        limit: Duration,
+    ) -> Result<Option<SharedReport>, SharedError> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            let report = self.report(run)?;
+            if report.status != SharedStatus::Running {
+                return Ok(Some(report));
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(None);
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    /// The connection configuration (for a worker's `LISTEN` connection).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,0 +1,435 @@
+//! `SharedWorker`: threads that claim nodes of shared runs, run them, complete them, renew their leases,
+//! and sleep on `LISTEN` between claims.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    sync::{
+        Arc, Condvar, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use flowmem_engine::Workflow;
+use postgres::{NoTls, fallible_iterator::FallibleIterator};
+
+use super::{Claim, Completion, SharedError, SharedRuns};
+
+/// Options of a [`SharedWorker`].
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    name: String,
+    threads: usize,
+    batch: usize,
+    lease: Duration,
+    poll: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            name: format!(
+                "{}-{}-{:08x}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
+                std::process::id(),
+                flowmem_engine::RunId::random().as_u128() as u32
+            ),
+            threads: 2,
+            batch: 4,
+            lease: Duration::from_secs(10),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// The defaults: a unique name (host, process, random), 2 threads, batches of 4, 10 s leases, a poll
+    /// every second when no notification comes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The worker's name: the lease owner and the `worker` a report names. Unique per worker.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Threads running nodes (each claims for itself; 0 is taken as 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Nodes a thread claims at once (0 is taken as 1): more saves round trips, fewer shares the work
+    /// of a small run among more workers.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// How long a claim holds a node without renewal (renewed every third of it while the node runs).
+    /// A worker that stops renewing (killed, stalled, cut off) loses its nodes to others after this.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long an idle thread sleeps when no notification wakes it.
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(1));
+        self
+    }
+}
+
+/// Counters of a [`SharedWorker`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Nodes claimed.
+    pub claimed: u64,
+    /// Nodes completed.
+    pub completed: u64,
+    /// Attempts that failed and will be retried.
+    pub retried: u64,
+    /// Nodes that failed for good.
+    pub failed: u64,
+    /// Completions refused because the lease had been lost (another worker took the node over).
+    pub lease_lost: u64,
+    /// Errors of the database the worker waited out (it goes on on a new connection).
+    pub errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    claimed: AtomicU64,
+    completed: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    lease_lost: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Shared {
+    runs: Arc<SharedRuns>,
+    workflows: HashMap<(String, u64), Workflow>,
+    options: WorkerOptions,
+    stop: AtomicBool,
+    /// Leases held now (their tokens), renewed by the renewer.
+    held: Mutex<HashSet<i64>>,
+    /// Raised by a notification (or by stop): idle threads claim again.
+    wake: (Mutex<u64>, Condvar),
+    counters: Counters,
+    /// The last error, for `last_error`.
+    last_error: Mutex<Option<String>>,
+}
+
+/// A worker of shared runs: threads that claim ready nodes of runs of its workflows, run them and
+/// complete them (see [`SharedRuns`]). Dropping it (or [`stop`](Self::stop)) lets the nodes in hand
+/// finish and stops.
+pub struct SharedWorker {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for SharedWorker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedWorker")
+            .field("name", &self.shared.options.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl SharedWorker {
+    /// Starts a worker on `runs` for `workflows` (a run is claimed only by workers that have its
+    /// workflow, by name and fingerprint).
+    ///
+    /// # Errors
+    /// [`SharedError::Db`] if a thread cannot be started.
+    pub fn start(
+        runs: Arc<SharedRuns>,
+        workflows: &[Workflow],
+        options: WorkerOptions,
+    ) -> Result<SharedWorker, SharedError> {
+        let shared = Arc::new(Shared {
+            runs,
+            workflows: workflows
+                .iter()
+                .map(|w| ((w.name().to_string(), w.fingerprint()), w.clone()))
+                .collect(),
+            options,
+            stop: AtomicBool::new(false),
+            held: Mutex::new(HashSet::new()),
+            wake: (Mutex::new(0), Condvar::new()),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+        });
+        let mut threads = Vec::new();
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(|e| {
+                    SharedError::Db(crate::PgError::Connect {
+                        database: String::new(),
+                        message: format!("cannot start a worker thread: {e}"),
+                        source: Some(Box::new(e)),
+                    })
+                })
+        };
+        for i in 0..shared.options.threads {
+            let s = Arc::clone(&shared);
+            threads.push(spawn(
+                format!("flowmem-pg-worker-{i}"),
+                Box::new(move || s.run_loop()),
+            )?);
+        }
+        let s = Arc::clone(&shared);
+        threads.push(spawn(
+            "flowmem-pg-renew".into(),
+            Box::new(move || s.renew_loop()),
+        )?);
+        let s = Arc::clone(&shared);
+        threads.push(spawn(
+            "flowmem-pg-listen".into(),
+            Box::new(move || s.listen_loop()),
+        )?);
+        Ok(SharedWorker { shared, threads })
+    }
+
+    /// The worker's name (the lease owner).
+    pub fn name(&self) -> &str {
+        &self.shared.options.name
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> WorkerStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        WorkerStats {
+            claimed: get(&c.claimed),
+            completed: get(&c.completed),
+            retried: get(&c.retried),
+            failed: get(&c.failed),
+            lease_lost: get(&c.lease_lost),
+            errors: get(&c.errors),
+        }
+    }
+
+    /// The last database error the worker waited out, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops: nodes in hand are finished and completed, then the threads end. Returns the counters.
+    pub fn stop(mut self) -> WorkerStats {
+        self.shutdown();
+        self.stats()
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.notify();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SharedWorker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn notify(&self) {
+        let (lock, cv) = &self.wake;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        cv.notify_all();
+    }
+
+    /// Sleeps until a notification (or `poll`), unless one came since `seen`.
+    fn idle(&self, seen: u64) {
+        let (lock, cv) = &self.wake;
+        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if *guard == seen && !self.stopping() {
+            let _ = cv
+                .wait_timeout(guard, self.options.poll)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn wake_count(&self) -> u64 {
+        *self.wake.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn error(&self, e: &SharedError) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+    }
+
+    fn run_loop(&self) {
+        let workflows: Vec<&Workflow> = self.workflows.values().collect();
+        while !self.stopping() {
+            let seen = self.wake_count();
+            let claims = match self.runs.claim(
+                &self.options.name,
+                &workflows,
+                self.options.batch,
+                self.options.lease,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    // The database is away (its errors were retried for `retry_for`): wait and go on.
+                    self.error(&e);
+                    self.idle(seen);
+                    continue;
+                }
+            };
+            if claims.is_empty() {
+                self.idle(seen);
+                continue;
+            }
+            self.counters
+                .claimed
+                .fetch_add(claims.len() as u64, Ordering::Relaxed);
+            self.hold(&claims, true);
+            for claim in &claims {
+                self.execute(claim);
+                self.hold(std::slice::from_ref(claim), false);
+            }
+        }
+    }
+
+    fn hold(&self, claims: &[Claim], on: bool) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        for c in claims {
+            if on {
+                held.insert(c.token);
+            } else {
+                held.remove(&c.token);
+            }
+        }
+    }
+
+    /// Runs one claimed node and records how it ended.
+    fn execute(&self, claim: &Claim) {
+        let fingerprint = self
+            .workflows
+            .iter()
+            .find(|((name, _), _)| *name == claim.workflow)
+            .map(|(k, _)| k.1);
+        let Some(workflow) =
+            fingerprint.and_then(|f| self.workflows.get(&(claim.workflow.clone(), f)))
+        else {
+            self.error(&SharedError::UnknownWorkflow {
+                run: claim.run,
+                workflow: claim.workflow.clone(),
+            });
+            return;
+        };
+        let inputs = match self.runs.inputs(workflow, claim) {
+            Ok(v) => v,
+            Err(e) => {
+                // Its lease runs out and another claim (maybe this worker's) takes it again.
+                self.error(&e);
+                return;
+            }
+        };
+        let invoked =
+            match workflow.invoke(&claim.name, claim.attempt, &inputs.outputs, &inputs.context) {
+                Ok(i) => i,
+                Err(e) => {
+                    self.error(&SharedError::Decode {
+                        what: format!("node `{}`", claim.name),
+                        message: e.to_string(),
+                    });
+                    return;
+                }
+            };
+        match self.runs.complete(workflow, claim, &invoked) {
+            Ok(Completion::Done { .. }) => {
+                self.counters.completed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Completion::Retrying) => {
+                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Completion::Failed) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Completion::LeaseLost) => {
+                self.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => self.error(&e),
+        }
+    }
+
+    /// Renews the leases in hand every third of the lease.
+    fn renew_loop(&self) {
+        let every = self.options.lease / 3;
+        while !self.stopping() {
+            let (lock, cv) = &self.wake;
+            let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = cv
+                .wait_timeout(guard, every)
+                .unwrap_or_else(PoisonError::into_inner);
+            let tokens: Vec<i64> = self
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
+            if let Err(e) = self
+                .runs
+                .renew(&self.options.name, &tokens, self.options.lease)
+            {
+                self.error(&e);
+            }
+        }
+    }
+
+    /// Listens on the schema's channel and wakes idle threads at each notification; reconnects when the
+    /// connection goes (the poll covers the gap).
+    fn listen_loop(&self) {
+        let channel = self.runs.channel();
+        while !self.stopping() {
+            let mut client = match self.runs.db().config.connect(NoTls) {
+                Ok(c) => c,
+                Err(_) => {
+                    std::thread::sleep(self.options.poll);
+                    continue;
+                }
+            };
+            if client.batch_execute(&format!("LISTEN {channel}")).is_err() {
+                continue;
+            }
+            while !self.stopping() {
+                let next = client
+                    .notifications()
+                    .timeout_iter(Duration::from_millis(200))
+                    .next();
+                match next {
+                    Ok(Some(_)) => self.notify(),
+                    Ok(None) if client.is_closed() => break,
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
