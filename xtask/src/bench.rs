@@ -437,14 +437,22 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         )?;
         if a == "system" && !counts_layers.is_empty() {
             build_release(
-                &["--bin", "counts", "--bin", "crash_child"],
+                &[
+                    "--bin",
+                    "counts",
+                    "--bin",
+                    "crash_child",
+                    "--bin",
+                    "pg_worker",
+                ],
                 &logs.join("build-counts.log"),
                 &pb,
             )?;
             // The builds with an allocator feature write their own `counts` to the same place: keep this
-            // one, and the crash trials' child beside it.
+            // one, and the crash trials' children beside it.
             copy_counts(&out, "counts", "counts")?;
             copy_counts(&out, "crash_child", "crash_child")?;
+            copy_counts(&out, "pg_worker", "pg_worker")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).

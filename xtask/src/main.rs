@@ -49,7 +49,7 @@ pub(crate) enum Task {
     Layers,
     /// Run the tests of the crates that contain `unsafe` under valgrind memcheck.
     Valgrind,
-    /// Run the long #[ignore]d stress tests in release mode.
+    /// Run the long `#[ignore]` stress tests in release mode.
     Stress,
 }
 

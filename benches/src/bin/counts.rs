@@ -628,6 +628,42 @@ fn engine(out: &Out) {
             out.emit("engine", id, value as f64, unit);
         }
     }
+    if out.wants("shared_crash/") {
+        // Target X3: shared runs on PostgreSQL, one of three worker processes killed at random.
+        let trials = if flowmem_benches::quick() { 8 } else { 20 };
+        let exe = std::env::current_exe()
+            .expect("the path of this binary")
+            .with_file_name(format!("pg_worker{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            exe.is_file(),
+            "{} is missing: build it with `cargo build --release -p flowmem-benches --bin pg_worker`",
+            exe.display()
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/flowmem-bench/shared-crash");
+        let s = flowmem_benches::shared_crash::trials(
+            &exe,
+            &format!("bench_crash_{}", std::process::id()),
+            &dir,
+            trials,
+        );
+        for (id, value, unit) in [
+            (
+                "shared_crash/wrong_plus_extra",
+                s.wrong + s.extra,
+                "trials wrong + executions beyond the killed worker's hand",
+            ),
+            ("shared_crash/trials", s.trials, "trials"),
+            ("shared_crash/killed_mid_run", s.killed_mid_run, "trials"),
+            (
+                "shared_crash/reruns",
+                s.reruns,
+                "executions beyond one per node, all trials",
+            ),
+        ] {
+            out.emit("postgres", id, value as f64, unit);
+        }
+    }
     if out.wants("crash_trials/") {
         // Target D2: children killed at random moments, their runs resumed here.
         let trials = if flowmem_benches::quick() { 24 } else { 60 };

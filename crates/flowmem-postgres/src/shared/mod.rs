@@ -553,12 +553,17 @@ impl SharedRuns {
                             &[&run_text, &dependents],
                         )?;
                         let readied: i64 = readied.get(0);
+                        // The run's count of done nodes, on its row: concurrent completions of a run's
+                        // last nodes take the row's lock in turn, so exactly one sees the count reach
+                        // the total (a NOT EXISTS over the nodes would let each miss the other's).
                         tx.execute(
                             &format!(
-                                "UPDATE {s}.shared_runs SET status = 'completed', ended_at = now()
-                                 WHERE run = $1::text::uuid AND status = 'running'
-                                   AND NOT EXISTS (SELECT 1 FROM {s}.shared_nodes
-                                                   WHERE run = $1::text::uuid AND state <> 'done')"
+                                "UPDATE {s}.shared_runs
+                                 SET done = done + 1,
+                                     status = CASE WHEN done + 1 = nodes AND status = 'running'
+                                                   THEN 'completed' ELSE status END,
+                                     ended_at = CASE WHEN done + 1 = nodes THEN now() ELSE ended_at END
+                                 WHERE run = $1::text::uuid"
                             ),
                             &[&run_text],
                         )?;

@@ -1,0 +1,8 @@
+//! The child process of the shared-run crash trials (target X3, `benches/tests/shared_crash.rs`):
+//! `pg_worker SCHEMA RUN_ID LOG` works on a shared run until it has ended, logging each node's start to
+//! LOG, unless the parent kills it first (see `flowmem_benches::shared_crash`).
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    flowmem_benches::shared_crash::child_main(&args);
+}
