@@ -55,3 +55,8 @@ pub use shared::{
     SharedStatus, SharedWorker, WorkerOptions, WorkerStats,
 };
 pub use store::{PgCheckpoints, PgCheckpointsStats, PgOptions};
+
+/// The guide's code blocks (docs/postgres.md), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/postgres.md")]
+struct PostgresGuideDoctests;
