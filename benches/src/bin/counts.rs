@@ -382,6 +382,73 @@ fn store(out: &Out) {
     }
 }
 
+/// Targets X1 and X2: shared runs on PostgreSQL, two worker processes against one on I/O-bound nodes, and
+/// `SharedWorker` against a naive queue on no-op nodes (each the best of three runs in a full run, of one
+/// in a quick one).
+fn shared_throughput(out: &Out) {
+    use flowmem_benches::shared_bench as sb;
+    let exe = std::env::current_exe()
+        .expect("the path of this binary")
+        .with_file_name(format!("pg_worker{}", std::env::consts::EXE_SUFFIX));
+    let rounds = if flowmem_benches::quick() { 1 } else { 3 };
+    let best = |f: &dyn Fn() -> std::time::Duration| {
+        (0..rounds).map(|_| f()).min().expect("at least one round")
+    };
+    let schema = format!("bench_x_{}", std::process::id());
+    let one = best(&|| sb::in_processes(&exe, &schema, 1, 4));
+    let two = best(&|| sb::in_processes(&exe, &schema, 2, 4));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    out.emit(
+        "postgres",
+        "shared_throughput/x1_one_process_ms",
+        ms(one),
+        "ms, 400 nodes of 2 ms sleep, 1 process x 4 threads",
+    );
+    out.emit(
+        "postgres",
+        "shared_throughput/x1_two_processes_ms",
+        ms(two),
+        "ms, the same run, 2 processes x 4 threads",
+    );
+    out.emit(
+        "postgres",
+        "shared_throughput/x1_speedup",
+        ms(one) / ms(two),
+        "throughput, 2 processes / 1",
+    );
+    let workflow = sb::noop_workflow();
+    let nodes = workflow.len() as f64;
+    let runs = sb::fresh(&schema);
+    let ours = best(&|| sb::in_process(&runs, &workflow, 2, "x2"));
+    drop(runs);
+    let naive = best(&|| sb::naive(&schema, &workflow, 2));
+    sb::drop_schema(&schema);
+    out.emit(
+        "postgres",
+        "shared_throughput/x2_flowmem_ms",
+        ms(ours),
+        "ms, 2,000 no-op nodes, SharedWorker of 2 threads, batches of 8",
+    );
+    out.emit(
+        "postgres",
+        "shared_throughput/x2_naive_ms",
+        ms(naive),
+        "ms, the same nodes, a naive queue on 2 threads",
+    );
+    out.emit(
+        "postgres",
+        "shared_throughput/x2_speedup",
+        ms(naive) / ms(ours),
+        "no-op nodes per second, SharedWorker / naive queue",
+    );
+    out.emit(
+        "postgres",
+        "shared_throughput/us_per_node",
+        ms(ours) * 1e3 / nodes,
+        "µs of run time per no-op node (2 threads, one local server)",
+    );
+}
+
 /// Heap allocations per run of `busy_workflow` in steady state (two runs in flight at a time), with
 /// `memory`; process-wide, since the runs execute on the executor's threads.
 fn allocations_per_run(memory: flowmem_engine::MemoryOptions) -> f64 {
@@ -627,6 +694,9 @@ fn engine(out: &Out) {
         ] {
             out.emit("engine", id, value as f64, unit);
         }
+    }
+    if out.wants("shared_throughput/") {
+        shared_throughput(out);
     }
     if out.wants("shared_crash/") {
         // Target X3: shared runs on PostgreSQL, one of three worker processes killed at random.

@@ -87,6 +87,12 @@ pub enum SharedError {
     },
 }
 
+/// Whether `e` is a deadlock or a serialization failure, after which the transaction is done again.
+fn deadlocked(e: &postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(db.code().code(), "40P01" | "40001"))
+}
+
 /// Shared runs in a PostgreSQL schema (see the module's documentation).
 pub struct SharedRuns {
     db: Db,
@@ -133,7 +139,8 @@ pub struct ClaimInputs {
 pub enum Completion {
     /// The node is done; `readied` dependents became ready.
     Done {
-        /// Dependents whose last dependency this was.
+        /// Dependents whose last dependency this was (for a batch, the batch's count, given with its
+        /// first completion).
         readied: usize,
     },
     /// The attempt failed; the node will be claimable again after its back-off.
@@ -420,60 +427,87 @@ impl SharedRuns {
     /// # Errors
     /// The database's; a stored value that does not decode.
     pub fn inputs(&self, workflow: &Workflow, claim: &Claim) -> Result<ClaimInputs, SharedError> {
+        let mut all = self.inputs_batch(&[(workflow, claim)])?;
+        Ok(all.pop().expect("one claim, one set of inputs"))
+    }
+
+    /// [`inputs`](Self::inputs) of many claims in two queries (their dependencies' outputs, their runs'
+    /// contexts), in the order of `claims`.
+    ///
+    /// # Errors
+    /// The database's; a stored value that does not decode.
+    pub fn inputs_batch(
+        &self,
+        claims: &[(&Workflow, &Claim)],
+    ) -> Result<Vec<ClaimInputs>, SharedError> {
         let s = &self.db.s;
-        let deps: Vec<i32> = workflow
-            .dependencies_of(claim.node)
-            .iter()
-            .map(|d| *d as i32)
-            .collect();
-        let run_text = claim.run.to_string();
-        let (outputs, context) = self.with_client(
-            || format!("reading the inputs of node `{}` of run {}", claim.name, claim.run),
+        let mut dep_runs: Vec<String> = Vec::new();
+        let mut dep_nodes: Vec<i32> = Vec::new();
+        let mut runs: Vec<String> = Vec::new();
+        for (workflow, claim) in claims {
+            let run = claim.run.to_string();
+            for d in workflow.dependencies_of(claim.node) {
+                dep_runs.push(run.clone());
+                dep_nodes.push(*d as i32);
+            }
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        }
+        let (outputs, contexts) = self.with_client(
+            || format!("reading the inputs of {} claimed nodes", claims.len()),
             |client| {
                 let outputs = client.query(
                     &format!(
-                        "SELECT name, output FROM {s}.shared_nodes
-                         WHERE run = $1::text::uuid AND node = ANY($2) AND output IS NOT NULL"
+                        "SELECT n.run::text, n.node, n.output FROM {s}.shared_nodes n
+                         JOIN unnest($1::text[]::uuid[], $2::int4[]) AS t (run, node)
+                           ON n.run = t.run AND n.node = t.node
+                         WHERE n.output IS NOT NULL"
                     ),
-                    &[&run_text, &deps],
+                    &[&dep_runs, &dep_nodes],
                 )?;
-                let context = client.query(
+                let contexts = client.query(
                     &format!(
-                        "SELECT key, value FROM {s}.shared_context WHERE run = $1::text::uuid ORDER BY key"
+                        "SELECT run::text, key, value FROM {s}.shared_context
+                         WHERE run = ANY($1::text[]::uuid[]) ORDER BY key"
                     ),
-                    &[&run_text],
+                    &[&runs],
                 )?;
-                Ok((outputs, context))
+                Ok((outputs, contexts))
             },
         )?;
-        // Dependencies in the order the node lists them.
-        let mut by_name: HashMap<String, Vec<u8>> = outputs
-            .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1)))
-            .collect();
-        let names: Vec<&str> = workflow.nodes().collect();
-        let mut inputs = Vec::new();
-        for d in workflow.dependencies_of(claim.node) {
-            let name = names[*d as usize];
-            if let Some(bytes) = by_name.remove(name) {
-                inputs.push((
-                    name.to_string(),
-                    decode(|| format!("the output of node `{name}`"), &bytes)?,
-                ));
-            }
+        let mut output_of: HashMap<(String, i32), &[u8]> = HashMap::new();
+        for r in &outputs {
+            output_of.insert((r.get(0), r.get(1)), r.get(2));
         }
-        let context = context
+        let mut context_of: HashMap<String, Vec<(String, Value)>> = HashMap::new();
+        for r in &contexts {
+            let key: String = r.get(1);
+            let value = decode(|| format!("context value `{key}`"), r.get::<_, &[u8]>(2))?;
+            context_of.entry(r.get(0)).or_default().push((key, value));
+        }
+        claims
             .iter()
-            .map(|r| {
-                let key: String = r.get(0);
-                let value = decode(|| format!("context value `{key}`"), r.get::<_, &[u8]>(1))?;
-                Ok((key, value))
+            .map(|(workflow, claim)| {
+                let run = claim.run.to_string();
+                let names: Vec<&str> = workflow.nodes().collect();
+                let mut outputs = Vec::new();
+                // Dependencies in the order the node lists them.
+                for d in workflow.dependencies_of(claim.node) {
+                    let name = names[*d as usize];
+                    if let Some(bytes) = output_of.get(&(run.clone(), *d as i32)) {
+                        outputs.push((
+                            name.to_string(),
+                            decode(|| format!("the output of node `{name}`"), bytes)?,
+                        ));
+                    }
+                }
+                Ok(ClaimInputs {
+                    outputs,
+                    context: context_of.get(&run).cloned().unwrap_or_default(),
+                })
             })
-            .collect::<Result<_, SharedError>>()?;
-        Ok(ClaimInputs {
-            outputs: inputs,
-            context,
-        })
+            .collect()
     }
 
     /// Records how a claimed node's attempt ended, in one transaction fenced by the claim's lease token:
@@ -491,111 +525,235 @@ impl SharedRuns {
         claim: &Claim,
         invoked: &Invoked,
     ) -> Result<Completion, SharedError> {
-        let s = &self.db.s;
-        let run_text = claim.run.to_string();
-        let node = claim.node as i32;
-        let channel = self.channel();
-        match &invoked.result {
-            Ok(()) => {
-                let output = encode(
-                    || format!("the output of node `{}`", claim.name),
-                    &invoked.output,
-                )?;
-                let puts: Vec<(String, Vec<u8>)> = invoked
-                    .puts
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), encode(|| format!("context value `{k}`"), v)?)))
-                    .collect::<Result<_, SharedError>>()?;
-                let dependents: Vec<i32> = workflow
-                    .dependents_of(claim.node)
-                    .iter()
-                    .map(|d| *d as i32)
-                    .collect();
-                Ok(self.with_client(
-                    || format!("completing node `{}` of run {}", claim.name, claim.run),
-                    |client| {
-                        let mut tx = client.transaction()?;
-                        let fenced = tx.execute(
-                            &format!(
-                                "UPDATE {s}.shared_nodes
-                                 SET state = 'done', output = $3, error = NULL, ended_at = now(),
-                                     lease_owner = NULL, lease_expires = NULL
-                                 WHERE run = $1::text::uuid AND node = $2 AND state = 'leased'
-                                   AND lease_token = $4"
-                            ),
-                            &[&run_text, &node, &output, &claim.token],
-                        )?;
-                        if fenced == 0 {
-                            return Ok(Completion::LeaseLost);
-                        }
-                        for (key, value) in &puts {
-                            tx.execute(
-                                &format!(
-                                    "INSERT INTO {s}.shared_context (run, key, value)
-                                     VALUES ($1::text::uuid, $2, $3)
-                                     ON CONFLICT (run, key) DO UPDATE SET value = excluded.value"
-                                ),
-                                &[&run_text, key, value],
-                            )?;
-                        }
-                        let readied = tx.query_one(
-                            &format!(
-                                "WITH d AS (
-                                     UPDATE {s}.shared_nodes
-                                     SET waiting = waiting - 1,
-                                         state = CASE WHEN waiting = 1 AND state = 'waiting'
-                                                      THEN 'ready' ELSE state END,
-                                         ready_at = CASE WHEN waiting = 1 THEN now() ELSE ready_at END
-                                     WHERE run = $1::text::uuid AND node = ANY($2)
-                                     RETURNING state)
-                                 SELECT count(*) FILTER (WHERE state = 'ready') FROM d"
-                            ),
-                            &[&run_text, &dependents],
-                        )?;
-                        let readied: i64 = readied.get(0);
-                        // The run's count of done nodes, on its row: concurrent completions of a run's
-                        // last nodes take the row's lock in turn, so exactly one sees the count reach
-                        // the total (a NOT EXISTS over the nodes would let each miss the other's).
-                        tx.execute(
-                            &format!(
-                                "UPDATE {s}.shared_runs
-                                 SET done = done + 1,
-                                     status = CASE WHEN done + 1 = nodes AND status = 'running'
-                                                   THEN 'completed' ELSE status END,
-                                     ended_at = CASE WHEN done + 1 = nodes THEN now() ELSE ended_at END
-                                 WHERE run = $1::text::uuid"
-                            ),
-                            &[&run_text],
-                        )?;
-                        if readied > 0 {
-                            tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
-                        }
-                        tx.commit()?;
-                        Ok(Completion::Done {
-                            readied: readied as usize,
-                        })
-                    },
-                )?)
-            }
-            Err(error) => {
-                let policy = workflow
-                    .node_policy(&claim.name)
-                    .map_or(flowmem_engine::RetryPolicy::NONE, |(p, _)| p);
-                let retry = error.is_retryable() && claim.attempt <= policy.max_retries();
-                let delay = policy.delay(claim.attempt, claim.token as u64);
-                Ok(self.with_client(
-                    || {
-                        format!(
-                            "recording the failure of node `{}` of run {}",
-                            claim.name, claim.run
-                        )
-                    },
-                    |client| {
-                        self.record_failure(client, claim, error, retry.then_some(delay), &channel)
-                    },
-                )?)
+        let mut all = self.complete_batch(&[(workflow, claim, invoked)])?;
+        Ok(all.pop().expect("one claim, one completion"))
+    }
+
+    /// [`complete`](Self::complete) for many claims: the successful attempts together in one
+    /// transaction (a handful of statements whatever their number: outputs, context values,
+    /// dependents, runs), each still fenced by its own lease token; failed attempts one by one. Returns
+    /// the completions in the order of `done`.
+    ///
+    /// # Errors
+    /// As [`complete`](Self::complete).
+    pub fn complete_batch(
+        &self,
+        done: &[(&Workflow, &Claim, &Invoked)],
+    ) -> Result<Vec<Completion>, SharedError> {
+        let mut out = vec![Completion::LeaseLost; done.len()];
+        let ok: Vec<usize> = (0..done.len())
+            .filter(|i| done[*i].2.result.is_ok())
+            .collect();
+        if !ok.is_empty() {
+            let completed = self.complete_successes(done, &ok)?;
+            for (i, c) in ok.iter().zip(completed) {
+                out[*i] = c;
             }
         }
+        let channel = self.channel();
+        for (i, (workflow, claim, invoked)) in done.iter().enumerate() {
+            let Err(error) = &invoked.result else {
+                continue;
+            };
+            let policy = workflow
+                .node_policy(&claim.name)
+                .map_or(flowmem_engine::RetryPolicy::NONE, |(p, _)| p);
+            let retry = error.is_retryable() && claim.attempt <= policy.max_retries();
+            let delay = policy.delay(claim.attempt, claim.token as u64);
+            out[i] = self.with_client(
+                || {
+                    format!(
+                        "recording the failure of node `{}` of run {}",
+                        claim.name, claim.run
+                    )
+                },
+                |client| {
+                    self.record_failure(client, claim, error, retry.then_some(delay), &channel)
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// The successful attempts `ok` (indices into `done`) in one transaction.
+    fn complete_successes(
+        &self,
+        done: &[(&Workflow, &Claim, &Invoked)],
+        ok: &[usize],
+    ) -> Result<Vec<Completion>, SharedError> {
+        let s = &self.db.s;
+        let channel = self.channel();
+        let mut runs: Vec<String> = Vec::new();
+        let mut nodes: Vec<i32> = Vec::new();
+        let mut outputs: Vec<Vec<u8>> = Vec::new();
+        let mut tokens: Vec<i64> = Vec::new();
+        for &i in ok {
+            let (_, claim, invoked) = done[i];
+            runs.push(claim.run.to_string());
+            nodes.push(claim.node as i32);
+            outputs.push(encode(
+                || format!("the output of node `{}`", claim.name),
+                &invoked.output,
+            )?);
+            tokens.push(claim.token);
+        }
+        // Context values, the last put of a (run, key) winning (one row per key in one upsert).
+        let mut puts: Vec<((String, String), Vec<u8>, usize)> = Vec::new();
+        for (k, &i) in ok.iter().enumerate() {
+            let (_, claim, invoked) = done[i];
+            for (key, value) in &invoked.puts {
+                let bytes = encode(|| format!("context value `{key}`"), value)?;
+                let id = (claim.run.to_string(), key.clone());
+                match puts.iter_mut().find(|(p, _, _)| *p == id) {
+                    Some(p) => (p.1, p.2) = (bytes, k),
+                    None => puts.push((id, bytes, k)),
+                }
+            }
+        }
+        let fenced_out = |completed: &[(String, i32)]| -> Vec<bool> {
+            ok.iter()
+                .map(|&i| {
+                    let c = done[i].1;
+                    completed
+                        .iter()
+                        .any(|(r, n)| *n == c.node as i32 && *r == c.run.to_string())
+                })
+                .collect()
+        };
+        let (kept, readied) = self.with_client(
+            || format!("completing {} nodes", ok.len()),
+            |client| loop {
+                let mut tx = client.transaction()?;
+                let attempt = (|| {
+                    let rows = tx.query(
+                        &format!(
+                            "UPDATE {s}.shared_nodes n
+                             SET state = 'done', output = t.output, error = NULL, ended_at = now(),
+                                 lease_owner = NULL, lease_expires = NULL
+                             FROM unnest($1::text[]::uuid[], $2::int4[], $3::bytea[], $4::int8[])
+                                  AS t (run, node, output, token)
+                             WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
+                               AND n.lease_token = t.token
+                             RETURNING n.run::text, n.node"
+                        ),
+                        &[&runs, &nodes, &outputs, &tokens],
+                    )?;
+                    let completed: Vec<(String, i32)> =
+                        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                    let kept = fenced_out(&completed);
+                    // What the completed (not fenced out) nodes decide: context, dependents, runs.
+                    let (mut put_runs, mut put_keys, mut put_values) = (vec![], vec![], vec![]);
+                    for ((run, key), value, k) in &puts {
+                        if kept[*k] {
+                            put_runs.push(run.clone());
+                            put_keys.push(key.clone());
+                            put_values.push(value.clone());
+                        }
+                    }
+                    if !put_runs.is_empty() {
+                        tx.execute(
+                            &format!(
+                                "INSERT INTO {s}.shared_context (run, key, value)
+                                 SELECT * FROM unnest($1::text[]::uuid[], $2::text[], $3::bytea[])
+                                 ON CONFLICT (run, key) DO UPDATE SET value = excluded.value"
+                            ),
+                            &[&put_runs, &put_keys, &put_values],
+                        )?;
+                    }
+                    let mut dependents: HashMap<(String, i32), i32> = HashMap::new();
+                    let mut per_run: HashMap<String, i32> = HashMap::new();
+                    for (k, &i) in ok.iter().enumerate() {
+                        if !kept[k] {
+                            continue;
+                        }
+                        let (workflow, claim, _) = done[i];
+                        let run = claim.run.to_string();
+                        for d in workflow.dependents_of(claim.node) {
+                            *dependents.entry((run.clone(), *d as i32)).or_default() += 1;
+                        }
+                        *per_run.entry(run).or_default() += 1;
+                    }
+                    // In a fixed order, so that concurrent completions lock rows in the same order.
+                    let mut dependents: Vec<_> = dependents.into_iter().collect();
+                    dependents.sort();
+                    let mut per_run: Vec<_> = per_run.into_iter().collect();
+                    per_run.sort();
+                    let readied: i64 = tx
+                        .query_one(
+                            &format!(
+                                "WITH d AS (
+                                     UPDATE {s}.shared_nodes n
+                                     SET waiting = n.waiting - t.c,
+                                         state = CASE WHEN n.waiting = t.c AND n.state = 'waiting'
+                                                      THEN 'ready' ELSE n.state END,
+                                         ready_at = CASE WHEN n.waiting = t.c THEN now()
+                                                         ELSE n.ready_at END
+                                     FROM unnest($1::text[]::uuid[], $2::int4[], $3::int4[])
+                                          AS t (run, node, c)
+                                     WHERE n.run = t.run AND n.node = t.node
+                                     RETURNING n.state)
+                                 SELECT count(*) FILTER (WHERE state = 'ready') FROM d"
+                            ),
+                            &[
+                                &dependents
+                                    .iter()
+                                    .map(|((r, _), _)| r.clone())
+                                    .collect::<Vec<_>>(),
+                                &dependents.iter().map(|((_, n), _)| *n).collect::<Vec<_>>(),
+                                &dependents.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
+                            ],
+                        )?
+                        .get(0);
+                    // The runs' counts of done nodes, on their rows: concurrent completions of a
+                    // run's last nodes take the row's lock in turn, so exactly one sees the count
+                    // reach the total.
+                    tx.execute(
+                        &format!(
+                            "UPDATE {s}.shared_runs r
+                             SET done = r.done + t.c,
+                                 status = CASE WHEN r.done + t.c = r.nodes AND r.status = 'running'
+                                               THEN 'completed' ELSE r.status END,
+                                 ended_at = CASE WHEN r.done + t.c = r.nodes THEN now()
+                                                 ELSE r.ended_at END
+                             FROM unnest($1::text[]::uuid[], $2::int4[]) AS t (run, c)
+                             WHERE r.run = t.run"
+                        ),
+                        &[
+                            &per_run.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+                            &per_run.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
+                        ],
+                    )?;
+                    if readied > 0 {
+                        tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
+                    }
+                    Ok::<_, postgres::Error>((kept, readied))
+                })();
+                match attempt {
+                    Ok(v) => {
+                        tx.commit()?;
+                        return Ok(v);
+                    }
+                    // Two batches that lock the same rows in another order: the server aborts one;
+                    // it is done again from the start (nothing of it was written).
+                    Err(e) if deadlocked(&e) => {
+                        drop(tx);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            },
+        )?;
+        let readied = readied as usize;
+        Ok(kept
+            .iter()
+            .enumerate()
+            .map(|(k, kept)| match (kept, k) {
+                (false, _) => Completion::LeaseLost,
+                // The count of nodes made ready is the batch's; it is given with its first completion.
+                (true, 0) => Completion::Done { readied },
+                (true, _) => Completion::Done { readied: 0 },
+            })
+            .collect())
     }
 
     fn record_failure(

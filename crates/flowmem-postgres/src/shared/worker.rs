@@ -120,6 +120,8 @@ struct Shared {
     held: Mutex<HashSet<i64>>,
     /// Raised by a notification (or by stop): idle threads claim again.
     wake: (Mutex<u64>, Condvar),
+    /// Signalled by stop, for the renewer's timed waits (notifications do not wake it).
+    stopped: (Mutex<bool>, Condvar),
     counters: Counters,
     /// The last error, for `last_error`.
     last_error: Mutex<Option<String>>,
@@ -163,6 +165,7 @@ impl SharedWorker {
             stop: AtomicBool::new(false),
             held: Mutex::new(HashSet::new()),
             wake: (Mutex::new(0), Condvar::new()),
+            stopped: (Mutex::new(false), Condvar::new()),
             counters: Counters::default(),
             last_error: Mutex::new(None),
         });
@@ -236,6 +239,9 @@ impl SharedWorker {
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.notify();
+        let (lock, cv) = &self.shared.stopped;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -308,10 +314,8 @@ impl Shared {
                 .claimed
                 .fetch_add(claims.len() as u64, Ordering::Relaxed);
             self.hold(&claims, true);
-            for claim in &claims {
-                self.execute(claim);
-                self.hold(std::slice::from_ref(claim), false);
-            }
+            self.execute(&claims);
+            self.hold(&claims, false);
         }
     }
 
@@ -326,33 +330,39 @@ impl Shared {
         }
     }
 
-    /// Runs one claimed node and records how it ended.
-    fn execute(&self, claim: &Claim) {
-        let fingerprint = self
-            .workflows
+    /// The registered workflow a claim's run is of.
+    fn workflow_of(&self, claim: &Claim) -> Option<&Workflow> {
+        self.workflows
             .iter()
             .find(|((name, _), _)| *name == claim.workflow)
-            .map(|(k, _)| k.1);
-        let Some(workflow) =
-            fingerprint.and_then(|f| self.workflows.get(&(claim.workflow.clone(), f)))
-        else {
-            self.error(&SharedError::UnknownWorkflow {
-                run: claim.run,
-                workflow: claim.workflow.clone(),
-            });
-            return;
-        };
-        let inputs = match self.runs.inputs(workflow, claim) {
+            .map(|(_, w)| w)
+    }
+
+    /// Runs a batch of claimed nodes and records how they ended: their inputs read together, their
+    /// actions run one after the other, their completions written together.
+    fn execute(&self, claims: &[Claim]) {
+        let mut batch: Vec<(&Workflow, &Claim)> = Vec::with_capacity(claims.len());
+        for claim in claims {
+            match self.workflow_of(claim) {
+                Some(w) => batch.push((w, claim)),
+                None => self.error(&SharedError::UnknownWorkflow {
+                    run: claim.run,
+                    workflow: claim.workflow.clone(),
+                }),
+            }
+        }
+        let inputs = match self.runs.inputs_batch(&batch) {
             Ok(v) => v,
             Err(e) => {
-                // Its lease runs out and another claim (maybe this worker's) takes it again.
+                // Their leases run out and other claims (maybe this worker's) take them again.
                 self.error(&e);
                 return;
             }
         };
-        let invoked =
+        let mut invoked = Vec::with_capacity(batch.len());
+        for ((workflow, claim), inputs) in batch.iter().zip(&inputs) {
             match workflow.invoke(&claim.name, claim.attempt, &inputs.outputs, &inputs.context) {
-                Ok(i) => i,
+                Ok(i) => invoked.push(i),
                 Err(e) => {
                     self.error(&SharedError::Decode {
                         what: format!("node `{}`", claim.name),
@@ -360,19 +370,24 @@ impl Shared {
                     });
                     return;
                 }
-            };
-        match self.runs.complete(workflow, claim, &invoked) {
-            Ok(Completion::Done { .. }) => {
-                self.counters.completed.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Completion::Retrying) => {
-                self.counters.retried.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Completion::Failed) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Completion::LeaseLost) => {
-                self.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
+        }
+        let done: Vec<_> = batch
+            .iter()
+            .zip(&invoked)
+            .map(|((w, c), i)| (*w, *c, i))
+            .collect();
+        match self.runs.complete_batch(&done) {
+            Ok(completions) => {
+                for c in completions {
+                    let counter = match c {
+                        Completion::Done { .. } => &self.counters.completed,
+                        Completion::Retrying => &self.counters.retried,
+                        Completion::Failed => &self.counters.failed,
+                        Completion::LeaseLost => &self.counters.lease_lost,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(e) => self.error(&e),
         }
@@ -382,11 +397,13 @@ impl Shared {
     fn renew_loop(&self) {
         let every = self.options.lease / 3;
         while !self.stopping() {
-            let (lock, cv) = &self.wake;
+            let (lock, cv) = &self.stopped;
             let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = cv
-                .wait_timeout(guard, every)
-                .unwrap_or_else(PoisonError::into_inner);
+            if !*guard {
+                let _ = cv
+                    .wait_timeout(guard, every)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
             let tokens: Vec<i64> = self
                 .held
                 .lock()
