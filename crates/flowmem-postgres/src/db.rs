@@ -38,6 +38,9 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size + extra)
             .min_idle(Some(0))
+            // A dead connection shows at its first statement, which is retried on a new one: no round
+            // trip of its own to check each connection handed out.
+            .test_on_check_out(false)
             .connection_timeout(options.connect_timeout)
             .build_unchecked(manager);
         let mut client = pool.get().map_err(|e| PgError::Connect {

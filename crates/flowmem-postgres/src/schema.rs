@@ -40,7 +40,6 @@ const MIGRATIONS: &[&str] = &[
         workflow text NOT NULL,
         fingerprint bigint NOT NULL,
         nodes integer NOT NULL,
-        done integer NOT NULL DEFAULT 0,
         status text NOT NULL DEFAULT 'running',
         submitted_at timestamptz NOT NULL DEFAULT now(),
         ended_at timestamptz

@@ -19,6 +19,7 @@
 //! ran (killed, stalled past its lease, cut off): then its action ran twice, but one completion is
 //! recorded. Only sync nodes run in shared runs (an async node's future needs an executor's run).
 
+mod session;
 mod worker;
 
 use std::{collections::HashMap, fmt, time::Duration};
@@ -26,6 +27,8 @@ use std::{collections::HashMap, fmt, time::Duration};
 use flowmem_engine::{ActionError, Invoked, RunId, Value, Workflow};
 
 use crate::{PgError, PgOptions, db::Db};
+
+use self::session::Sessions;
 
 pub use worker::{SharedWorker, WorkerOptions, WorkerStats};
 
@@ -97,6 +100,11 @@ fn deadlocked(e: &postgres::Error) -> bool {
 pub struct SharedRuns {
     db: Db,
     retry_for: Duration,
+    /// Sessions for claims and renewals, which need not wait for the disk (`synchronous_commit` off:
+    /// one lost in a server crash costs at most a re-execution, as a lost lease does).
+    fast: Sessions,
+    /// Sessions for completions, which are durable when they return.
+    durable: Sessions,
 }
 
 impl fmt::Debug for SharedRuns {
@@ -229,6 +237,8 @@ impl SharedRuns {
         Ok(SharedRuns {
             db: Db::open(&options, 0)?,
             retry_for,
+            fast: Sessions::new("SET synchronous_commit TO off"),
+            durable: Sessions::new(""),
         })
     }
 
@@ -349,34 +359,39 @@ impl SharedRuns {
         let prints: Vec<i64> = workflows.iter().map(|w| w.fingerprint() as i64).collect();
         let seconds = lease.as_secs_f64();
         let limit = batch.max(1) as i64;
-        let rows = self.with_client(
+        let sql = format!(
+            "WITH c AS (
+                 SELECT n.run, n.node FROM {s}.shared_nodes n
+                 JOIN {s}.shared_runs r ON r.run = n.run
+                 WHERE r.status = 'running'
+                   AND (r.workflow, r.fingerprint) IN (SELECT * FROM unnest($2::text[], $3::int8[]))
+                   AND ((n.state = 'ready' AND n.ready_at <= now())
+                        OR (n.state = 'leased' AND n.lease_expires < now()))
+                 ORDER BY n.ready_at NULLS FIRST
+                 LIMIT $1
+                 FOR UPDATE OF n SKIP LOCKED)
+             UPDATE {s}.shared_nodes n
+             SET state = 'leased', lease_owner = $4, worker = $4,
+                 lease_token = nextval('{s}.lease_tokens'),
+                 lease_expires = now() + make_interval(secs => $5),
+                 attempts = n.attempts + 1, started_at = now()
+             FROM c
+             WHERE n.run = c.run AND n.node = c.node
+             RETURNING n.run::text, n.node, n.name, n.attempts, n.lease_token,
+                       (SELECT workflow FROM {s}.shared_runs r WHERE r.run = n.run)"
+        );
+        // A claim need not wait for the disk (a fast session): if the server crashed before it reached
+        // the disk, the claim is forgotten, the node is claimable again, and the claimer's completion
+        // is refused by the fence — a re-execution, as after any lost lease.
+        let rows = self.fast.with(
+            &self.db,
+            self.retry_for,
             || format!("claiming nodes for `{owner}`"),
-            |client| {
-                client.query(
-                    &format!(
-                        "WITH c AS (
-                             SELECT n.run, n.node FROM {s}.shared_nodes n
-                             JOIN {s}.shared_runs r ON r.run = n.run
-                             WHERE r.status = 'running'
-                               AND (r.workflow, r.fingerprint) IN
-                                   (SELECT * FROM unnest($2::text[], $3::int8[]))
-                               AND ((n.state = 'ready' AND n.ready_at <= now())
-                                    OR (n.state = 'leased' AND n.lease_expires < now()))
-                             ORDER BY n.ready_at NULLS FIRST
-                             LIMIT $1
-                             FOR UPDATE OF n SKIP LOCKED)
-                         UPDATE {s}.shared_nodes n
-                         SET state = 'leased', lease_owner = $4, worker = $4,
-                             lease_token = nextval('{s}.lease_tokens'),
-                             lease_expires = now() + make_interval(secs => $5),
-                             attempts = n.attempts + 1, started_at = now()
-                         FROM c
-                         WHERE n.run = c.run AND n.node = c.node
-                         RETURNING n.run::text, n.node, n.name, n.attempts, n.lease_token,
-                                   (SELECT workflow FROM {s}.shared_runs r WHERE r.run = n.run)"
-                    ),
-                    &[&limit, &names, &prints, &owner, &seconds],
-                )
+            |session| {
+                let claim = session.prepare(&sql)?;
+                session
+                    .client
+                    .query(&claim, &[&limit, &names, &prints, &owner, &seconds])
             },
         )?;
         rows.iter()
@@ -408,16 +423,18 @@ impl SharedRuns {
         }
         let s = &self.db.s;
         let seconds = lease.as_secs_f64();
-        Ok(self.with_client(
+        let sql = format!(
+            "UPDATE {s}.shared_nodes SET lease_expires = now() + make_interval(secs => $3)
+             WHERE lease_owner = $1 AND state = 'leased' AND lease_token = ANY($2)"
+        );
+        // Like a claim, a renewal lost in a server crash costs at most a re-execution.
+        Ok(self.fast.with(
+            &self.db,
+            self.retry_for,
             || format!("renewing the leases of `{owner}`"),
-            |client| {
-                client.execute(
-                    &format!(
-                        "UPDATE {s}.shared_nodes SET lease_expires = now() + make_interval(secs => $3)
-                         WHERE lease_owner = $1 AND state = 'leased' AND lease_token = ANY($2)"
-                    ),
-                    &[&owner, &tokens, &seconds],
-                )
+            |session| {
+                let renew = session.prepare(&sql)?;
+                session.client.execute(&renew, &[&owner, &tokens, &seconds])
             },
         )?)
     }
@@ -454,26 +471,27 @@ impl SharedRuns {
                 runs.push(run);
             }
         }
-        let (outputs, contexts) = self.with_client(
+        let outputs_sql = format!(
+            "SELECT n.run::text, n.node, n.output FROM {s}.shared_nodes n
+             JOIN unnest($1::text[]::uuid[], $2::int4[]) AS t (run, node)
+               ON n.run = t.run AND n.node = t.node
+             WHERE n.output IS NOT NULL"
+        );
+        let contexts_sql = format!(
+            "SELECT run::text, key, value FROM {s}.shared_context
+             WHERE run = ANY($1::text[]::uuid[]) ORDER BY key"
+        );
+        let (outputs, contexts) = self.fast.with(
+            &self.db,
+            self.retry_for,
             || format!("reading the inputs of {} claimed nodes", claims.len()),
-            |client| {
-                let outputs = client.query(
-                    &format!(
-                        "SELECT n.run::text, n.node, n.output FROM {s}.shared_nodes n
-                         JOIN unnest($1::text[]::uuid[], $2::int4[]) AS t (run, node)
-                           ON n.run = t.run AND n.node = t.node
-                         WHERE n.output IS NOT NULL"
-                    ),
-                    &[&dep_runs, &dep_nodes],
-                )?;
-                let contexts = client.query(
-                    &format!(
-                        "SELECT run::text, key, value FROM {s}.shared_context
-                         WHERE run = ANY($1::text[]::uuid[]) ORDER BY key"
-                    ),
-                    &[&runs],
-                )?;
-                Ok((outputs, contexts))
+            |session| {
+                let outputs = session.prepare(&outputs_sql)?;
+                let contexts = session.prepare(&contexts_sql)?;
+                Ok((
+                    session.client.query(&outputs, &[&dep_runs, &dep_nodes])?,
+                    session.client.query(&contexts, &[&runs])?,
+                ))
             },
         )?;
         let mut output_of: HashMap<(String, i32), &[u8]> = HashMap::new();
@@ -575,7 +593,11 @@ impl SharedRuns {
         Ok(out)
     }
 
-    /// The successful attempts `ok` (indices into `done`) in one transaction.
+    /// The successful attempts `ok` (indices into `done`) in one statement — one round trip, one
+    /// commit: the fenced update of the nodes, then, for those that passed their fence only, their
+    /// context values (the last put of a key winning), their dependents' counters, their runs' counts of
+    /// done nodes (on the runs' rows, whose locks order concurrent completions, so exactly one sees a
+    /// run end) and a notification if nodes became ready.
     fn complete_successes(
         &self,
         done: &[(&Workflow, &Claim, &Invoked)],
@@ -583,177 +605,198 @@ impl SharedRuns {
     ) -> Result<Vec<Completion>, SharedError> {
         let s = &self.db.s;
         let channel = self.channel();
-        let mut runs: Vec<String> = Vec::new();
-        let mut nodes: Vec<i32> = Vec::new();
-        let mut outputs: Vec<Vec<u8>> = Vec::new();
-        let mut tokens: Vec<i64> = Vec::new();
+        let (mut runs, mut nodes, mut outputs, mut tokens) = (vec![], vec![], vec![], vec![]);
+        let (mut put_runs, mut put_nodes, mut put_keys, mut put_values) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut dep_runs, mut dep_nodes, mut dep_targets) = (vec![], vec![], vec![]);
         for &i in ok {
-            let (_, claim, invoked) = done[i];
-            runs.push(claim.run.to_string());
+            let (workflow, claim, invoked) = done[i];
+            let run = claim.run.to_string();
+            runs.push(run.clone());
             nodes.push(claim.node as i32);
             outputs.push(encode(
                 || format!("the output of node `{}`", claim.name),
                 &invoked.output,
             )?);
             tokens.push(claim.token);
-        }
-        // Context values, the last put of a (run, key) winning (one row per key in one upsert).
-        let mut puts: Vec<((String, String), Vec<u8>, usize)> = Vec::new();
-        for (k, &i) in ok.iter().enumerate() {
-            let (_, claim, invoked) = done[i];
             for (key, value) in &invoked.puts {
-                let bytes = encode(|| format!("context value `{key}`"), value)?;
-                let id = (claim.run.to_string(), key.clone());
-                match puts.iter_mut().find(|(p, _, _)| *p == id) {
-                    Some(p) => (p.1, p.2) = (bytes, k),
-                    None => puts.push((id, bytes, k)),
-                }
+                put_runs.push(run.clone());
+                put_nodes.push(claim.node as i32);
+                put_keys.push(key.clone());
+                put_values.push(encode(|| format!("context value `{key}`"), value)?);
+            }
+            for d in workflow.dependents_of(claim.node) {
+                dep_runs.push(run.clone());
+                dep_nodes.push(claim.node as i32);
+                dep_targets.push(*d as i32);
             }
         }
-        let fenced_out = |completed: &[(String, i32)]| -> Vec<bool> {
-            ok.iter()
-                .map(|&i| {
-                    let c = done[i].1;
-                    completed
-                        .iter()
-                        .any(|(r, n)| *n == c.node as i32 && *r == c.run.to_string())
-                })
-                .collect()
-        };
-        let (kept, readied) = self.with_client(
+        let sql = format!(
+            "WITH done AS (
+                 UPDATE {s}.shared_nodes n
+                 SET state = 'done', output = t.output, error = NULL, ended_at = now(),
+                     lease_owner = NULL, lease_expires = NULL
+                 FROM unnest($1::text[]::uuid[], $2::int4[], $3::bytea[], $4::int8[])
+                      AS t (run, node, output, token)
+                 WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
+                   AND n.lease_token = t.token
+                 RETURNING n.run, n.node),
+             puts AS (
+                 INSERT INTO {s}.shared_context (run, key, value)
+                 SELECT DISTINCT ON (p.run, p.key) p.run, p.key, p.value
+                 FROM unnest($5::text[]::uuid[], $6::int4[], $7::text[], $8::bytea[])
+                      WITH ORDINALITY AS p (run, node, key, value, ord)
+                 JOIN done d ON d.run = p.run AND d.node = p.node
+                 ORDER BY p.run, p.key, p.ord DESC
+                 ON CONFLICT (run, key) DO UPDATE SET value = excluded.value),
+             counts AS (
+                 SELECT e.run, e.target AS node, count(*)::int4 AS c
+                 FROM unnest($9::text[]::uuid[], $10::int4[], $11::int4[]) AS e (run, node, target)
+                 JOIN done d ON d.run = e.run AND d.node = e.node
+                 GROUP BY e.run, e.target),
+             readied AS (
+                 UPDATE {s}.shared_nodes n
+                 SET waiting = n.waiting - c.c,
+                     state = CASE WHEN n.waiting = c.c AND n.state = 'waiting'
+                                  THEN 'ready' ELSE n.state END,
+                     ready_at = CASE WHEN n.waiting = c.c THEN now() ELSE n.ready_at END
+                 FROM counts c
+                 WHERE n.run = c.run AND n.node = c.node
+                 RETURNING n.state),
+             ready AS (SELECT count(*) AS n FROM readied WHERE state = 'ready'),
+             notified AS (SELECT pg_notify($12, '') FROM ready WHERE ready.n > 0)
+             SELECT d.run::text, d.node, (SELECT n FROM ready), (SELECT count(*) FROM notified)
+             FROM done d"
+        );
+        // The dependents' rows are locked first, in one order: two completions that share dependents
+        // take them in turn, never in opposite orders (the statement's parts lock rows in whatever
+        // order its plan takes, which could deadlock them).
+        let mut shared_deps: Vec<(String, i32)> = dep_runs
+            .iter()
+            .cloned()
+            .zip(dep_targets.iter().copied())
+            .collect();
+        shared_deps.sort();
+        shared_deps.dedup();
+        let (lock_runs, lock_nodes): (Vec<String>, Vec<i32>) = shared_deps.into_iter().unzip();
+        let lock_sql = format!(
+            "SELECT 1 FROM {s}.shared_nodes n
+             JOIN unnest($1::text[]::uuid[], $2::int4[]) AS t (run, node)
+               ON n.run = t.run AND n.node = t.node
+             ORDER BY n.run, n.node FOR UPDATE OF n"
+        );
+        let rows = self.durable.with(
+            &self.db,
+            self.retry_for,
             || format!("completing {} nodes", ok.len()),
-            |client| loop {
-                let mut tx = client.transaction()?;
-                let attempt = (|| {
-                    let rows = tx.query(
-                        &format!(
-                            "UPDATE {s}.shared_nodes n
-                             SET state = 'done', output = t.output, error = NULL, ended_at = now(),
-                                 lease_owner = NULL, lease_expires = NULL
-                             FROM unnest($1::text[]::uuid[], $2::int4[], $3::bytea[], $4::int8[])
-                                  AS t (run, node, output, token)
-                             WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
-                               AND n.lease_token = t.token
-                             RETURNING n.run::text, n.node"
-                        ),
-                        &[&runs, &nodes, &outputs, &tokens],
-                    )?;
-                    let completed: Vec<(String, i32)> =
-                        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                    let kept = fenced_out(&completed);
-                    // What the completed (not fenced out) nodes decide: context, dependents, runs.
-                    let (mut put_runs, mut put_keys, mut put_values) = (vec![], vec![], vec![]);
-                    for ((run, key), value, k) in &puts {
-                        if kept[*k] {
-                            put_runs.push(run.clone());
-                            put_keys.push(key.clone());
-                            put_values.push(value.clone());
+            |session| {
+                let lock = session.prepare(&lock_sql)?;
+                let complete = session.prepare(&sql)?;
+                let params: [&(dyn postgres::types::ToSql + Sync); 12] = [
+                    &runs,
+                    &nodes,
+                    &outputs,
+                    &tokens,
+                    &put_runs,
+                    &put_nodes,
+                    &put_keys,
+                    &put_values,
+                    &dep_runs,
+                    &dep_nodes,
+                    &dep_targets,
+                    &channel,
+                ];
+                loop {
+                    let mut tx = session.client.transaction()?;
+                    if !lock_runs.is_empty() {
+                        tx.query(&lock, &[&lock_runs, &lock_nodes])?;
+                    }
+                    match tx.query(&complete, &params) {
+                        Ok(rows) => {
+                            tx.commit()?;
+                            return Ok(rows);
                         }
+                        // Should the server still find a deadlock, it aborts one transaction: that
+                        // one is done again (nothing of it was written).
+                        Err(e) if deadlocked(&e) => continue,
+                        Err(e) => return Err(e),
                     }
-                    if !put_runs.is_empty() {
-                        tx.execute(
-                            &format!(
-                                "INSERT INTO {s}.shared_context (run, key, value)
-                                 SELECT * FROM unnest($1::text[]::uuid[], $2::text[], $3::bytea[])
-                                 ON CONFLICT (run, key) DO UPDATE SET value = excluded.value"
-                            ),
-                            &[&put_runs, &put_keys, &put_values],
-                        )?;
-                    }
-                    let mut dependents: HashMap<(String, i32), i32> = HashMap::new();
-                    let mut per_run: HashMap<String, i32> = HashMap::new();
-                    for (k, &i) in ok.iter().enumerate() {
-                        if !kept[k] {
-                            continue;
-                        }
-                        let (workflow, claim, _) = done[i];
-                        let run = claim.run.to_string();
-                        for d in workflow.dependents_of(claim.node) {
-                            *dependents.entry((run.clone(), *d as i32)).or_default() += 1;
-                        }
-                        *per_run.entry(run).or_default() += 1;
-                    }
-                    // In a fixed order, so that concurrent completions lock rows in the same order.
-                    let mut dependents: Vec<_> = dependents.into_iter().collect();
-                    dependents.sort();
-                    let mut per_run: Vec<_> = per_run.into_iter().collect();
-                    per_run.sort();
-                    let readied: i64 = tx
-                        .query_one(
-                            &format!(
-                                "WITH d AS (
-                                     UPDATE {s}.shared_nodes n
-                                     SET waiting = n.waiting - t.c,
-                                         state = CASE WHEN n.waiting = t.c AND n.state = 'waiting'
-                                                      THEN 'ready' ELSE n.state END,
-                                         ready_at = CASE WHEN n.waiting = t.c THEN now()
-                                                         ELSE n.ready_at END
-                                     FROM unnest($1::text[]::uuid[], $2::int4[], $3::int4[])
-                                          AS t (run, node, c)
-                                     WHERE n.run = t.run AND n.node = t.node
-                                     RETURNING n.state)
-                                 SELECT count(*) FILTER (WHERE state = 'ready') FROM d"
-                            ),
-                            &[
-                                &dependents
-                                    .iter()
-                                    .map(|((r, _), _)| r.clone())
-                                    .collect::<Vec<_>>(),
-                                &dependents.iter().map(|((_, n), _)| *n).collect::<Vec<_>>(),
-                                &dependents.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
-                            ],
-                        )?
-                        .get(0);
-                    // The runs' counts of done nodes, on their rows: concurrent completions of a
-                    // run's last nodes take the row's lock in turn, so exactly one sees the count
-                    // reach the total.
-                    tx.execute(
-                        &format!(
-                            "UPDATE {s}.shared_runs r
-                             SET done = r.done + t.c,
-                                 status = CASE WHEN r.done + t.c = r.nodes AND r.status = 'running'
-                                               THEN 'completed' ELSE r.status END,
-                                 ended_at = CASE WHEN r.done + t.c = r.nodes THEN now()
-                                                 ELSE r.ended_at END
-                             FROM unnest($1::text[]::uuid[], $2::int4[]) AS t (run, c)
-                             WHERE r.run = t.run"
-                        ),
-                        &[
-                            &per_run.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
-                            &per_run.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
-                        ],
-                    )?;
-                    if readied > 0 {
-                        tx.execute("SELECT pg_notify($1, '')", &[&channel])?;
-                    }
-                    Ok::<_, postgres::Error>((kept, readied))
-                })();
-                match attempt {
-                    Ok(v) => {
-                        tx.commit()?;
-                        return Ok(v);
-                    }
-                    // Two batches that lock the same rows in another order: the server aborts one;
-                    // it is done again from the start (nothing of it was written).
-                    Err(e) if deadlocked(&e) => {
-                        drop(tx);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
                 }
             },
         )?;
-        let readied = readied as usize;
-        Ok(kept
+        let readied = rows.first().map_or(0, |r| r.get::<_, i64>(2)) as usize;
+        let completed: Vec<(String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        self.end_runs(done, ok, &completed)?;
+        // The count of nodes made ready is the batch's; it comes with its first completion.
+        let mut readied = Some(readied);
+        Ok(ok
             .iter()
-            .enumerate()
-            .map(|(k, kept)| match (kept, k) {
-                (false, _) => Completion::LeaseLost,
-                // The count of nodes made ready is the batch's; it is given with its first completion.
-                (true, 0) => Completion::Done { readied },
-                (true, _) => Completion::Done { readied: 0 },
+            .map(|&i| {
+                let c = done[i].1;
+                let kept = completed
+                    .iter()
+                    .any(|(r, n)| *n == c.node as i32 && *r == c.run.to_string());
+                if kept {
+                    Completion::Done {
+                        readied: readied.take().unwrap_or(0),
+                    }
+                } else {
+                    Completion::LeaseLost
+                }
             })
             .collect())
+    }
+
+    /// Marks completed the runs of which this batch completed a sink (a node no other depends on) and
+    /// whose every sink is now done (then every node is: each is an ancestor of a sink). Run after the
+    /// batch committed, by every completion of a sink: of two completions that end a run together, the
+    /// later check sees both committed, so a run's end is never missed; and no completion waits on a
+    /// run-wide row.
+    fn end_runs(
+        &self,
+        done: &[(&Workflow, &Claim, &Invoked)],
+        ok: &[usize],
+        completed: &[(String, i32)],
+    ) -> Result<(), SharedError> {
+        let s = &self.db.s;
+        let mut checks: Vec<(String, Vec<i32>)> = Vec::new();
+        for &i in ok {
+            let (workflow, claim, _) = done[i];
+            let run = claim.run.to_string();
+            let is_sink = workflow.dependents_of(claim.node).is_empty();
+            let kept = completed
+                .iter()
+                .any(|(r, n)| *n == claim.node as i32 && *r == run);
+            if is_sink && kept && !checks.iter().any(|(r, _)| *r == run) {
+                let sinks = (0..workflow.len())
+                    .filter(|n| workflow.dependents_of(*n).is_empty())
+                    .map(|n| n as i32)
+                    .collect();
+                checks.push((run, sinks));
+            }
+        }
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE {s}.shared_runs SET status = 'completed', ended_at = now()
+             WHERE run = $1::text::uuid AND status = 'running'
+               AND NOT EXISTS (SELECT 1 FROM {s}.shared_nodes
+                               WHERE run = $1::text::uuid AND node = ANY($2) AND state <> 'done')"
+        );
+        self.durable.with(
+            &self.db,
+            self.retry_for,
+            || "marking ended runs".to_string(),
+            |session| {
+                let end = session.prepare(&sql)?;
+                for (run, sinks) in &checks {
+                    session.client.execute(&end, &[run, sinks])?;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(())
     }
 
     fn record_failure(
