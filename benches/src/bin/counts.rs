@@ -382,14 +382,25 @@ fn store(out: &Out) {
     }
 }
 
+/// The benches' binary `name`, beside this one (xtask keeps them together): the crash trials' children.
+fn sibling_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe()
+        .expect("the path of this binary")
+        .with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.is_file(),
+        "{} is missing: build it with `cargo build --release -p flowmem-benches --bin {name}`",
+        exe.display()
+    );
+    exe
+}
+
 /// Targets X1 and X2: shared runs on PostgreSQL, two worker processes against one on I/O-bound nodes, and
 /// `SharedWorker` against a naive queue on no-op nodes (each the best of three runs in a full run, of one
 /// in a quick one).
 fn shared_throughput(out: &Out) {
     use flowmem_benches::shared_bench as sb;
-    let exe = std::env::current_exe()
-        .expect("the path of this binary")
-        .with_file_name(format!("pg_worker{}", std::env::consts::EXE_SUFFIX));
+    let exe = sibling_binary("pg_worker");
     let rounds = if flowmem_benches::quick() { 1 } else { 3 };
     let best = |f: &dyn Fn() -> std::time::Duration| {
         (0..rounds).map(|_| f()).min().expect("at least one round")
@@ -701,14 +712,7 @@ fn engine(out: &Out) {
     if out.wants("shared_crash/") {
         // Target X3: shared runs on PostgreSQL, one of three worker processes killed at random.
         let trials = if flowmem_benches::quick() { 8 } else { 20 };
-        let exe = std::env::current_exe()
-            .expect("the path of this binary")
-            .with_file_name(format!("pg_worker{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            exe.is_file(),
-            "{} is missing: build it with `cargo build --release -p flowmem-benches --bin pg_worker`",
-            exe.display()
-        );
+        let exe = sibling_binary("pg_worker");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/flowmem-bench/shared-crash");
         let s = flowmem_benches::shared_crash::trials(
@@ -737,15 +741,7 @@ fn engine(out: &Out) {
     if out.wants("crash_trials/") {
         // Target D2: children killed at random moments, their runs resumed here.
         let trials = if flowmem_benches::quick() { 24 } else { 60 };
-        // The child is its own binary, beside this one (xtask keeps the two together).
-        let exe = std::env::current_exe()
-            .expect("the path of this binary")
-            .with_file_name(format!("crash_child{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            exe.is_file(),
-            "{} is missing: build it with `cargo build --release -p flowmem-benches --bin crash_child`",
-            exe.display()
-        );
+        let exe = sibling_binary("crash_child");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/flowmem-bench/crash-trials");
         let s = flowmem_benches::crash::trials(&exe, &dir, trials);

@@ -61,6 +61,30 @@ fn quick_worker(name: &str) -> WorkerOptions {
         .poll(Duration::from_millis(50))
 }
 
+/// Runs `run` (submitted) with one worker named `name` until it ends; its report and the worker's
+/// counters.
+fn run_with_one_worker(
+    runs: &Arc<SharedRuns>,
+    workflow: &Workflow,
+    run: RunId,
+    name: &str,
+) -> (
+    flowmem_postgres::SharedReport,
+    flowmem_postgres::WorkerStats,
+) {
+    let worker = SharedWorker::start(
+        Arc::clone(runs),
+        std::slice::from_ref(workflow),
+        quick_worker(name),
+    )
+    .unwrap();
+    let report = runs
+        .wait(run, Duration::from_millis(20), Duration::from_secs(60))
+        .unwrap()
+        .expect("the run ends within a minute");
+    (report, worker.stop())
+}
+
 #[test]
 fn three_workers_share_a_run_and_each_node_completes_once() {
     let schema = Schema::new("share");
@@ -137,17 +161,8 @@ fn a_worker_whose_lease_expired_cannot_overwrite_the_node() {
             .is_empty()
     );
     std::thread::sleep(Duration::from_millis(400));
-    let worker = SharedWorker::start(
-        Arc::clone(&runs),
-        std::slice::from_ref(&workflow),
-        quick_worker("live"),
-    )
-    .unwrap();
-    let report = runs
-        .wait(run, Duration::from_millis(20), Duration::from_secs(30))
-        .unwrap()
-        .expect("the live worker completes the run");
-    assert_eq!(worker.stop().completed, 1);
+    let (report, stats) = run_with_one_worker(&runs, &workflow, run, "live");
+    assert_eq!(stats.completed, 1);
     // The stalled worker wakes and completes with its own output: refused, nothing written.
     let mut late = workflow.invoke("only", 1, &[], &[]).unwrap();
     late.output = Value::from("from the stalled worker");
@@ -184,17 +199,7 @@ fn failures_are_retried_then_fail_the_run_and_skip_what_had_not_started() {
     let workflow = b.build().unwrap();
     let run = RunId::named("failing");
     runs.submit(&workflow, run, &[]).unwrap();
-    let worker = SharedWorker::start(
-        Arc::clone(&runs),
-        std::slice::from_ref(&workflow),
-        quick_worker("w"),
-    )
-    .unwrap();
-    let report = runs
-        .wait(run, Duration::from_millis(20), Duration::from_secs(30))
-        .unwrap()
-        .expect("the run ends");
-    let stats = worker.stop();
+    let (report, stats) = run_with_one_worker(&runs, &workflow, run, "w");
     assert_eq!(report.status, SharedStatus::Failed);
     assert_eq!((stats.retried, stats.failed, stats.completed), (2, 1, 1));
     let node = |n: &str| report.node(n).unwrap().clone();
@@ -291,17 +296,7 @@ fn workers_survive_their_connections_being_cut_mid_run() {
     let workflow = b.build().unwrap();
     let run = RunId::named("cut");
     runs.submit(&workflow, run, &[]).unwrap();
-    let worker = SharedWorker::start(
-        Arc::clone(&runs),
-        std::slice::from_ref(&workflow),
-        quick_worker("w"),
-    )
-    .unwrap();
-    let report = runs
-        .wait(run, Duration::from_millis(20), Duration::from_secs(60))
-        .unwrap()
-        .expect("the run ends after the cut");
-    let stats = worker.stop();
+    let (report, stats) = run_with_one_worker(&runs, &workflow, run, "w");
     assert!(!cut.load(Ordering::SeqCst), "the cut happened");
     assert_eq!(report.status, SharedStatus::Completed, "{stats:?}");
     for (i, node) in report.nodes.iter().enumerate() {
