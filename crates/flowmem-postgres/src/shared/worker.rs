@@ -259,10 +259,21 @@ impl Shared {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// Wakes every idle thread (to stop).
     fn notify(&self) {
         let (lock, cv) = &self.wake;
         *lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
         cv.notify_all();
+    }
+
+    /// Wakes one idle thread: a notification may mean a single ready node, and every thread woken
+    /// for it would make a claim of its own (mostly empty: load on the server for nothing). A thread
+    /// whose claim came back full wakes the next (`run_loop`), so a burst of ready nodes still reaches
+    /// every thread.
+    fn wake_one(&self) {
+        let (lock, cv) = &self.wake;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        cv.notify_one();
     }
 
     /// Sleeps until a notification (or `poll`), unless one came since `seen`.
@@ -309,6 +320,10 @@ impl Shared {
             if claims.is_empty() {
                 self.idle(seen);
                 continue;
+            }
+            if claims.len() == self.options.batch {
+                // A full batch: more may be ready.
+                self.wake_one();
             }
             self.counters
                 .claimed
@@ -441,7 +456,7 @@ impl Shared {
                     .timeout_iter(Duration::from_millis(200))
                     .next();
                 match next {
-                    Ok(Some(_)) => self.notify(),
+                    Ok(Some(_)) => self.wake_one(),
                     Ok(None) if client.is_closed() => break,
                     Ok(None) => {}
                     Err(_) => break,
