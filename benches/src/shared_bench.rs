@@ -183,29 +183,35 @@ pub fn naive(schema: &str, workflow: &Workflow, threads: usize) -> Duration {
             scope.spawn(move || {
                 let mut client =
                     postgres::Client::connect(&config(), postgres::NoTls).expect("connecting");
+                // As a competent first version would: statements prepared once per connection, a
+                // claim in one statement (its own transaction), a completion in one transaction.
+                let claim = client
+                    .prepare(&format!(
+                        "UPDATE {s}.naive_nodes SET state = 'running'
+                         WHERE node = (SELECT node FROM {s}.naive_nodes WHERE state = 'ready'
+                                       ORDER BY node LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         RETURNING node"
+                    ))
+                    .expect("preparing the claim");
+                let finish = client
+                    .prepare(&format!(
+                        "UPDATE {s}.naive_nodes SET state = 'done' WHERE node = $1"
+                    ))
+                    .expect("preparing the completion");
+                let release = client
+                    .prepare(&format!(
+                        "UPDATE {s}.naive_nodes SET waiting = waiting - 1,
+                             state = CASE WHEN waiting = 1 THEN 'ready' ELSE state END
+                         WHERE node = ANY($1)"
+                    ))
+                    .expect("preparing the release of dependents");
                 while done.load(Ordering::Acquire) < n {
-                    let mut tx = client.transaction().expect("a transaction");
-                    let row = tx
-                        .query_opt(
-                            &format!(
-                                "SELECT node FROM {s}.naive_nodes WHERE state = 'ready'
-                                 ORDER BY node LIMIT 1 FOR UPDATE SKIP LOCKED"
-                            ),
-                            &[],
-                        )
-                        .expect("claiming");
+                    let row = client.query_opt(&claim, &[]).expect("claiming");
                     let Some(row) = row else {
-                        tx.commit().expect("committing");
                         std::thread::sleep(Duration::from_millis(1));
                         continue;
                     };
                     let node: i32 = row.get(0);
-                    tx.execute(
-                        &format!("UPDATE {s}.naive_nodes SET state = 'running' WHERE node = $1"),
-                        &[&node],
-                    )
-                    .expect("marking running");
-                    tx.commit().expect("committing the claim");
                     let invoked = workflow
                         .invoke(names[node as usize], 1, &[], &[])
                         .expect("a sync node");
@@ -216,20 +222,9 @@ pub fn naive(schema: &str, workflow: &Workflow, threads: usize) -> Duration {
                         .map(|d| *d as i32)
                         .collect();
                     let mut tx = client.transaction().expect("a transaction");
-                    tx.execute(
-                        &format!("UPDATE {s}.naive_nodes SET state = 'done' WHERE node = $1"),
-                        &[&node],
-                    )
-                    .expect("marking done");
-                    tx.execute(
-                        &format!(
-                            "UPDATE {s}.naive_nodes SET waiting = waiting - 1,
-                                 state = CASE WHEN waiting = 1 THEN 'ready' ELSE state END
-                             WHERE node = ANY($1)"
-                        ),
-                        &[&dependents],
-                    )
-                    .expect("counting down dependents");
+                    tx.execute(&finish, &[&node]).expect("marking done");
+                    tx.execute(&release, &[&dependents])
+                        .expect("counting down dependents");
                     tx.commit().expect("committing the completion");
                     done.fetch_add(1, Ordering::AcqRel);
                 }

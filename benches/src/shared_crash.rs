@@ -133,17 +133,7 @@ pub struct Summary {
 pub fn trials(exe: &Path, schema: &str, dir: &Path, trials: u32) -> Summary {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("creating the trial folder");
-    let mut admin = postgres::Client::connect(&config(), postgres::NoTls).unwrap_or_else(|e| {
-        panic!(
-            "the shared-run crash trials need PostgreSQL at `{}` (set FLOWMEM_PG): {e}",
-            config()
-        )
-    });
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .expect("dropping the trial schema");
-    let runs =
-        SharedRuns::open(PgOptions::new(config()).schema(schema)).expect("opening shared runs");
+    let runs = crate::shared_bench::fresh(schema);
     let reference = Executor::new(2).run(&workflow(Arc::new(|_| {})));
     let quiet = workflow(Arc::new(|_| {}));
     let mut summary = Summary::default();
@@ -210,7 +200,8 @@ pub fn trials(exe: &Path, schema: &str, dir: &Path, trials: u32) -> Summary {
         summary.reruns += reruns;
         summary.extra += reruns.saturating_sub((THREADS * BATCH) as u64);
     }
-    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+    drop(runs);
+    crate::shared_bench::drop_schema(schema);
     let _ = std::fs::remove_dir_all(dir);
     summary
 }

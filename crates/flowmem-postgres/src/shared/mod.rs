@@ -725,7 +725,9 @@ impl SharedRuns {
             },
         )?;
         let readied = rows.first().map_or(0, |r| r.get::<_, i64>(2)) as usize;
-        let completed: Vec<(String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        // The claims that passed their fence, as (run, node).
+        let completed: std::collections::HashSet<(String, i32)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         self.end_runs(done, ok, &completed)?;
         // The count of nodes made ready is the batch's; it comes with its first completion.
         let mut readied = Some(readied);
@@ -733,10 +735,7 @@ impl SharedRuns {
             .iter()
             .map(|&i| {
                 let c = done[i].1;
-                let kept = completed
-                    .iter()
-                    .any(|(r, n)| *n == c.node as i32 && *r == c.run.to_string());
-                if kept {
+                if completed.contains(&(c.run.to_string(), c.node as i32)) {
                     Completion::Done {
                         readied: readied.take().unwrap_or(0),
                     }
@@ -756,7 +755,7 @@ impl SharedRuns {
         &self,
         done: &[(&Workflow, &Claim, &Invoked)],
         ok: &[usize],
-        completed: &[(String, i32)],
+        completed: &std::collections::HashSet<(String, i32)>,
     ) -> Result<(), SharedError> {
         let s = &self.db.s;
         let mut checks: Vec<(String, Vec<i32>)> = Vec::new();
@@ -764,9 +763,7 @@ impl SharedRuns {
             let (workflow, claim, _) = done[i];
             let run = claim.run.to_string();
             let is_sink = workflow.dependents_of(claim.node).is_empty();
-            let kept = completed
-                .iter()
-                .any(|(r, n)| *n == claim.node as i32 && *r == run);
+            let kept = completed.contains(&(run.clone(), claim.node as i32));
             if is_sink && kept && !checks.iter().any(|(r, _)| *r == run) {
                 let sinks = (0..workflow.len())
                     .filter(|n| workflow.dependents_of(*n).is_empty())
