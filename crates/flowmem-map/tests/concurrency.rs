@@ -65,16 +65,20 @@ fn read_map_snapshots_are_consistent_while_writers_run() {
                 }
             });
         }
-        for i in 0..rounds {
+        // The writer goes on until the readers have taken snapshots while it wrote: on a loaded machine the
+        // reader threads may not be scheduled before `rounds` batches are done.
+        let mut i = 0u64;
+        while i < rounds || snapshots.load(Ordering::Relaxed) < 100 {
             let (from, to) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
             map.update_batch(|m| {
                 *m.get_mut(from).unwrap() -= 1;
                 *m.get_mut(to).unwrap() += 1;
             });
+            i += 1;
         }
         done.store(true, Ordering::Release);
     });
-    assert!(snapshots.load(Ordering::Relaxed) > 0);
+    assert!(snapshots.load(Ordering::Relaxed) >= 100);
 }
 
 #[test]
