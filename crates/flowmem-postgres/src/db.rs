@@ -1,7 +1,10 @@
 //! The connection to the database shared by the crate's stores: the parsed configuration, the name used
 //! in messages (never the password), the pool, and the retries on a new connection.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
 
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
@@ -17,6 +20,8 @@ pub(crate) struct Db {
     /// The schema, quoted.
     pub(crate) s: String,
     pub(crate) pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// Statements retried on a new connection (the old one lost, or the server away).
+    retries: AtomicU64,
 }
 
 impl Db {
@@ -55,6 +60,7 @@ impl Db {
             schema: options.schema.clone(),
             s,
             pool,
+            retries: AtomicU64::new(0),
         })
     }
 
@@ -93,8 +99,19 @@ impl Db {
             if !backoff.wait() {
                 return outcome;
             }
+            self.retried();
             retried();
         }
+    }
+
+    /// Counts a statement retried on a new connection.
+    pub(crate) fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Statements retried on a new connection since the pool was made.
+    pub(crate) fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 }
 

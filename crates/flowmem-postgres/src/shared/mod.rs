@@ -242,6 +242,12 @@ impl SharedRuns {
         })
     }
 
+    /// Statements retried on a new connection since `open` (a connection lost, the server restarting):
+    /// each waited out with a backoff of 10 ms doubling to 1 s, for [`PgOptions::retry_for`] at most.
+    pub fn retries(&self) -> u64 {
+        self.db.retries()
+    }
+
     /// The `NOTIFY` channel of this schema's shared runs.
     pub(crate) fn channel(&self) -> String {
         format!("flowmem_{}", self.db.schema)

@@ -102,6 +102,7 @@ impl Sessions {
             if !backoff.wait() {
                 return outcome;
             }
+            db.retried();
         }
     }
 }

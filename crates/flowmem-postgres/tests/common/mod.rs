@@ -45,3 +45,5 @@ impl Drop for Schema {
         self.drop_it();
     }
 }
+
+pub(crate) mod server;
