@@ -202,6 +202,11 @@ impl Workflow {
         self.graph.index_of(name).map(|i| i as usize)
     }
 
+    /// The name of node `index` (in the order of [`nodes`](Self::nodes)); `None` past the last.
+    pub fn node_name(&self, index: usize) -> Option<&str> {
+        self.graph.nodes.get(index).map(|n| &*n.name)
+    }
+
     /// The indices of node `index`'s dependents (the nodes that list it in `after`).
     pub fn dependents_of(&self, index: usize) -> &[u32] {
         if index < self.graph.nodes.len() {

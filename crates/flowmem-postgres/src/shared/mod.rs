@@ -514,11 +514,10 @@ impl SharedRuns {
             .iter()
             .map(|(workflow, claim)| {
                 let run = claim.run.to_string();
-                let names: Vec<&str> = workflow.nodes().collect();
                 let mut outputs = Vec::new();
                 // Dependencies in the order the node lists them.
                 for d in workflow.dependencies_of(claim.node) {
-                    let name = names[*d as usize];
+                    let name = workflow.node_name(*d as usize).unwrap_or_default();
                     if let Some(bytes) = output_of.get(&(run.clone(), *d as i32)) {
                         outputs.push((
                             name.to_string(),
@@ -637,46 +636,10 @@ impl SharedRuns {
                 dep_targets.push(*d as i32);
             }
         }
-        let sql = format!(
-            "WITH done AS (
-                 UPDATE {s}.shared_nodes n
-                 SET state = 'done', output = t.output, error = NULL, ended_at = now(),
-                     lease_owner = NULL, lease_expires = NULL
-                 FROM unnest($1::text[]::uuid[], $2::int4[], $3::bytea[], $4::int8[])
-                      AS t (run, node, output, token)
-                 WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
-                   AND n.lease_token = t.token
-                 RETURNING n.run, n.node),
-             puts AS (
-                 INSERT INTO {s}.shared_context (run, key, value)
-                 SELECT DISTINCT ON (p.run, p.key) p.run, p.key, p.value
-                 FROM unnest($5::text[]::uuid[], $6::int4[], $7::text[], $8::bytea[])
-                      WITH ORDINALITY AS p (run, node, key, value, ord)
-                 JOIN done d ON d.run = p.run AND d.node = p.node
-                 ORDER BY p.run, p.key, p.ord DESC
-                 ON CONFLICT (run, key) DO UPDATE SET value = excluded.value),
-             counts AS (
-                 SELECT e.run, e.target AS node, count(*)::int4 AS c
-                 FROM unnest($9::text[]::uuid[], $10::int4[], $11::int4[]) AS e (run, node, target)
-                 JOIN done d ON d.run = e.run AND d.node = e.node
-                 GROUP BY e.run, e.target),
-             readied AS (
-                 UPDATE {s}.shared_nodes n
-                 SET waiting = n.waiting - c.c,
-                     state = CASE WHEN n.waiting = c.c AND n.state = 'waiting'
-                                  THEN 'ready' ELSE n.state END,
-                     ready_at = CASE WHEN n.waiting = c.c THEN now() ELSE n.ready_at END
-                 FROM counts c
-                 WHERE n.run = c.run AND n.node = c.node
-                 RETURNING n.state),
-             ready AS (SELECT count(*) AS n FROM readied WHERE state = 'ready'),
-             notified AS (SELECT pg_notify($12, '') FROM ready WHERE ready.n > 0)
-             SELECT d.run::text, d.node, (SELECT n FROM ready), (SELECT count(*) FROM notified)
-             FROM done d"
-        );
-        // The dependents' rows are locked first, in one order: two completions that share dependents
-        // take them in turn, never in opposite orders (the statement's parts lock rows in whatever
-        // order its plan takes, which could deadlock them).
+        // One statement, one round trip, one commit: the function (schema version 3, `schema.rs`) locks
+        // the dependents' rows first, in one order — two completions that share dependents take them in
+        // turn, never in opposite orders (one statement's parts lock rows in whatever order its plan
+        // takes, which could deadlock them) — then does the fenced update and the rest.
         let mut shared_deps: Vec<(String, i32)> = dep_runs
             .iter()
             .cloned()
@@ -685,20 +648,16 @@ impl SharedRuns {
         shared_deps.sort();
         shared_deps.dedup();
         let (lock_runs, lock_nodes): (Vec<String>, Vec<i32>) = shared_deps.into_iter().unzip();
-        let lock_sql = format!(
-            "SELECT 1 FROM {s}.shared_nodes n
-             JOIN unnest($1::text[]::uuid[], $2::int4[]) AS t (run, node)
-               ON n.run = t.run AND n.node = t.node
-             ORDER BY n.run, n.node FOR UPDATE OF n"
+        let sql = format!(
+            "SELECT * FROM {s}.complete_nodes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         let rows = self.durable.with(
             &self.db,
             self.retry_for,
             || format!("completing {} nodes", ok.len()),
             |session| {
-                let lock = session.prepare(&lock_sql)?;
                 let complete = session.prepare(&sql)?;
-                let params: [&(dyn postgres::types::ToSql + Sync); 12] = [
+                let params: [&(dyn postgres::types::ToSql + Sync); 14] = [
                     &runs,
                     &nodes,
                     &outputs,
@@ -710,20 +669,15 @@ impl SharedRuns {
                     &dep_runs,
                     &dep_nodes,
                     &dep_targets,
+                    &lock_runs,
+                    &lock_nodes,
                     &channel,
                 ];
                 loop {
-                    let mut tx = session.client.transaction()?;
-                    if !lock_runs.is_empty() {
-                        tx.query(&lock, &[&lock_runs, &lock_nodes])?;
-                    }
-                    match tx.query(&complete, &params) {
-                        Ok(rows) => {
-                            tx.commit()?;
-                            return Ok(rows);
-                        }
-                        // Should the server still find a deadlock, it aborts one transaction: that
-                        // one is done again (nothing of it was written).
+                    match session.client.query(&complete, &params) {
+                        Ok(rows) => return Ok(rows),
+                        // Should the server still find a deadlock, it aborts one statement: that one
+                        // is done again (nothing of it was written).
                         Err(e) if deadlocked(&e) => continue,
                         Err(e) => return Err(e),
                     }
@@ -903,11 +857,7 @@ impl SharedRuns {
             },
         )?;
         let head = head.ok_or(SharedError::UnknownRun { run })?;
-        let status = match head.get::<_, &str>(1) {
-            "completed" => SharedStatus::Completed,
-            "failed" => SharedStatus::Failed,
-            _ => SharedStatus::Running,
-        };
+        let status = status_of(head.get(1));
         let nodes = nodes
             .iter()
             .map(|r| {
@@ -955,20 +905,55 @@ impl SharedRuns {
         limit: Duration,
     ) -> Result<Option<SharedReport>, SharedError> {
         let until = std::time::Instant::now() + limit;
-        loop {
-            let report = self.report(run)?;
-            if report.status != SharedStatus::Running {
-                return Ok(Some(report));
-            }
+        // Each poll reads the run's one row; the report (every node's row) is read once, at the end.
+        while self.status(run)? == SharedStatus::Running {
             if std::time::Instant::now() >= until {
                 return Ok(None);
             }
             std::thread::sleep(every);
+        }
+        self.report(run).map(Some)
+    }
+
+    /// The run's status as the database has it now (one row read: cheaper than a [`report`](Self::report)).
+    ///
+    /// # Errors
+    /// [`SharedError::UnknownRun`]; the database's.
+    pub fn status(&self, run: RunId) -> Result<SharedStatus, SharedError> {
+        let sql = format!(
+            "SELECT status FROM {}.shared_runs WHERE run = $1::text::uuid",
+            self.db.s
+        );
+        let run_text = run.to_string();
+        let status: Option<String> = self.fast.with(
+            &self.db,
+            self.retry_for,
+            || format!("reading the status of run {run}"),
+            |session| {
+                let query = session.prepare(&sql)?;
+                Ok(session
+                    .client
+                    .query_opt(&query, &[&run_text])?
+                    .map(|r| r.get(0)))
+            },
+        )?;
+        match status.as_deref() {
+            None => Err(SharedError::UnknownRun { run }),
+            Some(text) => Ok(status_of(text)),
         }
     }
 
     /// The connection configuration (for a worker's `LISTEN` connection).
     pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+}
+
+/// A run's status from its `status` column.
+fn status_of(text: &str) -> SharedStatus {
+    match text {
+        "completed" => SharedStatus::Completed,
+        "failed" => SharedStatus::Failed,
+        _ => SharedStatus::Running,
     }
 }
