@@ -430,6 +430,19 @@ fn durable(c: &mut Criterion) {
             )),
         ),
     ];
+    // The same run with its checkpoints in PostgreSQL (one process, `PgCheckpoints`), where a server
+    // answers: the per-node cost of a database beside the file's.
+    let pg_schema = format!("bench_durable_{}", std::process::id());
+    let mut stores = stores.to_vec();
+    if flowmem_benches::shared_bench::server_answers("durable_1000x50us/postgres_store") {
+        flowmem_benches::shared_bench::drop_schema(&pg_schema);
+        let pg = flowmem_postgres::PgCheckpoints::open(
+            flowmem_postgres::PgOptions::new(flowmem_benches::shared_crash::config())
+                .schema(&pg_schema),
+        )
+        .expect("opening the bench's PostgreSQL store");
+        stores.push(("postgres_store", Some(Arc::new(pg))));
+    }
     let mut group = c.benchmark_group("durable_1000x50us");
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
@@ -449,6 +462,7 @@ fn durable(c: &mut Criterion) {
     }
     group.finish();
     drop(stores);
+    flowmem_benches::shared_bench::drop_schema(&pg_schema);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

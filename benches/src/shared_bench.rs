@@ -17,7 +17,7 @@ use std::{
 use flowmem_engine::{RunId, Workflow};
 use flowmem_postgres::{PgOptions, SharedRuns, SharedStatus, SharedWorker, WorkerOptions};
 
-use crate::shared_crash::config;
+pub use crate::shared_crash::config;
 
 /// `layers` × `width` nodes, each after two of the layer before, each sleeping `sleep` (none: no-op).
 pub fn layered(name: &str, layers: usize, width: usize, sleep: Duration) -> Workflow {
@@ -60,6 +60,36 @@ pub fn worker_options(name: &str, threads: usize, batch: usize) -> WorkerOptions
         .batch(batch)
         .lease(Duration::from_secs(10))
         .poll(Duration::from_millis(100))
+}
+
+/// Whether the server of the PostgreSQL benches (`FLOWMEM_PG`) answers. If not, says so on stderr
+/// (the benches of `what` are skipped) — unless `FLOWMEM_REQUIRE_PG` is set (as in CI), where a missing
+/// server is an error and this panics.
+pub fn server_answers(what: &str) -> bool {
+    let connected = postgres::Client::connect(&config(), postgres::NoTls).map_err(|e| {
+        // The error and its causes ("error connecting to server: Connection refused ...").
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    });
+    match connected {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("FLOWMEM_REQUIRE_PG").is_some() => panic!(
+            "{what} need PostgreSQL at `{}` (FLOWMEM_REQUIRE_PG is set): {e}",
+            config()
+        ),
+        Err(e) => {
+            eprintln!(
+                "skipped {what}: no PostgreSQL server answers at `{}` (set FLOWMEM_PG to point at one): {e}",
+                config()
+            );
+            false
+        }
+    }
 }
 
 /// A fresh schema `schema` (dropped first) and shared runs in it.

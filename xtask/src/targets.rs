@@ -22,6 +22,10 @@ pub(crate) enum Measure {
 /// the traces measured: see [`trace_targets`].)
 pub(crate) const NEED_EXTERNAL_DATA: &[&str] = &["D3"];
 
+/// Targets measured on a PostgreSQL server: skipped, with a line saying so, where none answers (unless
+/// `FLOWMEM_REQUIRE_PG` is set, as in CI: then a missing server fails the bench).
+pub(crate) const NEED_POSTGRES: &[&str] = &["X1", "X2", "X3", "X3.trials"];
+
 /// The goal a ratio must meet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Goal {

@@ -706,10 +706,12 @@ fn engine(out: &Out) {
             out.emit("engine", id, value as f64, unit);
         }
     }
-    if out.wants("shared_throughput/") {
+    let postgres = (out.wants("shared_throughput/") || out.wants("shared_crash/"))
+        && flowmem_benches::shared_bench::server_answers("X1-X3 (shared runs on PostgreSQL)");
+    if postgres && out.wants("shared_throughput/") {
         shared_throughput(out);
     }
-    if out.wants("shared_crash/") {
+    if postgres && out.wants("shared_crash/") {
         // Target X3: shared runs on PostgreSQL, one of three worker processes killed at random.
         let trials = if flowmem_benches::quick() { 8 } else { 20 };
         let exe = sibling_binary("pg_worker");
