@@ -601,7 +601,7 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
     TargetSpec {
         id: "X1",
         layer: "postgres",
-        what: "shared runs, 400 nodes awaiting 2 ms each (I/O-bound): throughput of 2 worker processes / 1 (4 threads each; best of 3, 1 in --quick)",
+        what: "shared runs, 800 nodes (4 layers of 200) awaiting 2 ms each (I/O-bound): throughput of 2 worker processes / 1 (4 threads each, batches of 8; best of 3, 1 in --quick)",
         numerator: "shared_throughput/x1_speedup",
         denominator: "",
         measure: Measure::Count,

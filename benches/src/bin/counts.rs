@@ -413,7 +413,7 @@ fn shared_throughput(out: &Out) {
         "postgres",
         "shared_throughput/x1_one_process_ms",
         ms(one),
-        "ms, 400 nodes of 2 ms sleep, 1 process x 4 threads",
+        "ms, 800 nodes of 2 ms sleep (4 layers of 200), 1 process x 4 threads, batches of 8",
     );
     out.emit(
         "postgres",

@@ -69,7 +69,11 @@ fn read_map_snapshots_are_consistent_while_writers_run() {
         // reader threads may not be scheduled before `rounds` batches are done.
         let mut i = 0u64;
         while i < rounds || snapshots.load(Ordering::Relaxed) < 100 {
-            let (from, to) = if i.is_multiple_of(2) { ("a", "b") } else { ("b", "a") };
+            let (from, to) = if i.is_multiple_of(2) {
+                ("a", "b")
+            } else {
+                ("b", "a")
+            };
             map.update_batch(|m| {
                 *m.get_mut(from).unwrap() -= 1;
                 *m.get_mut(to).unwrap() += 1;

@@ -16,6 +16,7 @@ use flowmem_engine::Workflow;
 use postgres::{NoTls, fallible_iterator::FallibleIterator};
 
 use super::{Claim, Completion, SharedError, SharedRuns};
+use flowmem_engine::Invoked;
 
 /// Options of a [`SharedWorker`].
 #[derive(Debug, Clone)]
@@ -122,9 +123,20 @@ struct Shared {
     wake: (Mutex<u64>, Condvar),
     /// Signalled by stop, for the renewer's timed waits (notifications do not wake it).
     stopped: (Mutex<bool>, Condvar),
+    /// Batches run and not yet completed, for the completer thread; signalled when one is added and
+    /// when the completer took them (threads that wait for room).
+    finished: (Mutex<Finished>, Condvar),
     counters: Counters,
     /// The last error, for `last_error`.
     last_error: Mutex<Option<String>>,
+}
+
+/// The batches the worker threads ran, waiting for the completer.
+#[derive(Default)]
+struct Finished {
+    batches: Vec<(Vec<Claim>, Vec<Invoked>)>,
+    /// Worker threads still running (the completer ends when none is and nothing waits).
+    running: usize,
 }
 
 /// A worker of shared runs: threads that claim ready nodes of runs of its workflows, run them and
@@ -155,6 +167,7 @@ impl SharedWorker {
         workflows: &[Workflow],
         options: WorkerOptions,
     ) -> Result<SharedWorker, SharedError> {
+        let threads_wanted = options.threads;
         let shared = Arc::new(Shared {
             runs,
             workflows: workflows
@@ -166,6 +179,13 @@ impl SharedWorker {
             held: Mutex::new(HashSet::new()),
             wake: (Mutex::new(0), Condvar::new()),
             stopped: (Mutex::new(false), Condvar::new()),
+            finished: (
+                Mutex::new(Finished {
+                    batches: Vec::new(),
+                    running: threads_wanted,
+                }),
+                Condvar::new(),
+            ),
             counters: Counters::default(),
             last_error: Mutex::new(None),
         });
@@ -189,6 +209,11 @@ impl SharedWorker {
                 Box::new(move || s.run_loop()),
             )?);
         }
+        let s = Arc::clone(&shared);
+        threads.push(spawn(
+            "flowmem-pg-complete".into(),
+            Box::new(move || s.complete_loop()),
+        )?);
         let s = Arc::clone(&shared);
         threads.push(spawn(
             "flowmem-pg-renew".into(),
@@ -300,6 +325,16 @@ impl Shared {
     }
 
     fn run_loop(&self) {
+        /// Counts the thread out when it ends, however it ends (the completer waits for every thread).
+        struct Ended<'a>(&'a (Mutex<Finished>, Condvar));
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                let (lock, cv) = self.0;
+                lock.lock().unwrap_or_else(PoisonError::into_inner).running -= 1;
+                cv.notify_all();
+            }
+        }
+        let _ended = Ended(&self.finished);
         let workflows: Vec<&Workflow> = self.workflows.values().collect();
         while !self.stopping() {
             let seen = self.wake_count();
@@ -329,8 +364,7 @@ impl Shared {
                 .claimed
                 .fetch_add(claims.len() as u64, Ordering::Relaxed);
             self.hold(&claims, true);
-            self.execute(&claims);
-            self.hold(&claims, false);
+            self.execute(claims);
         }
     }
 
@@ -353,24 +387,33 @@ impl Shared {
             .map(|(_, w)| w)
     }
 
-    /// Runs a batch of claimed nodes and records how they ended: their inputs read together, their
-    /// actions run one after the other, their completions written together.
-    fn execute(&self, claims: &[Claim]) {
-        let mut batch: Vec<(&Workflow, &Claim)> = Vec::with_capacity(claims.len());
+    /// Runs a batch of claimed nodes (their inputs read together, their actions one after the other) and
+    /// hands what they did to the completer thread, which writes the completions of every thread's
+    /// batches together while this thread claims again. The leases stay held (and renewed) until their
+    /// completions are written.
+    fn execute(&self, claims: Vec<Claim>) {
+        let mut known: Vec<Claim> = Vec::with_capacity(claims.len());
         for claim in claims {
-            match self.workflow_of(claim) {
-                Some(w) => batch.push((w, claim)),
-                None => self.error(&SharedError::UnknownWorkflow {
+            if self.workflow_of(&claim).is_some() {
+                known.push(claim);
+            } else {
+                self.error(&SharedError::UnknownWorkflow {
                     run: claim.run,
                     workflow: claim.workflow.clone(),
-                }),
+                });
+                self.hold(std::slice::from_ref(&claim), false);
             }
         }
+        let batch: Vec<(&Workflow, &Claim)> = known
+            .iter()
+            .filter_map(|c| Some((self.workflow_of(c)?, c)))
+            .collect();
         let inputs = match self.runs.inputs_batch(&batch) {
             Ok(v) => v,
             Err(e) => {
                 // Their leases run out and other claims (maybe this worker's) take them again.
                 self.error(&e);
+                self.hold(&known, false);
                 return;
             }
         };
@@ -383,28 +426,61 @@ impl Shared {
                         what: format!("node `{}`", claim.name),
                         message: e.to_string(),
                     });
+                    self.hold(&known, false);
                     return;
                 }
             }
         }
-        let done: Vec<_> = batch
-            .iter()
-            .zip(&invoked)
-            .map(|((w, c), i)| (*w, *c, i))
-            .collect();
-        match self.runs.complete_batch(&done) {
-            Ok(completions) => {
-                for c in completions {
-                    let counter = match c {
-                        Completion::Done { .. } => &self.counters.completed,
-                        Completion::Retrying => &self.counters.retried,
-                        Completion::Failed => &self.counters.failed,
-                        Completion::LeaseLost => &self.counters.lease_lost,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+        let (lock, cv) = &self.finished;
+        let mut finished = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        // Room for a batch per thread: a thread waits while the completer is that far behind.
+        while finished.batches.len() >= self.options.threads {
+            finished = cv.wait(finished).unwrap_or_else(PoisonError::into_inner);
+        }
+        finished.batches.push((known, invoked));
+        cv.notify_all();
+    }
+
+    /// Writes the completions of the batches the threads ran: all that wait, in one call (one round
+    /// trip, one commit), then releases their leases. Ends when the worker threads have ended and
+    /// nothing waits.
+    fn complete_loop(&self) {
+        let (lock, cv) = &self.finished;
+        loop {
+            let batches = {
+                let mut finished = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                while finished.batches.is_empty() && finished.running > 0 {
+                    finished = cv.wait(finished).unwrap_or_else(PoisonError::into_inner);
                 }
+                if finished.batches.is_empty() {
+                    return;
+                }
+                let batches = std::mem::take(&mut finished.batches);
+                cv.notify_all();
+                batches
+            };
+            let done: Vec<_> = batches
+                .iter()
+                .flat_map(|(claims, invoked)| claims.iter().zip(invoked))
+                .filter_map(|(c, i)| Some((self.workflow_of(c)?, c, i)))
+                .collect();
+            match self.runs.complete_batch(&done) {
+                Ok(completions) => {
+                    for c in completions {
+                        let counter = match c {
+                            Completion::Done { .. } => &self.counters.completed,
+                            Completion::Retrying => &self.counters.retried,
+                            Completion::Failed => &self.counters.failed,
+                            Completion::LeaseLost => &self.counters.lease_lost,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => self.error(&e),
             }
-            Err(e) => self.error(&e),
+            for (claims, _) in &batches {
+                self.hold(claims, false);
+            }
         }
     }
 
