@@ -100,13 +100,29 @@ pub fn child_main(args: &[String]) -> ! {
     .expect("starting the worker");
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        match runs.report(run) {
-            Ok(r) if r.status != SharedStatus::Running => break,
+        match runs.status(run) {
+            Ok(status) if status != SharedStatus::Running => break,
             _ => {}
         }
     }
     drop(worker);
     std::process::exit(0);
+}
+
+/// The nodes of `run` leased to `owner` now.
+fn held_by(schema: &str, run: RunId, owner: &str) -> u64 {
+    let mut client = postgres::Client::connect(&config(), postgres::NoTls).expect("connecting");
+    let n: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM \"{schema}\".shared_nodes
+                 WHERE run = $1::text::uuid AND state = 'leased' AND lease_owner = $2"
+            ),
+            &[&run.to_string(), &owner],
+        )
+        .expect("reading the killed worker's leases")
+        .get(0);
+    n as u64
 }
 
 /// What a set of trials found.
@@ -116,8 +132,8 @@ pub struct Summary {
     pub trials: u64,
     /// Trials whose run did not complete, or completed with an output unlike the single-process run's.
     pub wrong: u64,
-    /// Executions beyond one per node, beyond what the killed worker could hold (`THREADS × BATCH`),
-    /// summed over the trials.
+    /// Executions beyond one per node, beyond the nodes the killed worker held leases on when it was
+    /// killed, summed over the trials.
     pub extra: u64,
     /// Executions beyond one per node in all (within the bound, they are the at-least-once re-runs).
     pub reruns: u64,
@@ -164,8 +180,12 @@ pub fn trials(exe: &Path, schema: &str, dir: &Path, trials: u32) -> Summary {
         let at = Duration::from_millis(30 + random % 370);
         std::thread::sleep(at);
         let victim = (random % 3) as usize;
+        let victim_name = format!("pid-{}", children[victim].id());
         let _ = children[victim].kill();
         let _ = children[victim].wait();
+        // The killed worker's hand: the nodes it held leases on (claimed, running, or run and waiting
+        // for their completion to be written). Read before the leases expire.
+        let in_hand = held_by(schema, run, &victim_name);
         let before_end = runs
             .report(run)
             .map(|r| r.status == SharedStatus::Running)
@@ -198,7 +218,7 @@ pub fn trials(exe: &Path, schema: &str, dir: &Path, trials: u32) -> Summary {
         }
         let reruns: u64 = executions.values().map(|n| n.saturating_sub(1)).sum();
         summary.reruns += reruns;
-        summary.extra += reruns.saturating_sub((THREADS * BATCH) as u64);
+        summary.extra += reruns.saturating_sub(in_hand);
     }
     drop(runs);
     crate::shared_bench::drop_schema(schema);

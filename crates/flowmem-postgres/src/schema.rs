@@ -71,8 +71,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run, key)
     );
     "#,
-    // 3: a shared-run batch's completion in one call (one round trip, one commit).
+    // 3: a shared-run batch's completion in one call (one round trip, one commit); each node's
+    // dependencies, for claims that read their inputs in the same statement.
     r#"
+    ALTER TABLE {s}.shared_nodes ADD COLUMN deps integer[] NOT NULL DEFAULT '{}';
     CREATE FUNCTION {s}.complete_nodes(
         p_runs text[], p_nodes int4[], p_outputs bytea[], p_tokens int8[],
         p_put_runs text[], p_put_nodes int4[], p_put_keys text[], p_put_values bytea[],
@@ -82,11 +84,12 @@ const MIGRATIONS: &[&str] = &[
     LANGUAGE plpgsql AS $fn$
     #variable_conflict use_column
     BEGIN
-        -- The dependents' rows, locked in one order before anything else.
-        PERFORM 1 FROM {s}.shared_nodes n
-            JOIN unnest(p_lock_runs::uuid[], p_lock_nodes) AS t (run, node)
-              ON n.run = t.run AND n.node = t.node
-            ORDER BY n.run, n.node FOR UPDATE OF n;
+        -- The dependents' rows, locked one by one in the order given (sorted by the caller) before
+        -- anything else: each a lookup of the primary key, whatever the table's statistics say.
+        FOR i IN 1 .. coalesce(array_length(p_lock_runs, 1), 0) LOOP
+            PERFORM 1 FROM {s}.shared_nodes n
+                WHERE n.run = p_lock_runs[i]::uuid AND n.node = p_lock_nodes[i] FOR UPDATE;
+        END LOOP;
         -- The nodes whose lease token still matches (the fence) are done; for those only: their
         -- context values (the last put of a key winning), their dependents' counters, a notification
         -- if nodes became ready.

@@ -15,7 +15,7 @@ use std::{
 use flowmem_engine::Workflow;
 use postgres::{NoTls, fallible_iterator::FallibleIterator};
 
-use super::{Claim, Completion, SharedError, SharedRuns};
+use super::{Claim, ClaimInputs, Completion, SharedError, SharedRuns};
 use flowmem_engine::Invoked;
 
 /// Options of a [`SharedWorker`].
@@ -139,9 +139,13 @@ struct Finished {
     running: usize,
 }
 
-/// A worker of shared runs: threads that claim ready nodes of runs of its workflows, run them and
-/// complete them (see [`SharedRuns`]). Dropping it (or [`stop`](Self::stop)) lets the nodes in hand
-/// finish and stops.
+/// A worker of shared runs: threads that claim ready nodes of runs of its workflows and run them, and
+/// a completer thread that writes their completions (see [`SharedRuns`]): the completions of every
+/// thread's batches go in one call while the threads claim again. A worker holds leases on at most
+/// three batches per thread — the one each thread runs, up to one per thread waiting for the completer,
+/// and those the completer is writing — which is what a killed worker can leave to be run again.
+/// Dropping it (or [`stop`](Self::stop)) lets the nodes in hand finish, writes their completions and
+/// stops.
 pub struct SharedWorker {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -338,7 +342,7 @@ impl Shared {
         let workflows: Vec<&Workflow> = self.workflows.values().collect();
         while !self.stopping() {
             let seen = self.wake_count();
-            let claims = match self.runs.claim(
+            let claims = match self.runs.claim_with_inputs(
                 &self.options.name,
                 &workflows,
                 self.options.batch,
@@ -363,18 +367,19 @@ impl Shared {
             self.counters
                 .claimed
                 .fetch_add(claims.len() as u64, Ordering::Relaxed);
-            self.hold(&claims, true);
+            self.hold(claims.iter().map(|(c, _)| c.token), true);
             self.execute(claims);
         }
     }
 
-    fn hold(&self, claims: &[Claim], on: bool) {
+    /// Adds (`on`) or removes the leases `tokens` from those the renewer renews.
+    fn hold(&self, tokens: impl IntoIterator<Item = i64>, on: bool) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        for c in claims {
+        for token in tokens {
             if on {
-                held.insert(c.token);
+                held.insert(token);
             } else {
-                held.remove(&c.token);
+                held.remove(&token);
             }
         }
     }
@@ -387,47 +392,34 @@ impl Shared {
             .map(|(_, w)| w)
     }
 
-    /// Runs a batch of claimed nodes (their inputs read together, their actions one after the other) and
-    /// hands what they did to the completer thread, which writes the completions of every thread's
-    /// batches together while this thread claims again. The leases stay held (and renewed) until their
-    /// completions are written.
-    fn execute(&self, claims: Vec<Claim>) {
+    /// Runs a batch of claimed nodes (read with their inputs) one after the other and hands what they
+    /// did to the completer thread, which writes the completions of every thread's batches together
+    /// while this thread claims again. The leases stay held (and renewed) until their completions are
+    /// written.
+    fn execute(&self, claims: Vec<(Claim, ClaimInputs)>) {
         let mut known: Vec<Claim> = Vec::with_capacity(claims.len());
-        for claim in claims {
-            if self.workflow_of(&claim).is_some() {
-                known.push(claim);
-            } else {
+        let mut invoked = Vec::with_capacity(claims.len());
+        for (claim, inputs) in claims {
+            let Some(workflow) = self.workflow_of(&claim) else {
                 self.error(&SharedError::UnknownWorkflow {
                     run: claim.run,
                     workflow: claim.workflow.clone(),
                 });
-                self.hold(std::slice::from_ref(&claim), false);
-            }
-        }
-        let batch: Vec<(&Workflow, &Claim)> = known
-            .iter()
-            .filter_map(|c| Some((self.workflow_of(c)?, c)))
-            .collect();
-        let inputs = match self.runs.inputs_batch(&batch) {
-            Ok(v) => v,
-            Err(e) => {
-                // Their leases run out and other claims (maybe this worker's) take them again.
-                self.error(&e);
-                self.hold(&known, false);
-                return;
-            }
-        };
-        let mut invoked = Vec::with_capacity(batch.len());
-        for ((workflow, claim), inputs) in batch.iter().zip(&inputs) {
+                self.hold([claim.token], false);
+                continue;
+            };
             match workflow.invoke(&claim.name, claim.attempt, &inputs.outputs, &inputs.context) {
-                Ok(i) => invoked.push(i),
+                Ok(i) => {
+                    invoked.push(i);
+                    known.push(claim);
+                }
                 Err(e) => {
+                    // Its lease runs out and another claim takes it again.
                     self.error(&SharedError::Decode {
                         what: format!("node `{}`", claim.name),
                         message: e.to_string(),
                     });
-                    self.hold(&known, false);
-                    return;
+                    self.hold([claim.token], false);
                 }
             }
         }
@@ -478,9 +470,12 @@ impl Shared {
                 }
                 Err(e) => self.error(&e),
             }
-            for (claims, _) in &batches {
-                self.hold(claims, false);
-            }
+            self.hold(
+                batches
+                    .iter()
+                    .flat_map(|(claims, _)| claims.iter().map(|c| c.token)),
+                false,
+            );
         }
     }
 
