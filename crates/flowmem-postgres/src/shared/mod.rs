@@ -6,14 +6,15 @@
 //! - [`SharedRuns::claim`] hands out ready nodes in a batch: each is leased to the claimer until a time
 //!   the database's clock sets (`now() + lease`: workers' clocks never decide), under a fresh *lease
 //!   token*; a node whose lease expired (its worker stalled, lost its connection, was killed) is ready to
-//!   be claimed again.
+//!   be claimed again. [`SharedRuns::claim_with_inputs`] reads the nodes' inputs in the same statement.
 //! - [`SharedRuns::complete`] stores a node's output and context values, marks it done and makes its
 //!   dependents ready, in one transaction, *fenced* by the lease token: a worker whose lease expired and
 //!   was taken over can never overwrite the node ([`Completion::LeaseLost`]). A failure is retried after
 //!   the node's back-off or fails the run (fail-fast: what had not started is skipped).
 //! - [`SharedWorker`] does all of it on threads of its own: claim, run each node's action
-//!   ([`Workflow::invoke`]), complete, renew the leases of the nodes it runs, and sleep on `LISTEN` (a
-//!   completion that readies nodes `NOTIFY`s) with a slow poll as fallback.
+//!   ([`Workflow::invoke`]), complete (a completer thread writes every thread's batches in one call),
+//!   renew the leases of the nodes it holds, and sleep on `LISTEN` (a completion that readies nodes
+//!   `NOTIFY`s) with a slow poll as fallback.
 //!
 //! Every node runs at least once; a node runs more than once only if a worker lost its lease while it
 //! ran (killed, stalled past its lease, cut off): then its action ran twice, but one completion is
