@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use crate::{ActionError, Value, run::RunState};
+use crate::{ActionError, Value, invoke::Given, run::RunState};
 
 /// The future of one attempt of an async node.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'static>>;
@@ -56,10 +56,16 @@ where
 /// What an async action sees: its node, its attempt, its dependencies' outputs, the run's context and the
 /// place for its output. Owned (it moves into the action's future) and cheap: a reference to the run.
 pub struct AsyncCtx {
-    run: Arc<RunState>,
-    node: u32,
+    backing: Backing,
     attempt: u32,
     deadline: Option<Instant>,
+}
+
+/// Where an async action's inputs, context and output live: a run on an executor, or the inputs given
+/// to [`Workflow::invoke_all`](crate::Workflow::invoke_all).
+enum Backing {
+    Run { run: Arc<RunState>, node: u32 },
+    Given(Arc<Given>),
 }
 
 impl AsyncCtx {
@@ -70,8 +76,16 @@ impl AsyncCtx {
         deadline: Option<Instant>,
     ) -> Self {
         AsyncCtx {
-            run,
-            node,
+            backing: Backing::Run { run, node },
+            attempt,
+            deadline,
+        }
+    }
+
+    /// An attempt invoked outside any executor, on `given`.
+    pub(crate) fn given(given: Arc<Given>, attempt: u32, deadline: Option<Instant>) -> Self {
+        AsyncCtx {
+            backing: Backing::Given(given),
             attempt,
             deadline,
         }
@@ -79,7 +93,10 @@ impl AsyncCtx {
 
     /// The node's name.
     pub fn node_name(&self) -> &str {
-        &self.run.graph().nodes[self.node as usize].name
+        match &self.backing {
+            Backing::Run { run, node } => &run.graph().nodes[*node as usize].name,
+            Backing::Given(g) => g.node_name(),
+        }
     }
 
     /// Which attempt this is: 1 for the first, 2 for the first retry, ...
@@ -89,7 +106,10 @@ impl AsyncCtx {
 
     /// The output of dependency `name` (`None` if it is not a dependency of this node), shared, not copied.
     pub fn input(&self, name: &str) -> Option<Value> {
-        self.run.input(self.node, name).cloned()
+        match &self.backing {
+            Backing::Run { run, node } => run.input(*node, name).cloned(),
+            Backing::Given(g) => g.input(name).cloned(),
+        }
     }
 
     /// The `u64` output of dependency `name`.
@@ -107,7 +127,10 @@ impl AsyncCtx {
 
     /// A clone of the run context's value under `key`.
     pub fn fetch(&self, key: &str) -> Option<Value> {
-        self.run.fetch(key)
+        match &self.backing {
+            Backing::Run { run, .. } => run.fetch(key),
+            Backing::Given(g) => g.fetch(key),
+        }
     }
 
     /// Stores `value` under `key` in the run's context (and, in a durable run, in its store), returning
@@ -117,16 +140,19 @@ impl AsyncCtx {
     /// An [`ActionErrorKind::Persistence`](crate::ActionErrorKind::Persistence) error if a durable store
     /// cannot record it.
     pub fn put(&self, key: &str, value: impl Into<Value>) -> Result<Option<Value>, ActionError> {
-        self.run.put(key, value.into())
+        match &self.backing {
+            Backing::Run { run, .. } => run.put(key, value.into()),
+            Backing::Given(g) => g.put(key, value.into()),
+        }
     }
 
     /// Sets this node's output (the last call wins).
     pub fn set_output(&self, value: impl Into<Value>) {
-        *self
-            .run
-            .async_output(self.node)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = value.into();
+        let output = match &self.backing {
+            Backing::Run { run, node } => run.async_output(*node),
+            Backing::Given(g) => g.output(),
+        };
+        *output.lock().unwrap_or_else(PoisonError::into_inner) = value.into();
     }
 
     /// Sets this node's output to a value of any `serde` type (see
@@ -149,8 +175,11 @@ impl AsyncCtx {
     /// Whether the run was cancelled or stopped, or this attempt is past its node's timeout. The executor
     /// drops the future at its next wake in those cases; a long computation between awaits can look here.
     pub fn is_cancelled(&self) -> bool {
-        self.run.stop_flag().load(Ordering::Relaxed)
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        let stopped = match &self.backing {
+            Backing::Run { run, .. } => run.stop_flag(),
+            Backing::Given(g) => g.cancelled(),
+        };
+        stopped.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 

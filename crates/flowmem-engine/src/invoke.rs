@@ -1,10 +1,16 @@
-//! One attempt of one node, outside any executor and run: for a scale-out worker (flowmem-postgres'
-//! shared runs) that keeps a run's state elsewhere and only needs the node's action run with its inputs.
+//! Attempts of nodes outside any executor and run: for a scale-out worker (flowmem-postgres' shared
+//! runs) that keeps a run's state elsewhere and only needs the nodes' actions run with their inputs.
+//! Sync nodes run on the calling thread one after the other; async nodes' futures are polled together on
+//! the calling thread (`Workflow::invoke_all`), each dropped at its timeout.
 
 use std::{
-    cell::RefCell,
     panic::AssertUnwindSafe,
-    sync::atomic::AtomicBool,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
+    thread::Thread,
     time::{Duration, Instant},
 };
 
@@ -12,7 +18,7 @@ use flowmem_alloc::Arena;
 use flowmem_pool::BufferPool;
 
 use crate::{
-    ActionError, NodeCtx, RetryPolicy, Value, Workflow,
+    ActionError, AsyncCtx, BoxFuture, NodeCtx, RetryPolicy, Value, Workflow,
     action::{Inputs, Work},
     executor::panic_message,
 };
@@ -29,16 +35,6 @@ pub enum InvokeError {
         /// The name asked for.
         node: String,
     },
-    /// The node is async: its future needs an executor's run (`AsyncCtx` reaches the run's state).
-    #[error(
-        "node `{node}` of workflow `{workflow}` is async; only sync nodes can be invoked outside an executor"
-    )]
-    AsyncNode {
-        /// The workflow.
-        workflow: String,
-        /// The node.
-        node: String,
-    },
 }
 
 /// What one invoked attempt did ([`Workflow::invoke`]).
@@ -51,49 +47,119 @@ pub struct Invoked {
     pub output: Value,
     /// The context values it put, in order.
     pub puts: Vec<(String, Value)>,
-    /// Time in the action.
+    /// Time in the action (for an async node, from its start to its end, waits included).
     pub took: Duration,
 }
 
-/// The inputs of an invoked node: its dependencies' outputs and a context given by the caller; its puts
-/// collected.
-struct Given<'a> {
-    inputs: &'a [(String, Value)],
-    context: &'a [(String, Value)],
-    puts: RefCell<Vec<(String, Value)>>,
+/// One attempt to invoke ([`Workflow::invoke_all`]): the node, which attempt, its dependencies' outputs
+/// (by dependency name) and the run's context.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The node's name.
+    pub node: String,
+    /// Which attempt (1 for the first).
+    pub attempt: u32,
+    /// Its dependencies' outputs, by name.
+    pub inputs: Vec<(String, Value)>,
+    /// The run's context.
+    pub context: Vec<(String, Value)>,
 }
 
-impl Inputs for Given<'_> {
-    fn input(&self, name: &str) -> Option<&Value> {
+/// The inputs of an invoked node (its dependencies' outputs and a context given by the caller), what it
+/// puts and its output (for an async node, which reaches them through its `AsyncCtx`), and its
+/// cancellation flag.
+pub(crate) struct Given {
+    node_name: String,
+    inputs: Vec<(String, Value)>,
+    context: Vec<(String, Value)>,
+    puts: Mutex<Vec<(String, Value)>>,
+    output: Mutex<Value>,
+    cancelled: AtomicBool,
+}
+
+impl Given {
+    fn new(invocation: Invocation) -> Given {
+        Given {
+            node_name: invocation.node,
+            inputs: invocation.inputs,
+            context: invocation.context,
+            puts: Mutex::new(Vec::new()),
+            output: Mutex::new(Value::Unit),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    pub(crate) fn input(&self, name: &str) -> Option<&Value> {
         self.inputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    pub(crate) fn fetch(&self, key: &str) -> Option<Value> {
+        self.puts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                self.context
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            })
+    }
+
+    pub(crate) fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
+        let before = self.fetch(key);
+        self.puts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((key.to_string(), value));
+        Ok(before)
+    }
+
+    pub(crate) fn output(&self) -> &Mutex<Value> {
+        &self.output
+    }
+
+    pub(crate) fn cancelled(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+
+    /// What the attempt did, once it has ended with `result` after `took`.
+    fn finish(&self, result: Result<(), ActionError>, took: Duration) -> Invoked {
+        Invoked {
+            result,
+            output: std::mem::take(
+                &mut *self.output.lock().unwrap_or_else(PoisonError::into_inner),
+            ),
+            puts: std::mem::take(&mut *self.puts.lock().unwrap_or_else(PoisonError::into_inner)),
+            took,
+        }
+    }
+}
+
+impl Inputs for Given {
+    fn input(&self, name: &str) -> Option<&Value> {
+        Given::input(self, name)
+    }
+
     fn for_each_input(&self, f: &mut dyn FnMut(&str, &Value)) {
-        for (n, v) in self.inputs {
+        for (n, v) in &self.inputs {
             f(n, v);
         }
     }
 
     fn put(&self, key: &str, value: Value) -> Result<Option<Value>, ActionError> {
-        let mut puts = self.puts.borrow_mut();
-        let before = puts
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.fetch_given(key));
-        puts.push((key.to_string(), value));
-        Ok(before)
+        Given::put(self, key, value)
     }
 
     fn fetch(&self, key: &str) -> Option<Value> {
-        self.puts
-            .borrow()
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.fetch_given(key))
+        Given::fetch(self, key)
     }
 
     fn scratch_arena(&self) -> Box<Arena> {
@@ -105,12 +171,70 @@ impl Inputs for Given<'_> {
     }
 }
 
-impl Given<'_> {
-    fn fetch_given(&self, key: &str) -> Option<Value> {
-        self.context
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+/// An async attempt in flight in `Workflow::invoke_all`.
+struct Pending {
+    slot: usize,
+    given: Arc<Given>,
+    future: Option<BoxFuture>,
+    started: Instant,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+/// Polls the pending async attempts if one was woken since the last poll, drops those past their
+/// deadline (their attempts `TimedOut`), and records the attempts that ended in `out`.
+fn poll_pending(
+    pending: &mut Vec<Pending>,
+    waker: &Arc<ThreadWaker>,
+    out: &mut [Option<Result<Invoked, InvokeError>>],
+) {
+    let woken = waker.woken.swap(false, Ordering::AcqRel);
+    let now = Instant::now();
+    let thread_waker = Waker::from(Arc::clone(waker));
+    let mut cx = Context::from_waker(&thread_waker);
+    pending.retain_mut(|p| {
+        if let (Some(deadline), Some(limit)) = (p.deadline, p.timeout)
+            && now >= deadline
+        {
+            // Dropped for real: what the future holds is released now.
+            p.given.cancelled.store(true, Ordering::Relaxed);
+            p.future = None;
+            let took = p.started.elapsed();
+            out[p.slot] = Some(Ok(p.given.finish(Err(ActionError::timed_out(limit)), took)));
+            return false;
+        }
+        if !woken {
+            return true;
+        }
+        let Some(future) = p.future.as_mut() else {
+            return false;
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        let result = match polled {
+            Ok(Poll::Pending) => return true,
+            Ok(Poll::Ready(result)) => result,
+            Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+        };
+        p.future = None;
+        out[p.slot] = Some(Ok(p.given.finish(result, p.started.elapsed())));
+        false
+    });
+}
+
+/// Wakes the thread that polls (`Workflow::invoke_all`).
+struct ThreadWaker {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
     }
 }
 
@@ -142,8 +266,11 @@ impl Workflow {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// An async node is run to its end on this thread (see [`invoke_all`](Self::invoke_all), which
+    /// runs a batch's async nodes together).
+    ///
     /// # Errors
-    /// [`InvokeError::UnknownNode`], or [`InvokeError::AsyncNode`] for an async node.
+    /// [`InvokeError::UnknownNode`].
     pub fn invoke(
         &self,
         name: &str,
@@ -151,44 +278,139 @@ impl Workflow {
         inputs: &[(String, Value)],
         context: &[(String, Value)],
     ) -> Result<Invoked, InvokeError> {
-        let g = &self.graph;
-        let index = g.index_of(name).ok_or_else(|| InvokeError::UnknownNode {
-            workflow: g.name.to_string(),
+        self.invoke_all(vec![Invocation {
             node: name.to_string(),
-        })?;
-        let def = &g.nodes[index as usize];
-        let Work::Sync(action) = &def.work else {
-            return Err(InvokeError::AsyncNode {
-                workflow: g.name.to_string(),
-                node: name.to_string(),
-            });
-        };
-        let given = Given {
-            inputs,
-            context,
-            puts: RefCell::new(Vec::new()),
-        };
-        let cancelled = AtomicBool::new(false);
-        let started = Instant::now();
-        let deadline = def.timeout.and_then(|t| started.checked_add(t));
-        let mut ctx = NodeCtx::new(&def.name, attempt.max(1), &given, &cancelled, deadline);
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
-        let took = started.elapsed();
-        let (output, deferred, _) = ctx.into_parts();
-        let result = match outcome {
-            Ok(result) => result.and(deferred),
-            Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
-        };
-        let result = match def.timeout {
-            Some(limit) if took > limit => Err(ActionError::timed_out(limit)),
-            _ => result,
-        };
-        Ok(Invoked {
-            result,
-            output,
-            puts: given.puts.into_inner(),
-            took,
-        })
+            attempt,
+            inputs: inputs.to_vec(),
+            context: context.to_vec(),
+        }])
+        .pop()
+        .expect("one invocation, one result")
+    }
+
+    /// Runs `calls` on this thread, outside any executor, and returns what each did, in order (see
+    /// [`invoke`](Self::invoke)). Sync nodes run one after the other; the futures of async nodes are
+    /// started first and polled together until all have ended, so a batch of nodes that wait (on I/O, a
+    /// timer) waits once, not once per node. An async node's timeout is enforced for real: at its
+    /// deadline its future is dropped and the attempt is `TimedOut`. A panic while polling is the
+    /// node's `ActionError`, as on an executor.
+    ///
+    /// Futures that need a runtime's resources (tokio's timers and sockets) need its context on this
+    /// thread: enter it first (`let _guard = handle.enter();`); a tokio future polled outside one panics,
+    /// which is reported as the node's error, not a hang.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use flowmem_engine::{Invocation, Value, Workflow};
+    ///
+    /// let mut b = Workflow::builder("waits");
+    /// for name in ["a", "b", "c"] {
+    ///     b.node_async(name, |ctx| async move {
+    ///         // A wait that is not on this thread: a timer thread completes a channel.
+    ///         let (tx, rx) = futures::channel::oneshot::channel();
+    ///         std::thread::spawn(move || {
+    ///             std::thread::sleep(Duration::from_millis(50));
+    ///             let _ = tx.send(());
+    ///         });
+    ///         let _ = rx.await;
+    ///         ctx.set_output(1u64);
+    ///         Ok(())
+    ///     });
+    /// }
+    /// let workflow = b.build()?;
+    /// let started = Instant::now();
+    /// let calls = ["a", "b", "c"]
+    ///     .map(|n| Invocation { node: n.into(), attempt: 1, ..Default::default() });
+    /// let done = workflow.invoke_all(calls.to_vec());
+    /// assert!(done.iter().all(|d| d.as_ref().unwrap().output.as_u64() == Some(1)));
+    /// assert!(started.elapsed() < Duration::from_millis(140), "the three waits overlap");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn invoke_all(&self, calls: Vec<Invocation>) -> Vec<Result<Invoked, InvokeError>> {
+        let g = &self.graph;
+        let mut out: Vec<Option<Result<Invoked, InvokeError>>> = Vec::with_capacity(calls.len());
+        let mut sync_calls = Vec::new();
+        let mut pending = Vec::new();
+        for (slot, call) in calls.into_iter().enumerate() {
+            out.push(None);
+            let Some(index) = g.index_of(&call.node) else {
+                out[slot] = Some(Err(InvokeError::UnknownNode {
+                    workflow: g.name.to_string(),
+                    node: call.node,
+                }));
+                continue;
+            };
+            let def = &g.nodes[index as usize];
+            let attempt = call.attempt.max(1);
+            let given = Arc::new(Given::new(call));
+            match &def.work {
+                Work::Sync(action) => {
+                    sync_calls.push((slot, Arc::clone(action), def, given, attempt))
+                }
+                Work::Async(action) => {
+                    let started = Instant::now();
+                    let deadline = def.timeout.and_then(|t| started.checked_add(t));
+                    let ctx = AsyncCtx::given(Arc::clone(&given), attempt, deadline);
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| action.call(ctx))) {
+                        Ok(future) => pending.push(Pending {
+                            slot,
+                            given,
+                            future: Some(future),
+                            started,
+                            timeout: def.timeout,
+                            deadline,
+                        }),
+                        Err(payload) => {
+                            let error = ActionError::panicked(panic_message(payload.as_ref()));
+                            out[slot] = Some(Ok(given.finish(Err(error), started.elapsed())));
+                        }
+                    }
+                }
+            }
+        }
+        // The async attempts make their first step (send their requests, arm their timers) before the
+        // sync ones take the thread.
+        let waker = Arc::new(ThreadWaker {
+            thread: std::thread::current(),
+            woken: AtomicBool::new(true),
+        });
+        poll_pending(&mut pending, &waker, &mut out);
+        for (slot, action, def, given, attempt) in sync_calls {
+            let started = Instant::now();
+            let deadline = def.timeout.and_then(|t| started.checked_add(t));
+            let mut ctx = NodeCtx::new(&def.name, attempt, &*given, given.cancelled(), deadline);
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
+            let took = started.elapsed();
+            let (output, deferred, _) = ctx.into_parts();
+            let result = match outcome {
+                Ok(result) => result.and(deferred),
+                Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+            };
+            let result = match def.timeout {
+                Some(limit) if took > limit => Err(ActionError::timed_out(limit)),
+                _ => result,
+            };
+            *given
+                .output()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = output;
+            out[slot] = Some(Ok(given.finish(result, took)));
+        }
+        while !pending.is_empty() {
+            let next_deadline = pending.iter().filter_map(|p| p.deadline).min();
+            if !waker.woken.load(Ordering::Acquire) {
+                match next_deadline {
+                    Some(d) => {
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                    }
+                    None => std::thread::park(),
+                }
+            }
+            poll_pending(&mut pending, &waker, &mut out);
+        }
+        out.into_iter()
+            .map(|r| r.expect("every invocation has a result"))
+            .collect()
     }
 
     /// Node `name`'s retry policy and timeout, if the workflow has it.
@@ -248,14 +470,116 @@ mod tests {
         assert_eq!(kind("fails"), crate::ActionErrorKind::Failed);
         assert_eq!(kind("panics"), crate::ActionErrorKind::Panicked);
         assert_eq!(kind("slow"), crate::ActionErrorKind::TimedOut);
-        assert!(matches!(
-            w.invoke("later", 1, &[], &[]),
-            Err(InvokeError::AsyncNode { .. })
-        ));
+        assert!(w.invoke("later", 1, &[], &[]).unwrap().result.is_ok());
         let e = w.invoke("nope", 1, &[], &[]).unwrap_err();
         assert_eq!(e.to_string(), "workflow `w` has no node `nope`");
         assert_eq!(w.node_index("slow"), Some(2));
         assert_eq!(w.dependents_of(99), &[] as &[u32]);
+    }
+
+    /// A future that sets a flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A future ready after `ms`, completed by a thread of its own (no runtime needed).
+    fn after(ms: u64) -> futures::channel::oneshot::Receiver<()> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            let _ = tx.send(());
+        });
+        rx
+    }
+
+    #[test]
+    fn invoked_async_nodes_see_inputs_put_and_output_and_wait_together() {
+        let mut b = Workflow::builder("w");
+        for name in ["x", "y"] {
+            b.node_async(name, |ctx| async move {
+                let a = ctx.input_u64("a").unwrap_or(0);
+                let _ = after(60).await;
+                let before = ctx.put("seen", a)?;
+                assert_eq!(
+                    before.and_then(|v| v.as_u64()),
+                    Some(7),
+                    "the given context"
+                );
+                assert_eq!(ctx.fetch("seen").and_then(|v| v.as_u64()), Some(a));
+                ctx.set_output(a + 1);
+                Ok(())
+            });
+        }
+        b.node("s", |ctx| {
+            ctx.set_output(5u64);
+            Ok(())
+        });
+        let w = b.build().unwrap();
+        let call = |node: &str, a: u64| Invocation {
+            node: node.into(),
+            attempt: 1,
+            inputs: vec![("a".into(), Value::from(a))],
+            context: vec![("seen".into(), Value::from(7u64))],
+        };
+        let started = Instant::now();
+        let done = w.invoke_all(vec![call("x", 1), call("s", 0), call("y", 2)]);
+        let took = started.elapsed();
+        let done: Vec<Invoked> = done.into_iter().map(Result::unwrap).collect();
+        assert!(done.iter().all(|d| d.result.is_ok()), "{done:?}");
+        let outputs: Vec<_> = done.iter().map(|d| d.output.as_u64()).collect();
+        assert_eq!(outputs, [Some(2), Some(5), Some(3)]);
+        assert_eq!(done[0].puts[0].1.as_u64(), Some(1));
+        assert!(done[0].took >= Duration::from_millis(60));
+        // Two waits of 60 ms overlap: well under the 120 they would take one after the other.
+        assert!(took < Duration::from_millis(115), "{took:?}");
+    }
+
+    #[test]
+    fn an_invoked_async_node_past_its_timeout_is_dropped_and_times_out() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let mut b = Workflow::builder("w");
+        let flag = Arc::clone(&dropped);
+        b.node_async("hangs", move |_| {
+            let guard = DropFlag(Arc::clone(&flag));
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        })
+        .timeout(Duration::from_millis(30));
+        b.node_async("panics", |_| async {
+            let _ = after(5).await;
+            panic!("in a poll")
+        });
+        b.node_async("fails", |_| async { Err(ActionError::new("no")) });
+        let w = b.build().unwrap();
+        let calls = ["hangs", "panics", "fails", "nope"].map(|n| Invocation {
+            node: n.into(),
+            attempt: 1,
+            ..Default::default()
+        });
+        let started = Instant::now();
+        let done = w.invoke_all(calls.to_vec());
+        assert!(started.elapsed() < Duration::from_secs(5), "no hang");
+        assert!(dropped.load(Ordering::SeqCst), "the future was dropped");
+        let kind = |i: usize| {
+            done[i]
+                .as_ref()
+                .unwrap()
+                .result
+                .as_ref()
+                .unwrap_err()
+                .kind()
+        };
+        assert_eq!(kind(0), crate::ActionErrorKind::TimedOut);
+        assert_eq!(kind(1), crate::ActionErrorKind::Panicked);
+        assert_eq!(kind(2), crate::ActionErrorKind::Failed);
+        assert!(matches!(done[3], Err(InvokeError::UnknownNode { .. })));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub use durable::{
 };
 pub use error::{ActionError, ActionErrorKind, DefinitionError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorStats};
-pub use invoke::{InvokeError, Invoked};
+pub use invoke::{Invocation, InvokeError, Invoked};
 pub use load::{
     LoadError, Registry, TaskAction, UnnamedAction, WfImport, import_wfcommons,
     import_wfcommons_file, registry,

@@ -18,7 +18,10 @@
 //!
 //! Every node runs at least once; a node runs more than once only if a worker lost its lease while it
 //! ran (killed, stalled past its lease, cut off): then its action ran twice, but one completion is
-//! recorded. Only sync nodes run in shared runs (an async node's future needs an executor's run).
+//! recorded. Sync and async nodes both run in shared runs: a worker thread runs its batch's sync nodes
+//! one after the other and polls its async nodes' futures together ([`Workflow::invoke_all`]), so their
+//! waits overlap; give the worker a tokio runtime (`WorkerOptions::tokio`, feature `tokio`) for futures
+//! that use tokio's timers and I/O.
 
 mod session;
 mod worker;

@@ -16,7 +16,7 @@ use flowmem_engine::Workflow;
 use postgres::{NoTls, fallible_iterator::FallibleIterator};
 
 use super::{Claim, ClaimInputs, Completion, SharedError, SharedRuns};
-use flowmem_engine::Invoked;
+use flowmem_engine::{Invocation, Invoked};
 
 /// Options of a [`SharedWorker`].
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct WorkerOptions {
     batch: usize,
     lease: Duration,
     poll: Duration,
+    #[cfg(feature = "tokio")]
+    tokio: Option<tokio::runtime::Handle>,
 }
 
 impl Default for WorkerOptions {
@@ -41,6 +43,8 @@ impl Default for WorkerOptions {
             batch: 4,
             lease: Duration::from_secs(10),
             poll: Duration::from_secs(1),
+            #[cfg(feature = "tokio")]
+            tokio: None,
         }
     }
 }
@@ -75,6 +79,17 @@ impl WorkerOptions {
     /// A worker that stops renewing (killed, stalled, cut off) loses its nodes to others after this.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// The tokio runtime whose context the worker threads run in, so that async nodes' futures may use
+    /// tokio's timers and I/O (the runtime's own threads drive them; a multi-thread runtime, or a
+    /// current-thread one driven elsewhere). Without it, a future that needs tokio panics at its first
+    /// poll, which fails its attempt with a message saying so — never a hang.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.tokio = Some(handle);
         self
     }
 
@@ -339,6 +354,13 @@ impl Shared {
             }
         }
         let _ended = Ended(&self.finished);
+        // Async nodes' futures are polled on this thread: in the runtime's context, if one was given.
+        #[cfg(feature = "tokio")]
+        let _runtime = self
+            .options
+            .tokio
+            .as_ref()
+            .map(tokio::runtime::Handle::enter);
         let workflows: Vec<&Workflow> = self.workflows.values().collect();
         while !self.stopping() {
             let seen = self.wake_count();
@@ -398,7 +420,7 @@ impl Shared {
     /// written.
     fn execute(&self, claims: Vec<(Claim, ClaimInputs)>) {
         let mut known: Vec<Claim> = Vec::with_capacity(claims.len());
-        let mut invoked = Vec::with_capacity(claims.len());
+        let mut calls: Vec<(&Workflow, Invocation)> = Vec::with_capacity(claims.len());
         for (claim, inputs) in claims {
             let Some(workflow) = self.workflow_of(&claim) else {
                 self.error(&SharedError::UnknownWorkflow {
@@ -408,21 +430,51 @@ impl Shared {
                 self.hold([claim.token], false);
                 continue;
             };
-            match workflow.invoke(&claim.name, claim.attempt, &inputs.outputs, &inputs.context) {
-                Ok(i) => {
-                    invoked.push(i);
-                    known.push(claim);
-                }
-                Err(e) => {
-                    // Its lease runs out and another claim takes it again.
-                    self.error(&SharedError::Decode {
-                        what: format!("node `{}`", claim.name),
-                        message: e.to_string(),
-                    });
-                    self.hold([claim.token], false);
+            calls.push((
+                workflow,
+                Invocation {
+                    node: claim.name.clone(),
+                    attempt: claim.attempt,
+                    inputs: inputs.outputs,
+                    context: inputs.context,
+                },
+            ));
+            known.push(claim);
+        }
+        // One call per workflow in the batch (usually one): its sync nodes run one after the other, its
+        // async nodes' waits overlap.
+        let mut groups: Vec<(&Workflow, Vec<usize>)> = Vec::new();
+        for (j, (workflow, _)) in calls.iter().enumerate() {
+            match groups.iter_mut().find(|(w, _)| std::ptr::eq(*w, *workflow)) {
+                Some((_, slots)) => slots.push(j),
+                None => groups.push((workflow, vec![j])),
+            }
+        }
+        let mut invoked: Vec<Option<Invoked>> = vec![None; known.len()];
+        for (workflow, slots) in groups {
+            let group: Vec<Invocation> = slots
+                .iter()
+                .map(|j| std::mem::take(&mut calls[*j].1))
+                .collect();
+            for (slot, result) in slots.iter().zip(workflow.invoke_all(group)) {
+                match result {
+                    Ok(done) => invoked[*slot] = Some(done),
+                    Err(e) => {
+                        // Its lease runs out and another claim takes it again.
+                        self.error(&SharedError::Decode {
+                            what: format!("node `{}`", known[*slot].name),
+                            message: e.to_string(),
+                        });
+                        self.hold([known[*slot].token], false);
+                    }
                 }
             }
         }
+        let (known, invoked): (Vec<Claim>, Vec<Invoked>) = known
+            .into_iter()
+            .zip(invoked)
+            .filter_map(|(c, i)| Some((c, i?)))
+            .unzip();
         let (lock, cv) = &self.finished;
         let mut finished = lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Room for a batch per thread: a thread waits while the completer is that far behind.
