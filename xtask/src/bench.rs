@@ -444,6 +444,8 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                     "crash_child",
                     "--bin",
                     "pg_worker",
+                    "--bin",
+                    "alloc_instr",
                 ],
                 &logs.join("build-counts.log"),
                 &pb,
@@ -453,6 +455,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             copy_counts(&out, "counts", "counts")?;
             copy_counts(&out, "crash_child", "crash_child")?;
             copy_counts(&out, "pg_worker", "pg_worker")?;
+            copy_counts(&out, "alloc_instr", "alloc_instr")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
@@ -577,6 +580,10 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         .filter(|id| !targets::NEED_EXTERNAL_DATA.contains(id))
         .filter(|id| {
             std::env::var_os("FLOWMEM_REQUIRE_PG").is_some() || !targets::NEED_POSTGRES.contains(id)
+        })
+        .filter(|id| {
+            std::env::var_os("FLOWMEM_REQUIRE_VALGRIND").is_some()
+                || !targets::NEED_VALGRIND.contains(id)
         })
         .filter(|id| opts.native || !targets::is_native(id))
         .collect();

@@ -26,6 +26,10 @@ pub(crate) const NEED_EXTERNAL_DATA: &[&str] = &["D3"];
 /// `FLOWMEM_REQUIRE_PG` is set, as in CI: then a missing server fails the bench).
 pub(crate) const NEED_POSTGRES: &[&str] = &["X1", "X2", "X3", "X3.trials"];
 
+/// Targets counted by valgrind's callgrind: skipped, with a line saying so, where valgrind is not
+/// installed (unless `FLOWMEM_REQUIRE_VALGRIND` is set, as in CI).
+pub(crate) const NEED_VALGRIND: &[&str] = &["A7"];
+
 /// The goal a ratio must meet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Goal {
@@ -146,6 +150,16 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
         denominator: "arena_pool/new_drop",
         measure: Measure::Time,
         goal: Goal::AtMost(0.1),
+        allocators: SYSTEM,
+    },
+    TargetSpec {
+        id: "A7",
+        layer: "alloc",
+        what: "instructions per Arena::alloc(u64) on the fast path / bumpalo's Bump::alloc, loop subtracted, counted by callgrind (aim: 8 instructions)",
+        numerator: "arena_instructions/flowmem_per_bumpalo",
+        denominator: "",
+        measure: Measure::Count,
+        goal: Goal::AtMost(1.0),
         allocators: SYSTEM,
     },
     TargetSpec {

@@ -90,6 +90,71 @@ fn arena_capacity(out: &Out) {
     );
 }
 
+/// Target A7: instructions per `Arena::alloc(u64)` on the fast path, and per `bumpalo::Bump::alloc`,
+/// counted by callgrind (`alloc_instr`), the loop's own instructions subtracted. Instruction counts do not
+/// move with the machine's load. Skipped, with a line saying so, where valgrind is not installed (unless
+/// `FLOWMEM_REQUIRE_VALGRIND` is set, as in CI).
+fn arena_instructions(out: &Out) {
+    if !out.wants("arena_instructions/") {
+        return;
+    }
+    let version = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("FLOWMEM_REQUIRE_VALGRIND").is_none(),
+            "A7 needs valgrind (FLOWMEM_REQUIRE_VALGRIND is set)"
+        );
+        eprintln!("skipped A7 (arena_instructions): valgrind is not installed");
+        return;
+    }
+    let exe = sibling_binary("alloc_instr");
+    let instructions = |mode: &str, n: u64| -> f64 {
+        let run = std::process::Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args([mode, &n.to_string()])
+            .output()
+            .expect("running valgrind");
+        let log = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "valgrind {mode} {n} failed: {log}");
+        log.lines()
+            .find_map(|l| {
+                l.split_once("Collected :")
+                    .map(|(_, n)| n.trim().to_string())
+            })
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no `Collected :` line from callgrind: {log}"))
+    };
+    let (few, many) = (1_000u64, 201_000u64);
+    let per =
+        |mode: &str| (instructions(mode, many) - instructions(mode, few)) / (many - few) as f64;
+    let looping = per("loop");
+    let ours = per("flowmem") - looping;
+    let bumpalo = per("bumpalo") - looping;
+    for (mode, value) in [("flowmem", ours), ("bumpalo", bumpalo)] {
+        out.emit(
+            "alloc",
+            &format!("arena_instructions/{mode}"),
+            value,
+            "instructions per allocation of a u64 on the fast path, loop subtracted (callgrind)",
+        );
+    }
+    out.emit(
+        "alloc",
+        "arena_instructions/flowmem_per_bumpalo",
+        ours / bumpalo,
+        "Arena::alloc's instructions / bumpalo's",
+    );
+    out.emit(
+        "alloc",
+        "arena_instructions/loop",
+        looping,
+        "instructions per turn of the loop alone",
+    );
+}
+
 /// Target T3: the known shares of three allocating functions (60/30/10 % of about 4 GB) against their
 /// estimates from site sampling at the default rate; emits the largest absolute error.
 fn site_accuracy(out: &Out) {
@@ -298,6 +363,7 @@ fn main() {
     if wants("alloc") {
         alloc(&out);
         arena_capacity(&out);
+        arena_instructions(&out);
         site_accuracy(&out);
     }
     if wants("intern") {

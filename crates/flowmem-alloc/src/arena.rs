@@ -17,6 +17,9 @@ pub const MIN_BLOCK_SIZE: usize = 512;
 /// `n` bytes and not the next page or power of two up.
 const BLOCK_OVERHEAD: usize = 64;
 
+/// The smallest large-allocation threshold (a quarter of the smallest block).
+const MIN_LARGE_THRESHOLD: usize = MIN_BLOCK_SIZE / 4;
+
 /// A bump arena: allocation is a pointer bump, and everything is freed at once by [`reset`](Arena::reset) or drop.
 ///
 /// Built on [`bumpalo::Bump`], with one difference that matters for servers and executors that do the same
@@ -385,7 +388,9 @@ impl Arena {
         if let Some(limit) = self.limit {
             self.check_limit(limit, layout)?;
         }
-        if footprint(layout) > self.large_threshold {
+        // The threshold is never below `MIN_LARGE_THRESHOLD`: for a type known to fit under it (most), the
+        // compiler drops this test from the fast path.
+        if footprint(layout) > MIN_LARGE_THRESHOLD && footprint(layout) > self.large_threshold {
             return self.alloc_large(layout);
         }
         // SAFETY: the current block is replaced only by `alloc_slow` and `&mut self` methods, never while a
