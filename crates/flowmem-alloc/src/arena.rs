@@ -31,9 +31,11 @@ const MIN_LARGE_THRESHOLD: usize = MIN_BLOCK_SIZE / 4;
 /// quarter of a block gets a block of its own, so that it does not waste the tail of the current one; such
 /// blocks are kept across resets too and reused for allocations that fit them.
 ///
-/// An optional byte limit ([`with_limit`](Arena::with_limit)) is checked on every allocation: the `try_*`
+/// An optional byte limit ([`with_limit`](Arena::with_limit)) holds on every allocation: the `try_*`
 /// methods return [`AllocError::LimitExceeded`] and the others panic with that message. Nothing aborts, and
-/// a refused allocation leaves the arena as it was.
+/// a refused allocation leaves the arena as it was. The limit costs the fast path nothing: the room of the
+/// current block is capped at what the limit leaves, so an allocation that would pass it fails the bump
+/// and goes to the slow path, which decides.
 ///
 /// Values are not dropped: the arena frees their memory, but it runs no destructor (use
 /// [`TypedArena`](crate::TypedArena) for values that own resources).
@@ -84,6 +86,9 @@ struct Blocks {
     wasted: usize,
     /// Bytes used in `large` blocks.
     used_large: usize,
+    /// Bytes the current block holds to cap its room at what the limit leaves (see
+    /// `Arena::fence_current`): not in use, not counted in `bytes_used`.
+    fence: usize,
     /// Bytes of all blocks together.
     reserved: usize,
 }
@@ -172,6 +177,7 @@ impl Arena {
                 spare: Vec::new(),
                 large: Vec::new(),
                 used_filled: 0,
+                fence: 0,
                 wasted: 0,
                 used_large: 0,
                 reserved: 0,
@@ -214,8 +220,10 @@ impl Arena {
         Ok(arena)
     }
 
-    /// Sets a limit on [`ArenaStats::bytes_used`]: an allocation that could take the arena past `limit`
-    /// bytes is refused. The check is made on every allocation and counts the worst-case alignment padding.
+    /// Sets a limit on [`ArenaStats::bytes_used`]: an allocation that would take the arena past `limit`
+    /// bytes is refused. In the current block the bytes it would take, alignment padding included, are
+    /// what counts; an allocation that needs a new block (or a block of its own) is refused if its
+    /// worst-case footprint (size plus alignment − 1) would pass the limit.
     ///
     /// ```
     /// use flowmem_alloc::{AllocError, Arena};
@@ -227,13 +235,38 @@ impl Arena {
     /// assert!(arena.try_alloc(1u8).is_ok()); // still usable below the limit
     /// ```
     pub fn with_limit(mut self, limit: usize) -> Arena {
-        self.limit = Some(limit);
+        self.set_limit(Some(limit));
         self
     }
 
-    /// Changes or removes the byte limit (see [`with_limit`](Arena::with_limit)).
+    /// Changes or removes the byte limit (see [`with_limit`](Arena::with_limit)). A lower limit caps the
+    /// current block's room at once; room already capped stays so until the arena moves to its next
+    /// block or is reset.
     pub fn set_limit(&mut self, limit: Option<usize>) {
         self.limit = limit;
+        self.fence_current();
+    }
+
+    /// With a limit, takes from the current block's room what the limit does not leave (held as the
+    /// block's `fence`, not counted as used), so that the fast path, which does not look at the limit,
+    /// cannot pass it: an allocation that would fails the bump and goes to the slow path.
+    fn fence_current(&self) {
+        let Some(limit) = self.limit else {
+            return;
+        };
+        let allowed = limit.saturating_sub(self.bytes_used());
+        // SAFETY: no reference into `blocks` or `current` is alive: callers are slow paths and `&mut self`
+        // methods whose own borrows have ended, `bytes_used`'s borrows ended with it, and `Arena` is not
+        // `Sync`.
+        let (blocks, current) = unsafe { (&mut *self.blocks.get(), &*self.current.get()) };
+        let room = current.chunk_capacity();
+        if room > allowed {
+            let extra = room - allowed;
+            let layout = Layout::from_size_align(extra, 1).expect("an extent within a block");
+            if current.try_alloc_layout(layout).is_ok() {
+                blocks.fence += extra;
+            }
+        }
     }
 
     /// The byte limit, if one is set.
@@ -385,11 +418,9 @@ impl Arena {
     /// or memory runs out. The memory stays valid until [`reset`](Arena::reset) or drop.
     #[inline]
     pub fn try_alloc_layout(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        if let Some(limit) = self.limit {
-            self.check_limit(limit, layout)?;
-        }
-        // The threshold is never below `MIN_LARGE_THRESHOLD`: for a type known to fit under it (most), the
-        // compiler drops this test from the fast path.
+        // No test of the limit here: the current block's room is capped at what it leaves
+        // (`fence_current`), and the slow paths check it. The large-allocation threshold is never below
+        // `MIN_LARGE_THRESHOLD`: for a type known to fit under it (most), the compiler drops this test.
         if footprint(layout) > MIN_LARGE_THRESHOLD && footprint(layout) > self.large_threshold {
             return self.alloc_large(layout);
         }
@@ -421,15 +452,25 @@ impl Arena {
     #[cold]
     #[inline(never)]
     fn alloc_large(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        if let Some(limit) = self.limit {
+            self.check_limit(limit, layout)?;
+        }
         // SAFETY: no reference into `blocks` is alive: every other borrow is local to a method that does not
         // call back into the arena, and `Arena` is not `Sync`.
-        unsafe { &mut *self.blocks.get() }.alloc_large(layout)
+        let ptr = unsafe { &mut *self.blocks.get() }.alloc_large(layout)?;
+        // Bytes in use grew outside the current block: its room shrinks by as much.
+        self.fence_current();
+        Ok(ptr)
     }
 
     /// The current block is full (or there is none yet): move to the next block.
     #[cold]
     #[inline(never)]
     fn alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        // The bump failed for want of room or because the limit's fence is reached: the limit decides.
+        if let Some(limit) = self.limit {
+            self.check_limit(limit, layout)?;
+        }
         // No reference into `blocks` or `current` is alive: the fast path's borrow of `current` has ended,
         // other borrows are local to methods that do not call back into the arena, and `Arena` is not `Sync`.
         // Earlier allocations stay valid: moving a `Bump` value moves its handle, not its chunk.
@@ -447,16 +488,18 @@ impl Arena {
         };
         let full = mem::replace(current, next);
         if full.allocated_bytes() > 0 {
-            let used = used_in(&full);
+            let used = used_in(&full) - mem::take(&mut blocks.fence);
             blocks.used_filled += used;
             blocks.wasted += full.allocated_bytes() - used;
             blocks.filled.push(full);
         }
-        current
+        let ptr = current
             .try_alloc_layout(layout)
             .map_err(|_| AllocError::OutOfMemory {
                 requested: layout.size(),
-            })
+            })?;
+        self.fence_current();
+        Ok(ptr)
     }
 
     /// Frees everything allocated so far, keeping every block for the allocations to come.
@@ -468,9 +511,13 @@ impl Arena {
         let blocks = self.blocks.get_mut();
         if blocks.filled.is_empty() && blocks.used_large == 0 {
             // Everything fitted in the current block: rewind it.
+            blocks.fence = 0;
             self.current.get_mut().reset();
         } else {
             self.reset_all();
+        }
+        if self.limit.is_some() {
+            self.fence_current();
         }
     }
 
@@ -501,6 +548,7 @@ impl Arena {
         blocks.used_filled = 0;
         blocks.used_large = 0;
         blocks.wasted = 0;
+        blocks.fence = 0;
         if let Some(first) = blocks.spare.pop() {
             *current = first;
         }
@@ -511,7 +559,7 @@ impl Arena {
         // SAFETY: shared reads of state that only the slow path and `&mut self` methods write; neither runs
         // while these borrows, which end before the function returns, are alive (`Arena` is not `Sync`).
         let (blocks, current) = unsafe { (&*self.blocks.get(), &*self.current.get()) };
-        blocks.used_filled + blocks.used_large + used_in(current)
+        blocks.used_filled + blocks.used_large + used_in(current) - blocks.fence
     }
 
     /// Blocks, bytes used, bytes reserved and bytes wasted.
@@ -651,6 +699,46 @@ mod tests {
         );
         assert_eq!(arena.stats(), before);
         assert!(err.to_string().contains("100"));
+    }
+
+    /// u64s accepted before the first refusal.
+    fn u64s_until_refused(arena: &Arena) -> usize {
+        (0..)
+            .take_while(|i| arena.try_alloc(*i as u64).is_ok())
+            .count()
+    }
+
+    #[test]
+    fn the_limit_holds_on_the_fast_path_after_resets_large_allocations_and_changes() {
+        // The fast path does not look at the limit: the current block's room is fenced at what it leaves.
+        // Padding counts: the fence can leave the room's end unaligned, so 11 or 12 u64s fit in 100 bytes,
+        // the same number in every cycle.
+        let mut arena = Arena::with_block_size(4096).with_limit(100);
+        let first = u64s_until_refused(&arena);
+        for _ in 0..3 {
+            assert!((11..=12).contains(&first), "{first}");
+            assert!(arena.bytes_used() <= 100, "{}", arena.bytes_used());
+            arena.reset();
+            assert_eq!(u64s_until_refused(&arena), first);
+        }
+        // A large allocation (a block of its own) takes from the room the limit leaves the current block.
+        let arena = Arena::with_block_size(4096).with_limit(3000);
+        for i in 0..10u64 {
+            arena.alloc(i);
+        }
+        arena.alloc_zeroed_bytes(2000);
+        assert_eq!(arena.bytes_used(), 2080);
+        assert!((114..=115).contains(&u64s_until_refused(&arena)));
+        assert!(arena.bytes_used() <= 3000, "{}", arena.bytes_used());
+        // A lower limit fences the room at once; a block reserved up front is fenced too.
+        let mut arena = Arena::with_block_size(4096);
+        arena.alloc_zeroed_bytes(100);
+        arena.set_limit(Some(120));
+        assert!((1..=2).contains(&u64s_until_refused(&arena)));
+        assert!(arena.bytes_used() <= 120, "{}", arena.bytes_used());
+        let arena = Arena::with_capacity(10_000).with_limit(64);
+        assert!((7..=8).contains(&u64s_until_refused(&arena)));
+        assert!(arena.bytes_used() <= 64, "{}", arena.bytes_used());
     }
 
     #[test]
