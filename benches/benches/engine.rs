@@ -408,7 +408,7 @@ fn durable(c: &mut Criterion) {
     let file = |name: &str, options: FileCheckpointsOptions| -> Arc<dyn CheckpointStore> {
         Arc::new(FileCheckpoints::open_with(dir.join(name), options).expect("bench store"))
     };
-    let stores: [(&str, Option<Arc<dyn CheckpointStore>>); 5] = [
+    let mut stores: Vec<(&str, Option<Arc<dyn CheckpointStore>>)> = vec![
         ("no_store", None),
         ("memory_store", Some(Arc::new(MemoryCheckpoints::new()))),
         (
@@ -433,7 +433,6 @@ fn durable(c: &mut Criterion) {
     // The same run with its checkpoints in PostgreSQL (one process, `PgCheckpoints`), where a server
     // answers: the per-node cost of a database beside the file's.
     let pg_schema = format!("bench_durable_{}", std::process::id());
-    let mut stores = stores.to_vec();
     if flowmem_benches::shared_bench::server_answers("durable_1000x50us/postgres_store") {
         flowmem_benches::shared_bench::drop_schema(&pg_schema);
         let pg = flowmem_postgres::PgCheckpoints::open(

@@ -578,13 +578,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         .filter(|t| t.ratio.is_none())
         .map(|t| t.id.as_str())
         .filter(|id| !targets::NEED_EXTERNAL_DATA.contains(id))
-        .filter(|id| {
-            std::env::var_os("FLOWMEM_REQUIRE_PG").is_some() || !targets::NEED_POSTGRES.contains(id)
-        })
-        .filter(|id| {
-            std::env::var_os("FLOWMEM_REQUIRE_VALGRIND").is_some()
-                || !targets::NEED_VALGRIND.contains(id)
-        })
+        .filter(|id| !targets::may_be_skipped(id))
         .filter(|id| opts.native || !targets::is_native(id))
         .collect();
     if opts.filter.is_none() && !unmeasured.is_empty() {

@@ -22,13 +22,20 @@ pub(crate) enum Measure {
 /// the traces measured: see [`trace_targets`].)
 pub(crate) const NEED_EXTERNAL_DATA: &[&str] = &["D3"];
 
-/// Targets measured on a PostgreSQL server: skipped, with a line saying so, where none answers (unless
-/// `FLOWMEM_REQUIRE_PG` is set, as in CI: then a missing server fails the bench).
-pub(crate) const NEED_POSTGRES: &[&str] = &["X1", "X2", "X3", "X3.trials"];
+/// Targets that need a service or a tool the machine may lack, and the variable that makes its absence
+/// an error (as in CI) rather than a skip announced by the counts: a PostgreSQL server, valgrind's
+/// callgrind.
+const NEED_SERVICE: &[(&[&str], &str)] = &[
+    (&["X1", "X2", "X3", "X3.trials"], "FLOWMEM_REQUIRE_PG"),
+    (&["A7"], "FLOWMEM_REQUIRE_VALGRIND"),
+];
 
-/// Targets counted by valgrind's callgrind: skipped, with a line saying so, where valgrind is not
-/// installed (unless `FLOWMEM_REQUIRE_VALGRIND` is set, as in CI).
-pub(crate) const NEED_VALGRIND: &[&str] = &["A7"];
+/// Whether target `id` may go unmeasured here: its service or tool may be absent and is not required.
+pub(crate) fn may_be_skipped(id: &str) -> bool {
+    NEED_SERVICE
+        .iter()
+        .any(|(ids, required)| ids.contains(&id) && std::env::var_os(required).is_none())
+}
 
 /// The goal a ratio must meet.
 #[derive(Debug, Clone, Copy)]

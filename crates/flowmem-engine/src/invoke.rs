@@ -178,7 +178,13 @@ struct Pending {
     future: Option<BoxFuture>,
     started: Instant,
     timeout: Option<Duration>,
-    deadline: Option<Instant>,
+}
+
+impl Pending {
+    /// When its node's timeout ends it, if the node has one.
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.and_then(|t| self.started.checked_add(t))
+    }
 }
 
 /// Polls the pending async attempts if one was woken since the last poll, drops those past their
@@ -193,7 +199,7 @@ fn poll_pending(
     let thread_waker = Waker::from(Arc::clone(waker));
     let mut cx = Context::from_waker(&thread_waker);
     pending.retain_mut(|p| {
-        if let (Some(deadline), Some(limit)) = (p.deadline, p.timeout)
+        if let (Some(deadline), Some(limit)) = (p.deadline(), p.timeout)
             && now >= deadline
         {
             // Dropped for real: what the future holds is released now.
@@ -350,12 +356,11 @@ impl Workflow {
             };
             let def = &g.nodes[index as usize];
             let attempt = call.attempt.max(1);
-            let given = Arc::new(Given::new(call));
+            let given = Given::new(call);
             match &def.work {
-                Work::Sync(action) => {
-                    sync_calls.push((slot, Arc::clone(action), def, given, attempt))
-                }
+                Work::Sync(action) => sync_calls.push((slot, action, def, given, attempt)),
                 Work::Async(action) => {
+                    let given = Arc::new(given);
                     let started = Instant::now();
                     let deadline = def.timeout.and_then(|t| started.checked_add(t));
                     let ctx = AsyncCtx::given(Arc::clone(&given), attempt, deadline);
@@ -366,7 +371,6 @@ impl Workflow {
                             future: Some(future),
                             started,
                             timeout: def.timeout,
-                            deadline,
                         }),
                         Err(payload) => {
                             let error = ActionError::panicked(panic_message(payload.as_ref()));
@@ -386,7 +390,7 @@ impl Workflow {
         for (slot, action, def, given, attempt) in sync_calls {
             let started = Instant::now();
             let deadline = def.timeout.and_then(|t| started.checked_add(t));
-            let mut ctx = NodeCtx::new(&def.name, attempt, &*given, given.cancelled(), deadline);
+            let mut ctx = NodeCtx::new(&def.name, attempt, &given, given.cancelled(), deadline);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
             let took = started.elapsed();
             let (output, deferred, _) = ctx.into_parts();
@@ -405,7 +409,7 @@ impl Workflow {
             out[slot] = Some(Ok(given.finish(result, took)));
         }
         while !pending.is_empty() {
-            let next_deadline = pending.iter().filter_map(|p| p.deadline).min();
+            let next_deadline = pending.iter().filter_map(Pending::deadline).min();
             if !waker.woken.load(Ordering::Acquire) {
                 match next_deadline {
                     Some(d) => {

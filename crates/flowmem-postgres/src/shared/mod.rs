@@ -231,6 +231,27 @@ fn decode(what: impl Fn() -> String, bytes: &[u8]) -> Result<Value, SharedError>
     })
 }
 
+/// Node `node`'s dependencies' outputs, by name in the order the node lists them, decoded: those
+/// `stored(position, dependency)` finds (a dependency without a stored output is left out).
+fn dependency_outputs<'a>(
+    workflow: &Workflow,
+    node: usize,
+    mut stored: impl FnMut(usize, u32) -> Option<&'a [u8]>,
+) -> Result<Vec<(String, Value)>, SharedError> {
+    let mut outputs = Vec::new();
+    for (position, d) in workflow.dependencies_of(node).iter().enumerate() {
+        let Some(bytes) = stored(position, *d) else {
+            continue;
+        };
+        let name = workflow.node_name(*d as usize).unwrap_or_default();
+        outputs.push((
+            name.to_string(),
+            decode(|| format!("the output of node `{name}`"), bytes)?,
+        ));
+    }
+    Ok(outputs)
+}
+
 impl SharedRuns {
     /// Connects and creates or migrates the schema ([`migrate`](crate::migrate)).
     ///
@@ -455,22 +476,15 @@ impl SharedRuns {
                     token: row.get(4),
                     workflow: row.get(5),
                 };
-                let workflow = workflows.iter().find(|w| w.name() == claim.workflow);
                 // The dependencies' outputs in the order the node lists them (as stored at submission,
                 // from the same workflow: its fingerprint matched the claim's).
                 let dep_outputs: Vec<Option<&[u8]>> = row.get(6);
-                let deps = workflow.map_or(&[][..], |w| w.dependencies_of(claim.node));
-                let mut outputs = Vec::with_capacity(deps.len());
-                for (d, bytes) in deps.iter().zip(dep_outputs) {
-                    let Some(bytes) = bytes else { continue };
-                    let name = workflow
-                        .and_then(|w| w.node_name(*d as usize))
-                        .unwrap_or_default();
-                    outputs.push((
-                        name.to_string(),
-                        decode(|| format!("the output of node `{name}`"), bytes)?,
-                    ));
-                }
+                let outputs = match workflows.iter().find(|w| w.name() == claim.workflow) {
+                    Some(workflow) => dependency_outputs(workflow, claim.node, |position, _| {
+                        dep_outputs.get(position).copied().flatten()
+                    })?,
+                    None => Vec::new(),
+                };
                 let keys: Vec<String> = row.get(7);
                 let values: Vec<&[u8]> = row.get(8);
                 let context = keys
@@ -582,17 +596,9 @@ impl SharedRuns {
             .iter()
             .map(|(workflow, claim)| {
                 let run = claim.run.to_string();
-                let mut outputs = Vec::new();
-                // Dependencies in the order the node lists them.
-                for d in workflow.dependencies_of(claim.node) {
-                    let name = workflow.node_name(*d as usize).unwrap_or_default();
-                    if let Some(bytes) = output_of.get(&(run.clone(), *d as i32)) {
-                        outputs.push((
-                            name.to_string(),
-                            decode(|| format!("the output of node `{name}`"), bytes)?,
-                        ));
-                    }
-                }
+                let outputs = dependency_outputs(workflow, claim.node, |_, d| {
+                    output_of.get(&(run.clone(), d as i32)).copied()
+                })?;
                 Ok(ClaimInputs {
                     outputs,
                     context: context_of.get(&run).cloned().unwrap_or_default(),

@@ -147,9 +147,9 @@ struct Shared {
 }
 
 /// The batches the worker threads ran, waiting for the completer.
-#[derive(Default)]
 struct Finished {
-    batches: Vec<(Vec<Claim>, Vec<Invoked>)>,
+    /// Each claim with what its attempt did.
+    batches: Vec<Vec<(Claim, Invoked)>>,
     /// Worker threads still running (the completer ends when none is and nothing waits).
     running: usize,
 }
@@ -419,8 +419,9 @@ impl Shared {
     /// while this thread claims again. The leases stay held (and renewed) until their completions are
     /// written.
     fn execute(&self, claims: Vec<(Claim, ClaimInputs)>) {
-        let mut known: Vec<Claim> = Vec::with_capacity(claims.len());
-        let mut calls: Vec<(&Workflow, Invocation)> = Vec::with_capacity(claims.len());
+        // One call per workflow in the batch (usually one): its sync nodes run one after the other, its
+        // async nodes' waits overlap.
+        let mut groups: Vec<(&Workflow, Vec<(Claim, ClaimInputs)>)> = Vec::new();
         for (claim, inputs) in claims {
             let Some(workflow) = self.workflow_of(&claim) else {
                 self.error(&SharedError::UnknownWorkflow {
@@ -430,58 +431,46 @@ impl Shared {
                 self.hold([claim.token], false);
                 continue;
             };
-            calls.push((
-                workflow,
-                Invocation {
-                    node: claim.name.clone(),
-                    attempt: claim.attempt,
-                    inputs: inputs.outputs,
-                    context: inputs.context,
-                },
-            ));
-            known.push(claim);
-        }
-        // One call per workflow in the batch (usually one): its sync nodes run one after the other, its
-        // async nodes' waits overlap.
-        let mut groups: Vec<(&Workflow, Vec<usize>)> = Vec::new();
-        for (j, (workflow, _)) in calls.iter().enumerate() {
-            match groups.iter_mut().find(|(w, _)| std::ptr::eq(*w, *workflow)) {
-                Some((_, slots)) => slots.push(j),
-                None => groups.push((workflow, vec![j])),
+            match groups.iter_mut().find(|(w, _)| std::ptr::eq(*w, workflow)) {
+                Some((_, group)) => group.push((claim, inputs)),
+                None => groups.push((workflow, vec![(claim, inputs)])),
             }
         }
-        let mut invoked: Vec<Option<Invoked>> = vec![None; known.len()];
-        for (workflow, slots) in groups {
-            let group: Vec<Invocation> = slots
-                .iter()
-                .map(|j| std::mem::take(&mut calls[*j].1))
-                .collect();
-            for (slot, result) in slots.iter().zip(workflow.invoke_all(group)) {
+        let mut ran: Vec<(Claim, Invoked)> = Vec::new();
+        for (workflow, group) in groups {
+            let (claims, calls): (Vec<Claim>, Vec<Invocation>) = group
+                .into_iter()
+                .map(|(claim, inputs)| {
+                    let call = Invocation {
+                        node: claim.name.clone(),
+                        attempt: claim.attempt,
+                        inputs: inputs.outputs,
+                        context: inputs.context,
+                    };
+                    (claim, call)
+                })
+                .unzip();
+            for (claim, result) in claims.into_iter().zip(workflow.invoke_all(calls)) {
                 match result {
-                    Ok(done) => invoked[*slot] = Some(done),
+                    Ok(done) => ran.push((claim, done)),
                     Err(e) => {
                         // Its lease runs out and another claim takes it again.
                         self.error(&SharedError::Decode {
-                            what: format!("node `{}`", known[*slot].name),
+                            what: format!("node `{}`", claim.name),
                             message: e.to_string(),
                         });
-                        self.hold([known[*slot].token], false);
+                        self.hold([claim.token], false);
                     }
                 }
             }
         }
-        let (known, invoked): (Vec<Claim>, Vec<Invoked>) = known
-            .into_iter()
-            .zip(invoked)
-            .filter_map(|(c, i)| Some((c, i?)))
-            .unzip();
         let (lock, cv) = &self.finished;
         let mut finished = lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Room for a batch per thread: a thread waits while the completer is that far behind.
         while finished.batches.len() >= self.options.threads {
             finished = cv.wait(finished).unwrap_or_else(PoisonError::into_inner);
         }
-        finished.batches.push((known, invoked));
+        finished.batches.push(ran);
         cv.notify_all();
     }
 
@@ -505,7 +494,7 @@ impl Shared {
             };
             let done: Vec<_> = batches
                 .iter()
-                .flat_map(|(claims, invoked)| claims.iter().zip(invoked))
+                .flatten()
                 .filter_map(|(c, i)| Some((self.workflow_of(c)?, c, i)))
                 .collect();
             match self.runs.complete_batch(&done) {
@@ -522,12 +511,7 @@ impl Shared {
                 }
                 Err(e) => self.error(&e),
             }
-            self.hold(
-                batches
-                    .iter()
-                    .flat_map(|(claims, _)| claims.iter().map(|c| c.token)),
-                false,
-            );
+            self.hold(batches.iter().flatten().map(|(c, _)| c.token), false);
         }
     }
 

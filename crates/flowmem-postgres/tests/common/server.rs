@@ -95,16 +95,22 @@ impl PrivateServer {
         self.run("pg_ctl", &all);
     }
 
-    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+    /// `tool` of the installation, as the user the server runs as.
+    fn command(&self, tool: &str) -> Command {
         let exe = self.bin.join(tool);
-        let mut command = if self.as_postgres {
+        if self.as_postgres {
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
-            Command::new(&exe)
-        };
-        let output = command
+            Command::new(exe)
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+        let exe = self.bin.join(tool);
+        let output = self
+            .command(tool)
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
@@ -123,19 +129,13 @@ impl PrivateServer {
 
 impl Drop for PrivateServer {
     fn drop(&mut self) {
-        let _ = Command::new(self.bin.join("pg_ctl"))
-            .args(["-D".as_ref(), self.data.as_os_str()])
+        // Not `crash`: a test that failed may have left it stopped, and a drop must not panic.
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
             .args(["stop", "-m", "immediate"])
             .output();
-        // Under root pg_ctl must run as postgres; whichever of the two stopped it, the directory goes.
-        if self.as_postgres {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .args(["-D".as_ref(), self.data.as_os_str()])
-                .args(["stop", "-m", "immediate"])
-                .output();
-        }
         std::thread::sleep(Duration::from_millis(50));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
