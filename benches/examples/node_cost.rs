@@ -3,7 +3,8 @@
 //! counts give the instructions per node by difference (the breakdown in docs/engine.md):
 //!
 //! `cargo run --release -p flowmem-benches --example node_cost -- SHAPE WORKERS RUNS [rayon]` with SHAPE
-//! one of `chain`, `fan`, `layered`; `UNTIMED=1` turns the executor's node timings off.
+//! one of `chain`, `fan`, `layered` (10k nodes each), `alone10` (2 layers of 5: the per-run fixed cost
+//! of E8) or `chain5`; `UNTIMED=1` turns the executor's node timings off.
 
 use flowmem_benches::{
     baselines::rayon_run,
@@ -25,7 +26,9 @@ fn main() {
         "chain" => Dag::chain(10_000),
         "fan" => Dag::fan_out(10_000),
         "layered" => Dag::layered(10, 1000),
-        other => panic!("unknown shape `{other}`: chain, fan or layered"),
+        "alone10" => Dag::layered(2, 5),
+        "chain5" => Dag::chain(5),
+        other => panic!("unknown shape `{other}`: chain, fan, layered, alone10 or chain5"),
     };
     let run: Box<dyn Fn()> = if rayon {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -47,7 +50,11 @@ fn main() {
     (0..20).for_each(|_| run());
     let started = std::time::Instant::now();
     (0..runs).for_each(|_| run());
-    let ns = started.elapsed().as_nanos() as f64 / (runs * dag.len()) as f64;
+    let run_ns = started.elapsed().as_nanos() as f64 / runs as f64;
+    let ns = run_ns / dag.len() as f64;
     let who = if rayon { "rayon" } else { "flowmem" };
-    println!("{who}, {shape}, {workers} workers: {ns:.1} ns per node");
+    println!(
+        "{who}, {shape}, {workers} workers: {ns:.1} ns per node, {:.2} µs per run",
+        run_ns / 1000.0
+    );
 }
