@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p flowmem-benches --example node_cost -- SHAPE WORKERS RUNS [rayon]` with SHAPE
 //! one of `chain`, `fan`, `layered` (10k nodes each), `alone10` (2 layers of 5: the per-run fixed cost
-//! of E8) or `chain5`; `UNTIMED=1` turns the executor's node timings off.
+//! of E8), `chain5` or the path of a WfCommons trace (`.json`); `UNTIMED=1` turns the executor's node timings off.
 
 use flowmem_benches::{
     baselines::rayon_run,
@@ -28,7 +28,9 @@ fn main() {
         "layered" => Dag::layered(10, 1000),
         "alone10" => Dag::layered(2, 5),
         "chain5" => Dag::chain(5),
-        other => panic!("unknown shape `{other}`: chain, fan, layered, alone10 or chain5"),
+        path if path.ends_with(".json") => Dag::from_wfcommons(std::path::Path::new(path))
+            .unwrap_or_else(|e| panic!("a WfCommons trace: {e}")),
+        other => panic!("unknown shape `{other}`: chain, fan, layered, alone10, chain5 or a trace's path"),
     };
     let run: Box<dyn Fn()> = if rayon {
         let pool = rayon::ThreadPoolBuilder::new()

@@ -115,14 +115,22 @@ impl Shared {
         self.notify();
     }
 
+    /// Wakes one sleeping worker, if any sleeps (on every push of work to share: one load when none
+    /// does).
+    #[inline]
     pub(super) fn notify(&self) {
         if self.sleeping.load(Ordering::SeqCst) > 0 {
-            let _g = self
-                .sleep_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.wake.notify_one();
+            self.wake_one();
         }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        let _g = self
+            .sleep_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.wake.notify_one();
     }
 
     /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
