@@ -30,7 +30,9 @@ fn main() {
         "chain5" => Dag::chain(5),
         path if path.ends_with(".json") => Dag::from_wfcommons(std::path::Path::new(path))
             .unwrap_or_else(|e| panic!("a WfCommons trace: {e}")),
-        other => panic!("unknown shape `{other}`: chain, fan, layered, alone10, chain5 or a trace's path"),
+        other => panic!(
+            "unknown shape `{other}`: chain, fan, layered, alone10, chain5 or a trace's path"
+        ),
     };
     let run: Box<dyn Fn()> = if rayon {
         let pool = rayon::ThreadPoolBuilder::new()
