@@ -267,24 +267,44 @@ impl ArenaPool {
     fn put_boxed(&self, mut arena: Box<Arena>) {
         arena.reset();
         // During thread teardown the slot is gone, and the closure (with the arena) is dropped unrun.
+        // This thread's slot keeps the arena if it is empty; if it holds one already, that one stays (its
+        // blocks are warm) and this one goes to the shared queue.
         let rest = IDLE
             .try_with(|slot| {
-                let held = slot.arena.take();
-                if slot.pool.get() == self.id && held.is_some() {
-                    slot.arena.set(held);
-                    Some(arena)
+                if slot.pool.get() == self.id {
+                    match slot.arena.take() {
+                        None => {
+                            slot.arena.set(Some(arena));
+                            None
+                        }
+                        held => {
+                            slot.arena.set(held);
+                            Some(arena)
+                        }
+                    }
                 } else {
-                    // Keep ours; an idle arena of another pool this thread used before is dropped.
-                    drop(held);
-                    slot.pool.set(self.id);
-                    slot.arena.set(Some(arena));
+                    self.adopt(slot, arena);
                     None
                 }
             })
             .unwrap_or(None);
-        if let Some(arena) = rest
-            && self.shared.push(arena).is_err()
-        {
+        if let Some(arena) = rest {
+            self.put_shared(arena);
+        }
+    }
+
+    /// Makes `slot` this pool's, holding `arena`; an idle arena of another pool this thread used before is
+    /// dropped.
+    #[cold]
+    fn adopt(&self, slot: &IdleSlot, arena: Box<Arena>) {
+        slot.pool.set(self.id);
+        drop(slot.arena.replace(Some(arena)));
+    }
+
+    /// Keeps a reset `arena` in the shared queue, or drops it if the queue is full.
+    #[cold]
+    fn put_shared(&self, arena: Box<Arena>) {
+        if self.shared.push(arena).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -328,6 +348,7 @@ impl PooledArena<'_> {
 impl Deref for PooledArena<'_> {
     type Target = Arena;
 
+    #[inline]
     fn deref(&self) -> &Arena {
         self.arena
             .as_ref()
@@ -336,6 +357,7 @@ impl Deref for PooledArena<'_> {
 }
 
 impl DerefMut for PooledArena<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Arena {
         self.arena
             .as_mut()
