@@ -6,10 +6,13 @@
 //!   of its own, contiguous). A string's *offset* is its place in that sequence; a two-level directory
 //!   maps an offset to its chunk.
 //! - **Spans.** Symbol `i` (dense, in interning order) maps to its string's offset: a `u32` in segments
-//!   that double from 64 entries and never move.
+//!   that never move, four of 64 entries, then four of 128, and so on (so at most a quarter of the last
+//!   size is allocated ahead: doubling segments held up to twice what was used).
 //! - **Table.** Extendible hashing: a directory indexed by a hash's top bits points to buckets of 256
-//!   slots (1 KiB), each slot a symbol + 1 (0 is empty), probed linearly from the hash's low bits. A
-//!   bucket seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set,
+//!   slots (1 KiB), each slot a symbol + 1 (0 is empty), with a tag byte per slot (seven bits of the
+//!   hash and a set top bit; 0 is empty). A lookup reads the tags eight at a time, from the group the
+//!   hash's low bits name on, and compares strings only where a tag matches (one in 128 slots that hold
+//!   another string); a group with an empty tag ends it. A bucket seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set,
 //!   and the old one is rebuilt in place. Buckets never move nor go away while the pool lives, so a
 //!   lookup needs no guard; a split may hide a string from a lookup for its duration, so a lookup that
 //!   finds nothing checks a sequence count the split bumps, and looks again if a split ran. Only the directory is replaced when it doubles; a replaced
@@ -43,12 +46,22 @@ const SMALL_END: u32 = 256 * ((1 << SMALL_CHUNKS) - 1);
 const LEAF: usize = 256;
 /// Directory leaves: enough for every offset below `u32::MAX`.
 const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
-/// Entries of the first span segment; each next one doubles.
+/// Entries of each of the first span segments.
 const SPAN_BASE: usize = 64;
+/// Span segments of one size; the next ones are twice as long.
+const SPAN_STEPS: usize = 4;
 /// Span segments: enough for `u32::MAX` symbols.
-const SPAN_SEGMENTS: usize = 27;
+const SPAN_SEGMENTS: usize = 25 * SPAN_STEPS;
 /// Slots of a bucket.
 const BUCKET_SLOTS: usize = 256;
+/// Tags read at once: one `u64` of eight tag bytes.
+const GROUP: usize = 8;
+/// Groups of a bucket.
+const GROUPS: usize = BUCKET_SLOTS / GROUP;
+/// Each byte of a `u64` set to one.
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+/// The low seven bits of each byte of a `u64`.
+const LOW7: u64 = ONES * 0x7f;
 /// A bucket splits rather than take more than this many symbols.
 const SPLIT_AT: usize = BUCKET_SLOTS * 7 / 8;
 /// Most directory bits (a directory of 2^28 buckets holds far more than 2^32 symbols).
@@ -77,14 +90,56 @@ fn chunk_size(k: usize) -> u32 {
 /// The span segment of symbol `index` and its place in it.
 #[inline]
 fn span_of(index: usize) -> (usize, usize) {
-    let j = (usize::BITS - 1 - (index / SPAN_BASE + 1).leading_zeros()) as usize;
-    (j, index - SPAN_BASE * ((1 << j) - 1))
+    // Segments of one size form a group; group `k` holds `SPAN_STEPS` segments of `SPAN_BASE << k`.
+    const GROUP: usize = SPAN_BASE * SPAN_STEPS;
+    let k = (usize::BITS - 1 - (index / GROUP + 1).leading_zeros()) as usize;
+    let within = index - GROUP * ((1 << k) - 1);
+    let shift = SPAN_BASE.trailing_zeros() as usize + k;
+    (
+        k * SPAN_STEPS + (within >> shift),
+        within & ((1 << shift) - 1),
+    )
+}
+
+/// Entries of span segment `j`.
+fn span_len(j: usize) -> usize {
+    SPAN_BASE << (j / SPAN_STEPS)
 }
 
 /// Bytes a `Vec` of capacity `cap` adds when it grows by one element of `elem` bytes (std doubles,
 /// from at least 4 elements for element sizes up to 1 KiB).
 fn vec_growth(cap: usize, elem: usize) -> usize {
     ((cap * 2).max(4) - cap) * elem
+}
+
+/// The tag of a hash: seven bits the directory and the first group do not use, and the top bit set (0
+/// marks an empty slot).
+#[inline]
+fn tag_of(hash: u64) -> u8 {
+    0x80 | ((hash >> 8) as u8 & 0x7f)
+}
+
+/// The first group a hash probes.
+#[inline]
+fn group_of(hash: u64) -> usize {
+    hash as usize % GROUPS
+}
+
+/// A bit (the top bit of the byte) for each byte of `word` that is zero, exactly.
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+}
+
+/// The place in its group of the byte a bit of [`zero_bytes`] marks.
+#[inline]
+fn byte_index(bit: u64) -> usize {
+    // Tags are read with `from_ne_bytes`: byte `i` of the group is the `i`-th in memory order.
+    if cfg!(target_endian = "little") {
+        bit.trailing_zeros() as usize / 8
+    } else {
+        bit.leading_zeros() as usize / 8
+    }
 }
 
 fn varint_len(n: usize) -> usize {
@@ -98,6 +153,8 @@ struct Bucket {
     depth: AtomicU32,
     /// Symbols it holds (only the writer reads and writes it).
     len: AtomicU32,
+    /// Slot `i`'s tag is byte `i % GROUP` (memory order) of `tags[i / GROUP]`; written after the slot.
+    tags: [AtomicU64; GROUPS],
     slots: [AtomicU32; BUCKET_SLOTS],
 }
 
@@ -106,8 +163,20 @@ impl Bucket {
         Box::new(Bucket {
             depth: AtomicU32::new(depth),
             len: AtomicU32::new(0),
+            tags: [const { AtomicU64::new(0) }; GROUPS],
             slots: [const { AtomicU32::new(0) }; BUCKET_SLOTS],
         })
+    }
+
+    /// Empties every slot (the writer, rebuilding it in a split): tags first, so no lookup takes a
+    /// cleared slot for a tagged one.
+    fn clear(&self) {
+        for group in &self.tags {
+            group.store(0, Relaxed);
+        }
+        for slot in &self.slots {
+            slot.store(0, Relaxed);
+        }
     }
 }
 
@@ -259,7 +328,7 @@ impl Storage {
         let (j, i) = span_of(index);
         let segment = self.spans[j].load(Acquire);
         // SAFETY: `index` is below a published length, so its segment was published before it and holds
-        // `SPAN_BASE << j` entries, more than `i`.
+        // `span_len(j)` entries, more than `i`.
         unsafe { (*segment.add(i)).load(Relaxed) }
     }
 
@@ -302,15 +371,25 @@ impl Storage {
 
     #[inline]
     fn find(&self, bucket: &Bucket, s: &str, hash: u64) -> Option<u32> {
-        let start = hash as usize;
-        for step in 0..BUCKET_SLOTS {
-            let v = bucket.slots[(start + step) % BUCKET_SLOTS].load(Acquire);
-            if v == 0 {
-                return None;
+        let wanted = ONES * u64::from(tag_of(hash));
+        let first = group_of(hash);
+        for step in 0..GROUPS {
+            let g = (first + step) % GROUPS;
+            // Acquire: a tag is stored after its slot, so a tag seen means its slot is seen.
+            let tags = bucket.tags[g].load(Acquire);
+            let mut matches = zero_bytes(tags ^ wanted);
+            while matches != 0 {
+                let i = g * GROUP + byte_index(matches);
+                matches &= matches - 1;
+                // A slot being rebuilt by a split may read 0 or another symbol: the string decides.
+                // Acquire: a symbol a rebuild placed here comes with its string.
+                let v = bucket.slots[i].load(Acquire);
+                if v != 0 && self.str_at(self.offset_of(v as usize - 1)) == s {
+                    return Some(v - 1);
+                }
             }
-            let index = v - 1;
-            if self.str_at(self.offset_of(index as usize)) == s {
-                return Some(index);
+            if zero_bytes(tags) != 0 {
+                return None;
             }
         }
         None
@@ -357,7 +436,7 @@ impl Storage {
         let offset = self.store(&mut w, s)?;
         let (j, i) = span_of(index);
         if self.spans[j].load(Relaxed).is_null() {
-            let entries = SPAN_BASE << j;
+            let entries = span_len(j);
             // A refusal here leaves the bytes stored but unreachable (counted); it comes once per
             // doubling of the pool at most.
             self.reserve(entries * size_of::<AtomicU32>(), s)?;
@@ -365,7 +444,7 @@ impl Storage {
             self.spans[j].store(Box::into_raw(segment).cast::<AtomicU32>(), Release);
         }
         let segment = self.spans[j].load(Relaxed);
-        // SAFETY: the segment holds `SPAN_BASE << j` entries, more than `i`.
+        // SAFETY: the segment holds `span_len(j)` entries, more than `i`.
         unsafe { (*segment.add(i)).store(offset, Release) };
         place(bucket, hash, index as u32);
         bucket.len.fetch_add(1, Relaxed);
@@ -473,9 +552,7 @@ impl Storage {
             }
         }
         // Rebuilt in place: a lookup that reads it meanwhile may miss (and then asks the writer).
-        for slot in &old_ref.slots {
-            slot.store(0, Relaxed);
-        }
+        old_ref.clear();
         for (h, index) in &kept {
             place(old_ref, *h, *index);
         }
@@ -599,14 +676,25 @@ impl Storage {
     }
 }
 
-/// Puts symbol `index` in the first free slot of `bucket` from `hash` on (the bucket has one: it splits
-/// before it fills).
+/// Puts symbol `index` in the first free slot of the first group with one from `hash`'s group on (the
+/// bucket has one: it splits before it fills), then its tag.
 fn place(bucket: &Bucket, hash: u64, index: u32) {
-    let mut i = hash as usize % BUCKET_SLOTS;
-    while bucket.slots[i].load(Relaxed) != 0 {
-        i = (i + 1) % BUCKET_SLOTS;
+    let mut g = group_of(hash);
+    loop {
+        // Only the writer stores tags: what it loads is what it last stored.
+        let tags = bucket.tags[g].load(Relaxed);
+        let empty = zero_bytes(tags);
+        if empty != 0 {
+            let byte = byte_index(empty);
+            bucket.slots[g * GROUP + byte].store(index + 1, Release);
+            let mut bytes = tags.to_ne_bytes();
+            bytes[byte] = tag_of(hash);
+            // Release: whoever sees the tag sees the slot (and the string it names).
+            bucket.tags[g].store(u64::from_ne_bytes(bytes), Release);
+            return;
+        }
+        g = (g + 1) % GROUPS;
     }
-    bucket.slots[i].store(index + 1, Release);
 }
 
 impl Drop for Storage {
@@ -629,7 +717,7 @@ impl Drop for Storage {
         for (j, segment) in self.spans.iter().enumerate() {
             let segment = segment.load(Relaxed);
             if !segment.is_null() {
-                let entries = SPAN_BASE << j;
+                let entries = span_len(j);
                 // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in `insert`.
                 drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(segment, entries)) });
             }
@@ -678,9 +766,88 @@ mod tests {
         assert_eq!(span_of(0), (0, 0));
         assert_eq!(span_of(63), (0, 63));
         assert_eq!(span_of(64), (1, 0));
-        assert_eq!(span_of(191), (1, 127));
-        assert_eq!(span_of(192), (2, 0));
+        assert_eq!(span_of(255), (3, 63));
+        assert_eq!(span_of(256), (4, 0));
+        assert_eq!(span_of(256 + 127), (4, 127));
+        assert_eq!(span_of(256 + 128), (5, 0));
+        assert_eq!(span_of(256 + 512), (8, 0));
         assert!(span_of(u32::MAX as usize).0 < SPAN_SEGMENTS);
+        // Every index has its own place, segment after segment.
+        let mut expected = (0, 0);
+        for index in 0..20_000 {
+            assert_eq!(span_of(index), expected, "index {index}");
+            expected.1 += 1;
+            if expected.1 == span_len(expected.0) {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_bytes_marks_exactly_the_zero_bytes() {
+        for word in [
+            0u64,
+            u64::MAX,
+            0x0100,
+            0x8000_0000_0000_0080,
+            0x0001_0000_8000_0100,
+            0x7f00_ff01_0080_0001,
+        ] {
+            let expected = word
+                .to_ne_bytes()
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == 0)
+                .fold(0u64, |m, (i, _)| {
+                    let mut bytes = [0u8; 8];
+                    bytes[i] = 0x80;
+                    m | u64::from_ne_bytes(bytes)
+                });
+            assert_eq!(zero_bytes(word), expected, "{word:#018x}");
+        }
+        let mut bytes = [7u8; 8];
+        bytes[5] = 0;
+        assert_eq!(byte_index(zero_bytes(u64::from_ne_bytes(bytes))), 5);
+    }
+
+    /// A hasher whose hashes all share their tag and first group (the low 16 bits), so every lookup
+    /// probes past matching tags of other strings and across groups.
+    #[derive(Clone, Default)]
+    struct SameTag(foldhash::quality::RandomState);
+
+    impl BuildHasher for SameTag {
+        type Hasher = SameTagHasher;
+        fn build_hasher(&self) -> SameTagHasher {
+            SameTagHasher(self.0.build_hasher())
+        }
+    }
+
+    struct SameTagHasher(<foldhash::quality::RandomState as BuildHasher>::Hasher);
+
+    impl std::hash::Hasher for SameTagHasher {
+        fn finish(&self) -> u64 {
+            (self.0.finish() & !0xffff) | 0x1234
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.write(bytes);
+        }
+    }
+
+    #[test]
+    fn strings_sharing_tags_and_groups_are_told_apart() {
+        let h = SameTag::default();
+        let s = Storage::new();
+        let texts: Vec<String> = (0..3_000).map(|i| format!("same-tag-{i}")).collect();
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(s.insert(t, h.hash_one(t.as_str()), &h).unwrap(), i as u32);
+        }
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(s.get(t, h.hash_one(t.as_str())), Some(i as u32));
+        }
+        for i in 0..500 {
+            let absent = format!("absent-{i}");
+            assert_eq!(s.get(&absent, h.hash_one(absent.as_str())), None);
+        }
     }
 
     #[test]
