@@ -5,7 +5,83 @@ use postgres::GenericClient;
 use crate::PgError;
 
 /// The schema version this crate creates and reads.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
+
+/// The function that completes a shared-run batch in one call (created by migration 3, replaced by
+/// migration 4, which made a repeated completion idempotent).
+macro_rules! complete_nodes_function {
+    () => {
+        r#"
+    CREATE OR REPLACE FUNCTION {s}.complete_nodes(
+        p_runs text[], p_nodes int4[], p_outputs bytea[], p_tokens int8[],
+        p_put_runs text[], p_put_nodes int4[], p_put_keys text[], p_put_values bytea[],
+        p_dep_runs text[], p_dep_nodes int4[], p_dep_targets int4[],
+        p_lock_runs text[], p_lock_nodes int4[], p_channel text)
+    RETURNS TABLE (done_run text, done_node int4, readied int8, notified int8)
+    LANGUAGE plpgsql AS $fn$
+    #variable_conflict use_column
+    BEGIN
+        -- The dependents' rows, locked one by one in the order given (sorted by the caller) before
+        -- anything else: each a lookup of the primary key, whatever the table's statistics say.
+        FOR i IN 1 .. coalesce(array_length(p_lock_runs, 1), 0) LOOP
+            PERFORM 1 FROM {s}.shared_nodes n
+                WHERE n.run = p_lock_runs[i]::uuid AND n.node = p_lock_nodes[i] FOR UPDATE;
+        END LOOP;
+        -- The nodes whose lease token still matches (the fence) are done; for those only: their
+        -- context values (the last put of a key winning), their dependents' counters, a notification
+        -- if nodes became ready.
+        -- A completion this call repeats (retried on a new connection after an earlier call committed
+        -- but its answer was lost) is found done under the same lease token: reported done again,
+        -- applied once (this statement's snapshot predates its own updates).
+        RETURN QUERY
+        WITH again AS (
+            SELECT n.run, n.node
+            FROM {s}.shared_nodes n
+            JOIN unnest(p_runs::uuid[], p_nodes, p_tokens) AS t (run, node, token)
+              ON n.run = t.run AND n.node = t.node
+            WHERE n.state = 'done' AND n.lease_token = t.token),
+        done AS (
+            UPDATE {s}.shared_nodes n
+            SET state = 'done', output = t.output, error = NULL, ended_at = now(),
+                lease_owner = NULL, lease_expires = NULL
+            FROM unnest(p_runs::uuid[], p_nodes, p_outputs, p_tokens) AS t (run, node, output, token)
+            WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
+              AND n.lease_token = t.token
+            RETURNING n.run, n.node),
+        puts AS (
+            INSERT INTO {s}.shared_context (run, key, value)
+            SELECT DISTINCT ON (p.run, p.key) p.run, p.key, p.value
+            FROM unnest(p_put_runs::uuid[], p_put_nodes, p_put_keys, p_put_values)
+                 WITH ORDINALITY AS p (run, node, key, value, ord)
+            JOIN done d ON d.run = p.run AND d.node = p.node
+            ORDER BY p.run, p.key, p.ord DESC
+            ON CONFLICT (run, key) DO UPDATE SET value = excluded.value),
+        counts AS (
+            SELECT e.run, e.target AS node, count(*)::int4 AS c
+            FROM unnest(p_dep_runs::uuid[], p_dep_nodes, p_dep_targets) AS e (run, node, target)
+            JOIN done d ON d.run = e.run AND d.node = e.node
+            GROUP BY e.run, e.target),
+        readied AS (
+            UPDATE {s}.shared_nodes n
+            SET waiting = n.waiting - c.c,
+                state = CASE WHEN n.waiting = c.c AND n.state = 'waiting'
+                             THEN 'ready' ELSE n.state END,
+                ready_at = CASE WHEN n.waiting = c.c THEN now() ELSE n.ready_at END
+            FROM counts c
+            WHERE n.run = c.run AND n.node = c.node
+            RETURNING n.state),
+        ready AS (SELECT count(*) AS n FROM readied WHERE state = 'ready'),
+        notified AS (SELECT pg_notify(p_channel, '') FROM ready WHERE ready.n > 0)
+        SELECT d.run::text, d.node, (SELECT n FROM ready), (SELECT count(*) FROM notified)
+        FROM done d
+        UNION ALL
+        SELECT a.run::text, a.node, 0::int8, 0::int8
+        FROM again a;
+    END
+    $fn$;
+    "#
+    };
+}
 
 /// The statements that bring a schema from version `i` to `i + 1`, in order (`{s}` is the quoted schema).
 const MIGRATIONS: &[&str] = &[
@@ -73,64 +149,15 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: a shared-run batch's completion in one call (one round trip, one commit); each node's
     // dependencies, for claims that read their inputs in the same statement.
-    r#"
+    concat!(
+        r#"
     ALTER TABLE {s}.shared_nodes ADD COLUMN deps integer[] NOT NULL DEFAULT '{}';
-    CREATE FUNCTION {s}.complete_nodes(
-        p_runs text[], p_nodes int4[], p_outputs bytea[], p_tokens int8[],
-        p_put_runs text[], p_put_nodes int4[], p_put_keys text[], p_put_values bytea[],
-        p_dep_runs text[], p_dep_nodes int4[], p_dep_targets int4[],
-        p_lock_runs text[], p_lock_nodes int4[], p_channel text)
-    RETURNS TABLE (done_run text, done_node int4, readied int8, notified int8)
-    LANGUAGE plpgsql AS $fn$
-    #variable_conflict use_column
-    BEGIN
-        -- The dependents' rows, locked one by one in the order given (sorted by the caller) before
-        -- anything else: each a lookup of the primary key, whatever the table's statistics say.
-        FOR i IN 1 .. coalesce(array_length(p_lock_runs, 1), 0) LOOP
-            PERFORM 1 FROM {s}.shared_nodes n
-                WHERE n.run = p_lock_runs[i]::uuid AND n.node = p_lock_nodes[i] FOR UPDATE;
-        END LOOP;
-        -- The nodes whose lease token still matches (the fence) are done; for those only: their
-        -- context values (the last put of a key winning), their dependents' counters, a notification
-        -- if nodes became ready.
-        RETURN QUERY
-        WITH done AS (
-            UPDATE {s}.shared_nodes n
-            SET state = 'done', output = t.output, error = NULL, ended_at = now(),
-                lease_owner = NULL, lease_expires = NULL
-            FROM unnest(p_runs::uuid[], p_nodes, p_outputs, p_tokens) AS t (run, node, output, token)
-            WHERE n.run = t.run AND n.node = t.node AND n.state = 'leased'
-              AND n.lease_token = t.token
-            RETURNING n.run, n.node),
-        puts AS (
-            INSERT INTO {s}.shared_context (run, key, value)
-            SELECT DISTINCT ON (p.run, p.key) p.run, p.key, p.value
-            FROM unnest(p_put_runs::uuid[], p_put_nodes, p_put_keys, p_put_values)
-                 WITH ORDINALITY AS p (run, node, key, value, ord)
-            JOIN done d ON d.run = p.run AND d.node = p.node
-            ORDER BY p.run, p.key, p.ord DESC
-            ON CONFLICT (run, key) DO UPDATE SET value = excluded.value),
-        counts AS (
-            SELECT e.run, e.target AS node, count(*)::int4 AS c
-            FROM unnest(p_dep_runs::uuid[], p_dep_nodes, p_dep_targets) AS e (run, node, target)
-            JOIN done d ON d.run = e.run AND d.node = e.node
-            GROUP BY e.run, e.target),
-        readied AS (
-            UPDATE {s}.shared_nodes n
-            SET waiting = n.waiting - c.c,
-                state = CASE WHEN n.waiting = c.c AND n.state = 'waiting'
-                             THEN 'ready' ELSE n.state END,
-                ready_at = CASE WHEN n.waiting = c.c THEN now() ELSE n.ready_at END
-            FROM counts c
-            WHERE n.run = c.run AND n.node = c.node
-            RETURNING n.state),
-        ready AS (SELECT count(*) AS n FROM readied WHERE state = 'ready'),
-        notified AS (SELECT pg_notify(p_channel, '') FROM ready WHERE ready.n > 0)
-        SELECT d.run::text, d.node, (SELECT n FROM ready), (SELECT count(*) FROM notified)
-        FROM done d;
-    END
-    $fn$;
     "#,
+        complete_nodes_function!()
+    ),
+    // 4: a completion retried after its first call committed (its answer lost with the connection) is
+    // reported done again instead of as a lost lease.
+    complete_nodes_function!(),
 ];
 
 /// `name` quoted as an identifier, if it is one this crate accepts (plain lower-case ASCII: no quoting

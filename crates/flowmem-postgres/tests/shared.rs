@@ -311,3 +311,69 @@ fn workers_survive_their_connections_being_cut_mid_run() {
         .sum();
     assert!(extra <= 1, "{extra} extra executions");
 }
+
+/// A completion sent twice with the same lease (as a retry on a new connection does when the first call
+/// committed but its answer was lost with the connection) is done both times and applied once: the
+/// fan-in's counter is not taken down twice.
+#[test]
+fn a_completion_repeated_under_its_lease_is_done_again_and_applied_once() {
+    let schema = Schema::new("repeat");
+    let runs = Arc::new(SharedRuns::open(schema.options()).unwrap());
+    let mut b = Workflow::builder("fan-in");
+    b.node("a", |ctx| {
+        ctx.set_output(1u64);
+        Ok(())
+    });
+    b.node("b", |ctx| {
+        ctx.set_output(2u64);
+        Ok(())
+    });
+    b.node("c", |ctx| {
+        let mut sum = 0;
+        ctx.for_each_input(|_, v| sum += v.as_u64().unwrap_or(0));
+        ctx.set_output(sum);
+        Ok(())
+    })
+    .after(["a", "b"]);
+    let workflow = b.build().unwrap();
+    let run = RunId::named("repeated");
+    runs.submit(&workflow, run, &[]).unwrap();
+    let first = runs
+        .claim("w", &[&workflow], 1, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let invoked = workflow.invoke(&first[0].name, 1, &[], &[]).unwrap();
+    for round in 0..2 {
+        assert!(
+            matches!(
+                runs.complete(&workflow, &first[0], &invoked).unwrap(),
+                Completion::Done { .. }
+            ),
+            "completion {round}"
+        );
+    }
+    // Only the other root is ready: `c` still waits for it.
+    let next = runs
+        .claim("w", &[&workflow], 10, Duration::from_secs(30))
+        .unwrap();
+    let names: Vec<&str> = next.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_ne!(names[0], "c");
+    assert_ne!(names[0], first[0].name);
+    let other = workflow.invoke(&next[0].name, 1, &[], &[]).unwrap();
+    assert_eq!(
+        runs.complete(&workflow, &next[0], &other).unwrap(),
+        Completion::Done { readied: 1 }
+    );
+    let (report, _) = run_with_one_worker(&runs, &workflow, run, "finisher");
+    assert_eq!(report.status, SharedStatus::Completed);
+    assert_eq!(
+        report
+            .node("c")
+            .unwrap()
+            .output
+            .as_ref()
+            .and_then(Value::as_u64),
+        Some(3)
+    );
+}

@@ -710,7 +710,7 @@ impl SharedRuns {
                 dep_targets.push(*d as i32);
             }
         }
-        // One statement, one round trip, one commit: the function (schema version 3, `schema.rs`) locks
+        // One statement, one round trip, one commit: the function (schema versions 3 and 4, `schema.rs`) locks
         // the dependents' rows first, in one order — two completions that share dependents take them in
         // turn, never in opposite orders (one statement's parts lock rows in whatever order its plan
         // takes, which could deadlock them) — then does the fenced update and the rest.
