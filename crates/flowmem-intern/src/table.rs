@@ -12,12 +12,13 @@
 //!   slots (1 KiB), each slot a symbol + 1 (0 is empty), with a tag byte per slot (seven bits of the
 //!   hash and a set top bit; 0 is empty). A lookup reads the tags eight at a time, from the group the
 //!   hash's low bits name on, and compares strings only where a tag matches (one in 128 slots that hold
-//!   another string); a group with an empty tag ends it. A bucket seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set,
-//!   and the old one is rebuilt in place. Buckets never move nor go away while the pool lives, so a
-//!   lookup needs no guard; a split may hide a string from a lookup for its duration, so a lookup that
-//!   finds nothing checks a sequence count the split bumps, and looks again if a split ran. Only the directory is replaced when it doubles; a replaced
-//!   directory (an eighth of a byte per string) is kept until the pool drops, as lookups may still
-//!   read it.
+//!   another string); a group with an empty tag ends it. A bucket seven-eighths full splits in two: a
+//!   new bucket takes the entries whose next hash bit is set, and the old one is rebuilt in place.
+//!   Buckets never move nor go away while the pool lives, so a lookup needs no guard; a split may hide a
+//!   string from a lookup for its duration, so a lookup that finds nothing checks a sequence count the
+//!   split bumps, and looks again if a split ran. Only the directory is replaced when it doubles; a
+//!   replaced directory (an eighth of a byte per string) is kept until the pool drops, as lookups may
+//!   still read it.
 //!
 //! A new string is written (bytes, then span, then slot, then the length) before it is published, with
 //! release stores that lookups read with acquire loads, so a reader that finds a slot finds the whole
@@ -90,10 +91,11 @@ fn chunk_size(k: usize) -> u32 {
 /// The span segment of symbol `index` and its place in it.
 #[inline]
 fn span_of(index: usize) -> (usize, usize) {
-    // Segments of one size form a group; group `k` holds `SPAN_STEPS` segments of `SPAN_BASE << k`.
-    const GROUP: usize = SPAN_BASE * SPAN_STEPS;
-    let k = (usize::BITS - 1 - (index / GROUP + 1).leading_zeros()) as usize;
-    let within = index - GROUP * ((1 << k) - 1);
+    // The segments of one size hold `SPAN_STEPS` times that size: those of size `SPAN_BASE << k` hold
+    // `PER_SIZE << k` entries.
+    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
+    let k = (usize::BITS - 1 - (index / PER_SIZE + 1).leading_zeros()) as usize;
+    let within = index - PER_SIZE * ((1 << k) - 1);
     let shift = SPAN_BASE.trailing_zeros() as usize + k;
     (
         k * SPAN_STEPS + (within >> shift),
@@ -437,8 +439,8 @@ impl Storage {
         let (j, i) = span_of(index);
         if self.spans[j].load(Relaxed).is_null() {
             let entries = span_len(j);
-            // A refusal here leaves the bytes stored but unreachable (counted); it comes once per
-            // doubling of the pool at most.
+            // A refusal here leaves the bytes stored but unreachable (counted); it comes once per new
+            // span segment at most (four per doubling of the pool).
             self.reserve(entries * size_of::<AtomicU32>(), s)?;
             let segment: Box<[AtomicU32]> = (0..entries).map(|_| AtomicU32::new(0)).collect();
             self.spans[j].store(Box::into_raw(segment).cast::<AtomicU32>(), Release);

@@ -27,19 +27,19 @@ macro_rules! complete_nodes_function {
             PERFORM 1 FROM {s}.shared_nodes n
                 WHERE n.run = p_lock_runs[i]::uuid AND n.node = p_lock_nodes[i] FOR UPDATE;
         END LOOP;
-        -- The nodes whose lease token still matches (the fence) are done; for those only: their
-        -- context values (the last put of a key winning), their dependents' counters, a notification
-        -- if nodes became ready.
+        RETURN QUERY
         -- A completion this call repeats (retried on a new connection after an earlier call committed
         -- but its answer was lost) is found done under the same lease token: reported done again,
         -- applied once (this statement's snapshot predates its own updates).
-        RETURN QUERY
         WITH again AS (
             SELECT n.run, n.node
             FROM {s}.shared_nodes n
             JOIN unnest(p_runs::uuid[], p_nodes, p_tokens) AS t (run, node, token)
               ON n.run = t.run AND n.node = t.node
             WHERE n.state = 'done' AND n.lease_token = t.token),
+        -- The nodes whose lease token still matches (the fence) are done; for those only: their
+        -- context values (the last put of a key winning), their dependents' counters, a notification
+        -- if nodes became ready.
         done AS (
             UPDATE {s}.shared_nodes n
             SET state = 'done', output = t.output, error = NULL, ended_at = now(),

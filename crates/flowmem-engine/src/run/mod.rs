@@ -786,25 +786,26 @@ impl RunState {
         }
         let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
         while !self.is_done() {
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
             *sleepers += 1;
-            let woken = match deadline {
+            sleepers = match left {
                 None => self
                     .ended_cv
                     .wait(sleepers)
                     .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        *sleepers -= 1;
-                        return false;
-                    }
+                Some(left) => {
                     self.ended_cv
-                        .wait_timeout(sleepers, d - now)
+                        .wait_timeout(sleepers, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
-            sleepers = woken;
             *sleepers -= 1;
         }
         true
