@@ -19,7 +19,7 @@ use super::{
     ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task,
     poll::poll_node,
     shared::Shared,
-    worker::{LOCAL, NodeInputs, current_worker},
+    worker::{Here, LOCAL, NodeInputs},
 };
 
 /// When a retry after `delay` is due. A delay too long for the clock (a policy whose delays grow to
@@ -76,7 +76,7 @@ impl Wake for RetryWake {
 
 /// Runs one attempt of a node (a sync node's whole attempt; a step of an async node's), and everything its
 /// end decides. Returns the worker's next task: a dependent the node made ready (see `settle`).
-pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
+pub(super) fn execute(shared: &Arc<Shared>, here: Here<'_>, task: Task) -> Option<Task> {
     let Task { run, node, carried } = task;
     let def = &run.graph().nodes[node as usize];
     let action = match &def.work {
@@ -85,15 +85,15 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
             // Not the last: this node is unfinished.
             run.finish_many(carried);
             let action = Arc::clone(action);
-            poll_node(shared, run, node, &action);
+            poll_node(shared, here, run, node, &action);
             return None;
         }
     };
     if let Some(status) = run.stopping() {
-        return release_and_settle(shared, run, node, status, carried);
+        return release_and_settle(shared, here, run, node, status, carried);
     }
     let attempt = run.begin_attempt(node);
-    shared.count(ACTIVE, 1);
+    shared.count(here, ACTIVE, 1);
     // The clock is read only if the run times its nodes or this node has a timeout; the time spent is
     // two raw reads of the CPU's time-stamp counter, scaled once (`quanta`: calibrated against the OS
     // clock; the OS clock where the counter is not reliable), the deadline from the OS clock.
@@ -109,22 +109,13 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
         arena_block_size: shared.memory.arena_block_size,
     };
     let mut ctx = NodeCtx::new(&def.name, attempt, &inputs, run.stop_flag(), deadline);
-    let span = trace::attempt_span(run.span(), &def.name, attempt, || current_worker(shared));
+    let span = trace::attempt_span(run.span(), &def.name, attempt, || Some(here.me));
     let entered = trace::enter(&span);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx)));
     drop(entered);
-    let took = started.map_or(Duration::ZERO, |s| clock.delta(s, clock.raw()));
+    let span_end = started.map(|s| (s, clock.raw()));
     let (output, deferred, scratch) = ctx.into_parts();
-    let ended = Ended {
-        attempt,
-        took,
-        result: match outcome {
-            Ok(result) => result.and(deferred),
-            Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
-        },
-        output,
-    };
-    shared.count(ACTIVE, u64::MAX); // wrapping: minus one
+    shared.count(here, ACTIVE, u64::MAX); // wrapping: minus one
     // The worker's scratch arena, if the action borrowed it: reset, and back to the worker.
     if let Some(mut arena) = scratch
         && shared.memory.arena
@@ -136,7 +127,26 @@ pub(super) fn execute(shared: &Arc<Shared>, task: Task) -> Option<Task> {
             }
         });
     }
-    conclude(shared, run, node, ended, carried)
+    let result = match outcome {
+        Ok(result) => result.and(deferred),
+        Err(payload) => Err(ActionError::panicked(panic_message(payload.as_ref()))),
+    };
+    // The common case, decided here rather than in `conclude` (no `Ended` to build and hand over): a
+    // success of a node without timeout, in a run that neither checkpoints nor records attempts.
+    if result.is_ok() && def.timeout.is_none() && !run.is_durable() && !run.records_attempts() {
+        if let Some((s, e)) = span_end {
+            run.add_nanos(node, clock.delta_as_nanos(s, e));
+        }
+        run.set_output(node, output);
+        return release_and_settle(shared, here, run, node, NodeStatus::Completed, carried);
+    }
+    let ended = Ended {
+        attempt,
+        took: span_end.map_or(Duration::ZERO, |(s, e)| clock.delta(s, e)),
+        result,
+        output,
+    };
+    conclude(shared, here, run, node, ended, carried)
 }
 
 /// How an attempt ended.
@@ -168,6 +178,7 @@ impl Ended {
 /// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
 pub(super) fn conclude(
     shared: &Arc<Shared>,
+    here: Here<'_>,
     run: Arc<RunState>,
     node: u32,
     ended: Ended,
@@ -178,10 +189,10 @@ pub(super) fn conclude(
     // The common case first: a success of a node without timeout, in a run without a store.
     if ended.result.is_ok() && def.timeout.is_none() && !run.is_durable() {
         if run.records_attempts() {
-            record_completed(shared, &run, node, &ended);
+            record_completed(here, &run, node, &ended);
         }
         run.set_output(node, ended.output);
-        return release_and_settle(shared, run, node, NodeStatus::Completed, carried);
+        return release_and_settle(shared, here, run, node, NodeStatus::Completed, carried);
     }
     let result = match (ended.result, def.timeout) {
         (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
@@ -194,15 +205,14 @@ pub(super) fn conclude(
     let attempt = ended.attempt;
     let record = |outcome| {
         if run.records_attempts() {
-            let worker = current_worker(shared);
-            run.record_attempt(node, attempt, took, worker, outcome);
+            run.record_attempt(node, attempt, took, Some(here.me), outcome);
         }
     };
     match result {
         Ok(output) => {
             record(AttemptOutcome::Completed);
             run.set_output(node, output);
-            release_and_settle(shared, run, node, NodeStatus::Completed, carried)
+            release_and_settle(shared, here, run, node, NodeStatus::Completed, carried)
         }
         Err(error) => {
             let retries_left = attempt <= def.retry.max_retries();
@@ -210,7 +220,7 @@ pub(super) fn conclude(
                 // Not the last: this node is unfinished.
                 record(AttemptOutcome::Retried(error.kind()));
                 run.finish_many(carried);
-                shared.count(RETRIED, 1);
+                shared.count(here, RETRIED, 1);
                 let random = LOCAL.with(|l| {
                     l.borrow_mut().as_mut().map_or(attempt as u64, |local| {
                         local.random ^= local.random << 13;
@@ -227,7 +237,7 @@ pub(super) fn conclude(
                     carried: 0,
                 };
                 if delay.is_zero() {
-                    shared.push(task);
+                    shared.push(here, task);
                 } else {
                     RetryWake::arm(Arc::new(RetryWake {
                         shared: Arc::clone(shared),
@@ -250,19 +260,19 @@ pub(super) fn conclude(
                 }
                 NodeStatus::Failed
             };
-            release_and_settle(shared, run, node, status, carried)
+            release_and_settle(shared, here, run, node, status, carried)
         }
     }
 }
 
 /// Records a successful attempt in a run that records attempts (the fast path's record).
 #[cold]
-fn record_completed(shared: &Shared, run: &RunState, node: u32, ended: &Ended) {
+fn record_completed(here: Here<'_>, run: &RunState, node: u32, ended: &Ended) {
     run.record_attempt(
         node,
         ended.attempt,
         ended.took,
-        current_worker(shared),
+        Some(here.me),
         AttemptOutcome::Completed,
     );
 }
@@ -275,25 +285,29 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-string payload".to_string())
 }
 
-/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node. On a
-/// worker, the first dependent it makes ready is returned, to be this worker's next task (run at once,
+/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node. The
+/// first dependent it makes ready is returned, to be worker `here`'s next task (run at once,
 /// where the run's memory is warm; never in a queue, so a chain does not hop between workers), and takes
 /// over the finished task's reference to the run (no count of the run's references changes for it).
 pub(super) fn release_and_settle(
     shared: &Shared,
+    here: Here<'_>,
     run: Arc<RunState>,
     node: u32,
     status: NodeStatus,
     carried: u32,
 ) -> Option<Task> {
     if let Some(next) = run.release_slot() {
-        shared.push(Task {
-            run: Arc::clone(&run),
-            node: next,
-            carried: 0,
-        });
+        shared.push(
+            here,
+            Task {
+                run: Arc::clone(&run),
+                node: next,
+                carried: 0,
+            },
+        );
     }
-    settle(shared, &run, node, status, carried).map(|(next, carried)| Task {
+    settle(shared, here, &run, node, status, carried).map(|(next, carried)| Task {
         run,
         node: next,
         carried,
@@ -302,18 +316,17 @@ pub(super) fn release_and_settle(
 
 /// Records a node's final status and walks what it decides: dependents whose last dependency this was
 /// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
-/// no stack). On one of this executor's workers, the first dependent made ready is not queued but
-/// returned, to be the worker's next task, with the count of finished nodes it carries (`carried` and
-/// those settled here); otherwise that count comes off the run's unfinished nodes, and the run completes
-/// if they were the last.
+/// no stack). The first dependent made ready is not queued but returned, to be worker `here`'s next task,
+/// with the count of finished nodes it carries (`carried` and those settled here); with none, that count
+/// comes off the run's unfinished nodes, and the run completes if they were the last.
 fn settle(
     shared: &Shared,
+    here: Here<'_>,
     run: &Arc<RunState>,
     node: u32,
     status: NodeStatus,
     carried: u32,
 ) -> Option<(u32, u32)> {
-    let mut keep_next = shared.on_own_worker();
     let mut next = None;
     let mut finished = carried;
     // Nodes settled without running (skipped, cancelled), in the worker's kept list once there is one.
@@ -329,7 +342,7 @@ fn settle(
             NodeStatus::Failed => FAILED,
             _ => SKIPPED,
         };
-        shared.count(counter, 1);
+        shared.count(here, counter, 1);
         let g = run.graph();
         for &d in g.dependents(node) {
             if !run.release(d) {
@@ -352,21 +365,16 @@ fn settle(
                     })
                     .push((d, fate)),
                 None if !run.take_slot(d) => {}
-                None if keep_next => {
-                    keep_next = false;
-                    next = Some(d);
-                }
+                None if next.is_none() => next = Some(d),
                 // With a next task kept, a node queued now is work to share: a sleeper is woken.
-                None if next.is_some() => shared.push_to_share(Task {
-                    run: Arc::clone(run),
-                    node: d,
-                    carried: 0,
-                }),
-                None => shared.push(Task {
-                    run: Arc::clone(run),
-                    node: d,
-                    carried: 0,
-                }),
+                None => shared.push_to_share(
+                    here,
+                    Task {
+                        run: Arc::clone(run),
+                        node: d,
+                        carried: 0,
+                    },
+                ),
             }
         }
         finished += 1;

@@ -167,7 +167,7 @@ impl Executor {
             next_run: AtomicU64::new(1),
             run_id_base: crate::RunId::random().as_u128(),
             clock: quanta::Clock::new(),
-            counters: (0..=workers)
+            counters: (0..workers)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
             memory,

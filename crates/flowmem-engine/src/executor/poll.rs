@@ -28,7 +28,7 @@ use super::{
     ACTIVE, Task,
     attempt::{Ended, conclude, panic_message, release_and_settle},
     shared::Shared,
-    worker::current_worker,
+    worker::Here,
 };
 
 /// The async attempt in flight of one node of a run state.
@@ -108,6 +108,7 @@ impl Wake for NodeWaker {
 /// Runs (a step of) an attempt of async node `node`: starts it if none is in flight, then polls it once.
 pub(super) fn poll_node(
     shared: &Arc<Shared>,
+    here: Here<'_>,
     run: Arc<RunState>,
     node: u32,
     action: &Arc<dyn AsyncAction>,
@@ -139,19 +140,19 @@ pub(super) fn poll_node(
                 end_polling(&waker);
                 queue_next(
                     shared,
-                    release_and_settle(shared, Arc::clone(&run), node, status, 0),
+                    here,
+                    release_and_settle(shared, here, Arc::clone(&run), node, status, 0),
                 );
                 return;
             }
             let attempt = run.begin_attempt(node);
-            shared.count(ACTIVE, 1);
+            shared.count(here, ACTIVE, 1);
             let started = Instant::now();
             let def = &run.graph().nodes[node as usize];
             let deadline = def.timeout.and_then(|t| started.checked_add(t));
             *slot.output.lock().unwrap_or_else(PoisonError::into_inner) = Value::Unit;
             let ctx = AsyncCtx::new(Arc::clone(&run), node, attempt, deadline);
-            let span =
-                trace::attempt_span(run.span(), &def.name, attempt, || current_worker(shared));
+            let span = trace::attempt_span(run.span(), &def.name, attempt, || Some(here.me));
             let entered = trace::enter(&span);
             let made = shared
                 .in_runtime(|| std::panic::catch_unwind(AssertUnwindSafe(|| action.call(ctx))));
@@ -162,7 +163,7 @@ pub(super) fn poll_node(
                     end_polling(&waker);
                     let ended =
                         Ended::new(attempt, started.elapsed(), Err(panicked(payload.as_ref())));
-                    finish(shared, &run, node, slot, ended);
+                    finish(shared, here, &run, node, slot, ended);
                     return;
                 }
             };
@@ -183,23 +184,23 @@ pub(super) fn poll_node(
     if let Some(status) = run.stopping() {
         drop(flight.future);
         end_polling(&waker);
-        shared.count(ACTIVE, u64::MAX);
+        shared.count(here, ACTIVE, u64::MAX);
         let took = flight.started.elapsed();
         run.add_time(node, took);
         if run.records_attempts() {
-            let worker = current_worker(shared);
             run.record_attempt(
                 node,
                 flight.attempt,
                 took,
-                worker,
+                Some(here.me),
                 AttemptOutcome::Cancelled,
             );
         }
         trace::cancelled(run.span(), &run.graph().nodes[node as usize].name);
         queue_next(
             shared,
-            release_and_settle(shared, Arc::clone(&run), node, status, 0),
+            here,
+            release_and_settle(shared, here, Arc::clone(&run), node, status, 0),
         );
         return;
     }
@@ -209,7 +210,7 @@ pub(super) fn poll_node(
         let limit = run.graph().nodes[node as usize].timeout.unwrap_or_default();
         let timed_out = Err(ActionError::timed_out(limit));
         let ended = Ended::new(flight.attempt, flight.started.elapsed(), timed_out);
-        finish(shared, &run, node, slot, ended);
+        finish(shared, here, &run, node, slot, ended);
         return;
     }
     let std_waker = Waker::from(Arc::clone(&waker));
@@ -230,11 +231,14 @@ pub(super) fn poll_node(
             if std::mem::take(&mut state.notified) {
                 // Woken while it was being polled: its turn again.
                 drop(state);
-                shared.push(Task {
-                    run: Arc::clone(&run),
-                    node,
-                    carried: 0,
-                });
+                shared.push(
+                    here,
+                    Task {
+                        run: Arc::clone(&run),
+                        node,
+                        carried: 0,
+                    },
+                );
             } else {
                 state.parked = Some(Arc::clone(&run));
             }
@@ -246,7 +250,7 @@ pub(super) fn poll_node(
     drop(flight.future);
     end_polling(&waker);
     let ended = Ended::new(flight.attempt, flight.started.elapsed(), result);
-    finish(shared, &run, node, slot, ended);
+    finish(shared, here, &run, node, slot, ended);
 }
 
 /// The attempt is over: no wake queues the node any more (until its next attempt polls).
@@ -259,19 +263,34 @@ fn end_polling(waker: &NodeWaker) {
 
 /// Ends the attempt with `ended`: its output (from the slot), then what the end decides, as for a sync
 /// node.
-fn finish(shared: &Arc<Shared>, run: &Arc<RunState>, node: u32, slot: &AsyncSlot, ended: Ended) {
-    shared.count(ACTIVE, u64::MAX); // wrapping: minus one
+fn finish(
+    shared: &Arc<Shared>,
+    here: Here<'_>,
+    run: &Arc<RunState>,
+    node: u32,
+    slot: &AsyncSlot,
+    ended: Ended,
+) {
+    shared.count(here, ACTIVE, u64::MAX); // wrapping: minus one
     let output = std::mem::take(&mut *slot.output.lock().unwrap_or_else(PoisonError::into_inner));
     queue_next(
         shared,
-        conclude(shared, Arc::clone(run), node, ended.with_output(output), 0),
+        here,
+        conclude(
+            shared,
+            here,
+            Arc::clone(run),
+            node,
+            ended.with_output(output),
+            0,
+        ),
     );
 }
 
 /// Queues the dependent an async node's end made ready (the worker pops it next).
-fn queue_next(shared: &Shared, next: Option<Task>) {
+fn queue_next(shared: &Shared, here: Here<'_>, next: Option<Task>) {
     if let Some(task) = next {
-        shared.push(task);
+        shared.push(here, task);
     }
 }
 

@@ -12,11 +12,7 @@ use flowmem_pool::BufferPool;
 
 use crate::{MemoryOptions, run::ContextPool};
 
-use super::{
-    COUNTERS, Task,
-    recycle::StatePool,
-    worker::{LOCAL, WORKER_ROW, WorkerLocal},
-};
+use super::{COUNTERS, Task, recycle::StatePool, worker::Here};
 
 /// The state an executor's workers share.
 pub(super) struct Shared {
@@ -40,7 +36,7 @@ pub(super) struct Shared {
     /// OS clock (the OS clock where the counter is unreliable).
     pub(super) clock: quanta::Clock,
     /// Per-worker counters (one writer each, summed on read: no contended read-modify-write on the hot
-    /// path), plus a last row for counts made off the workers.
+    /// path). Every count is made on a worker: nodes are executed, settled and retried there only.
     pub(super) counters: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
     pub(super) memory: MemoryOptions,
     pub(super) buffers: BufferPool,
@@ -70,41 +66,12 @@ impl Shared {
         f()
     }
 
-    /// Whether `local` is one of this executor's workers.
-    pub(super) fn is_owner_of(&self, local: &WorkerLocal) -> bool {
-        local.owner == self.address()
-    }
-
-    fn address(&self) -> usize {
-        self as *const Shared as usize
-    }
-
-    /// This thread's worker number, if it is one of this executor's workers.
+    /// Adds `n` (wrapping) to counter `i` of worker `here`'s row: its single writer, so a plain load and
+    /// store.
     #[inline]
-    fn own_worker(&self) -> Option<usize> {
-        let (owner, id) = WORKER_ROW.with(std::cell::Cell::get);
-        (owner == self.address()).then_some(id)
-    }
-
-    /// Whether this thread is one of this executor's workers.
-    #[inline]
-    pub(super) fn on_own_worker(&self) -> bool {
-        self.own_worker().is_some()
-    }
-
-    /// Adds `n` (wrapping) to counter `i` of this worker's row; off the workers, to the shared last row.
-    #[inline]
-    pub(super) fn count(&self, i: usize, n: u64) {
-        match self.own_worker() {
-            // Single writer: a plain load and store.
-            Some(w) => {
-                let c = &self.counters[w][i];
-                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-            }
-            None => {
-                self.counters[self.counters.len() - 1][i].fetch_add(n, Ordering::Relaxed);
-            }
-        }
+    pub(super) fn count(&self, here: Here<'_>, i: usize, n: u64) {
+        let c = &self.counters[here.me][i];
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
     /// Queues work from outside a worker (or for any worker), and wakes one if some sleep.
@@ -133,40 +100,25 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Queues a ready node: on this worker's own deque when called from a worker, else from outside.
+    /// Queues a ready node on worker `here`'s own deque.
     ///
     /// A worker pushing onto an empty deque with no next task will pop the task itself next, so nobody is
     /// woken for it; a second task waiting there is work to share, and wakes a sleeper.
-    pub(super) fn push(&self, task: Task) {
-        let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
-            Some(local) if self.is_owner_of(local) => {
-                let surplus = !local.deque.is_empty();
-                local.deque.push(task);
-                Ok(surplus)
-            }
-            _ => Err(task),
-        });
-        match rejected {
-            Ok(true) => self.notify(),
-            Ok(false) => {}
-            Err(task) => self.push_external(task),
+    #[inline]
+    pub(super) fn push(&self, here: Here<'_>, task: Task) {
+        let surplus = !here.deque.is_empty();
+        here.deque.push(task);
+        if surplus {
+            self.notify();
         }
     }
 
-    /// Queues a ready node that this worker will not get to next (it has a next task): work to share,
-    /// so a sleeping worker is woken. Off the workers, queued from outside.
-    pub(super) fn push_to_share(&self, task: Task) {
-        let rejected = LOCAL.with(|l| match l.borrow().as_ref() {
-            Some(local) if self.is_owner_of(local) => {
-                local.deque.push(task);
-                Ok(())
-            }
-            _ => Err(task),
-        });
-        match rejected {
-            Ok(()) => self.notify(),
-            Err(task) => self.push_external(task),
-        }
+    /// Queues a ready node that worker `here` will not get to next (it has a next task): work to share,
+    /// so a sleeping worker is woken.
+    #[inline]
+    pub(super) fn push_to_share(&self, here: Here<'_>, task: Task) {
+        here.deque.push(task);
+        self.notify();
     }
 
     pub(super) fn find_task(&self, local: &Worker<Task>, me: usize) -> Option<Task> {

@@ -1,7 +1,7 @@
 //! A worker thread: its loop, its idle protocol (yield, then sleep), and its thread-local state.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::RefCell,
     panic::AssertUnwindSafe,
     sync::{Arc, PoisonError, atomic::Ordering},
     time::Duration,
@@ -30,26 +30,23 @@ use super::{
 const IDLE_ROUNDS: usize = 32;
 
 thread_local! {
-    /// The deque of the worker running on this thread (none on other threads), and its scratch list.
+    /// The state of the worker running on this thread (none on other threads) that code below the
+    /// executor reaches without a [`Here`]: the actions' scratch arena, lent through [`NodeInputs`].
     pub(super) static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
-    /// The executor (the address of its `Shared`; 0 for none) and number of the worker running on this
-    /// thread: read on every node to count it in the worker's own row, so a plain cell, not `LOCAL`.
-    pub(super) static WORKER_ROW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
-/// The number of `shared`'s worker running on this thread, if this thread is one of its workers.
-pub(super) fn current_worker(shared: &Shared) -> Option<usize> {
-    let (owner, me) = WORKER_ROW.with(Cell::get);
-    (owner == std::ptr::from_ref(shared) as usize).then_some(me)
+/// The worker a node's attempt runs on, handed down from its loop to everything the attempt's end
+/// decides: its deque (the dependents the node makes ready go there, no thread-local to look up per
+/// dependent) and its number (its row of counters). Every attempt runs on a worker: wakers and timers
+/// only queue their node from outside.
+#[derive(Clone, Copy)]
+pub(super) struct Here<'a> {
+    pub(super) deque: &'a Worker<Task>,
+    pub(super) me: usize,
 }
 
 /// A worker thread's own state, in its thread-local.
 pub(super) struct WorkerLocal {
-    /// The executor this worker serves (the address of its `Shared`): code of another executor running
-    /// on this thread (an action that runs a workflow on a second executor, a waker called here) must not
-    /// use this worker's deque or counters.
-    pub(super) owner: usize,
-    pub(super) deque: Worker<Task>,
     /// Nodes whose fate is decided without running them (skipped, cancelled), processed in a loop
     /// rather than by recursion; kept across calls, so it stops allocating once grown.
     pub(super) settle: Vec<(u32, NodeStatus)>,
@@ -63,8 +60,6 @@ pub(super) struct WorkerLocal {
 pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) {
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(WorkerLocal {
-            owner: Arc::as_ptr(shared) as usize,
-            deque,
             settle: Vec::new(),
             scratch: shared
                 .memory
@@ -73,37 +68,39 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
             random: 0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         })
     });
-    WORKER_ROW.with(|w| w.set((Arc::as_ptr(shared) as usize, me)));
+    let here = Here { deque: &deque, me };
+    // Actions' panics are caught around the action; one here is the executor's own bug. It must not take
+    // the worker down (the runs it would leave behind could never end): the worker counts it and goes
+    // back to serving. Caught around the loop rather than each task: entering a catch costs on every
+    // node (the task being executed is lost either way).
+    while let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| serve(shared, here))) {
+        shared.count(here, WORKER_PANICS, 1);
+        eprintln!(
+            "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; please \
+             report it): {}",
+            panic_message(payload.as_ref())
+        );
+    }
+    LOCAL.with(|l| *l.borrow_mut() = None);
+}
+
+/// Worker `here`'s loop: executes tasks until the executor shuts down with no run in flight; sleeps
+/// when there is nothing to do.
+fn serve(shared: &Arc<Shared>, here: Here<'_>) {
     // The task to run next: a dependent the last node made ready, run before anything queued.
     let mut next: Option<Task> = None;
     loop {
-        let task = next.take().or_else(|| {
-            LOCAL.with(|l| {
-                let l = l.borrow();
-                let local = l.as_ref().expect("set above");
-                shared.find_task(&local.deque, me)
-            })
-        });
-        if let Some(task) = task {
-            // Actions' panics are caught around the action; one here is the executor's own bug. It must
-            // not take the worker down (the runs it would leave behind could never end).
-            match std::panic::catch_unwind(AssertUnwindSafe(|| execute(shared, task))) {
-                Ok(after) => next = after,
-                Err(payload) => {
-                    shared.count(WORKER_PANICS, 1);
-                    eprintln!(
-                        "flowmem-engine: worker {me} caught a panic outside any action (an executor bug; \
-                         please report it): {}",
-                        panic_message(payload.as_ref())
-                    );
-                }
-            }
+        if let Some(task) = next
+            .take()
+            .or_else(|| shared.find_task(here.deque, here.me))
+        {
+            next = execute(shared, here, task);
             continue;
         }
         if shared.shutdown.load(Ordering::Acquire)
             && shared.runs_in_flight.load(Ordering::Acquire) == 0
         {
-            break;
+            return;
         }
         // Nothing to do: look again for a while, yielding the CPU between looks, before going to sleep —
         // work often arrives within microseconds, and a sleep and wake-up cost two system calls.
@@ -133,8 +130,6 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
         shared.sleeping.fetch_sub(1, Ordering::SeqCst);
         shared.wake_pending.store(false, Ordering::Release);
     }
-    WORKER_ROW.with(|w| w.set((0, 0)));
-    LOCAL.with(|l| *l.borrow_mut() = None);
 }
 
 /// The worker's scratch arena, lent to the node that asks for scratch memory first (none off the workers,
