@@ -394,6 +394,54 @@ fn many_concurrent_runs_with_random_failures_run_each_node_once_or_skip_it() {
     assert_eq!(stats.runs, runs as u64);
 }
 
+/// A worker takes a finished node off its run's count of unfinished nodes only when it moves to a task of
+/// another run or runs out of work (a run of independent nodes: none of its nodes makes another ready).
+/// Runs of two workflows interleaved on one worker, and on two, each end — and each ends once its last
+/// node has, not when the worker next has something else to do.
+#[test]
+fn runs_of_independent_nodes_interleaved_on_the_workers_each_end() {
+    let wide = |name: &str, n: usize| {
+        let mut b = Workflow::builder(name);
+        for i in 0..n {
+            b.node(format!("n{i}"), |ctx: &mut NodeCtx<'_>| {
+                ctx.set_output(1u64);
+                Ok(())
+            });
+        }
+        b.build().unwrap()
+    };
+    let (a, b) = (wide("a", 10), wide("b", 7));
+    for workers in [1, 2] {
+        let executor = Executor::new(workers);
+        let rounds = flowmem_testing::iterations(50);
+        for round in 0..rounds {
+            let handles: Vec<_> = (0..4)
+                .map(|i| executor.submit(if (i + round) % 2 == 0 { &a } else { &b }))
+                .collect();
+            for h in &handles {
+                let report = h.wait_timeout(Duration::from_secs(10)).unwrap_or_else(|| {
+                    panic!("round {round}, {workers} workers: a run never ended")
+                });
+                assert_eq!(report.status, RunStatus::Completed);
+                assert!(
+                    report
+                        .nodes
+                        .iter()
+                        .all(|n| n.status == NodeStatus::Completed)
+                );
+            }
+        }
+        // The last run alone: it ends though the worker has nothing after it.
+        let report = executor
+            .submit(&a)
+            .wait_timeout(Duration::from_secs(10))
+            .expect("a run alone never ended");
+        assert_eq!(report.status, RunStatus::Completed);
+        // Each round: two runs of `a` (10 nodes) and two of `b` (7).
+        assert_eq!(executor.stats().completed, rounds * 2 * (10 + 7) + 10);
+    }
+}
+
 /// Issue 14, bug 5: a timeout, a retry delay or a wait of `Duration::MAX` overflowed `Instant` arithmetic
 /// on a worker (outside the action's `catch_unwind`) and killed it: the run never ended, later runs on a
 /// one-worker executor never started, and dropping the executor blocked. Now `Duration::MAX` means no

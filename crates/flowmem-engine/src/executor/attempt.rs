@@ -16,7 +16,7 @@ use crate::{
 };
 
 use super::{
-    ACTIVE, COMPLETED, FAILED, RETRIED, SKIPPED, Task,
+    ACTIVE, COMPLETED, FAILED, RETRIED, RunRef, SKIPPED, Task,
     poll::poll_node,
     shared::Shared,
     worker::{Here, LOCAL, NodeInputs},
@@ -75,8 +75,8 @@ impl Wake for RetryWake {
 }
 
 /// Runs one attempt of a node (a sync node's whole attempt; a step of an async node's), and everything its
-/// end decides. Returns the worker's next task: a dependent the node made ready (see `settle`).
-pub(super) fn execute(shared: &Arc<Shared>, here: Here<'_>, task: Task) -> Option<Task> {
+/// end decides. Returns what that leaves the worker (see [`After`]).
+pub(super) fn execute(shared: &Arc<Shared>, here: Here<'_>, task: Task) -> After {
     let Task { run, node, carried } = task;
     let def = &run.graph().nodes[node as usize];
     let action = match &def.work {
@@ -85,8 +85,8 @@ pub(super) fn execute(shared: &Arc<Shared>, here: Here<'_>, task: Task) -> Optio
             // Not the last: this node is unfinished.
             run.finish_many(carried);
             let action = Arc::clone(action);
-            poll_node(shared, here, run, node, &action);
-            return None;
+            poll_node(shared, here, run.to_arc(), node, &action);
+            return After::Nothing;
         }
     };
     if let Some(status) = run.stopping() {
@@ -173,17 +173,32 @@ impl Ended {
     }
 }
 
+/// What an attempt's end leaves its worker.
+pub(super) enum After {
+    /// Nothing to run or to count: an async node waits, or a retry was queued (its finished count paid).
+    Nothing,
+    /// A dependent the node made ready, to be the worker's next task (run at once, where the run's memory
+    /// is warm; never in a queue, so a chain does not hop between workers), carrying the count of the
+    /// run's nodes finished before it on this worker.
+    Next(Task),
+    /// No dependent made ready: this many of the run's nodes finished here and are not yet taken off its
+    /// count of unfinished nodes. The worker hands them to its next task if that is of the same run, and
+    /// otherwise [`pay`]s them, before a task of another run or before it idles: one read-modify-write on
+    /// the run's counter per switch of run, not per node.
+    Owed(RunRef, u32),
+}
+
 /// What the end of an attempt decides, for sync and async nodes alike: a timeout or a cancellation
 /// overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
 /// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
 pub(super) fn conclude(
     shared: &Arc<Shared>,
     here: Here<'_>,
-    run: Arc<RunState>,
+    run: RunRef,
     node: u32,
     ended: Ended,
     carried: u32,
-) -> Option<Task> {
+) -> After {
     let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
     // The common case first: a success of a node without timeout, in a run without a store.
@@ -232,7 +247,7 @@ pub(super) fn conclude(
                 let delay = def.retry.delay(attempt, random);
                 trace::retrying(run.span(), &def.name, attempt, &error, delay);
                 let task = Task {
-                    run: Arc::clone(&run),
+                    run,
                     node,
                     carried: 0,
                 };
@@ -245,7 +260,7 @@ pub(super) fn conclude(
                         due: retry_due(delay),
                     }));
                 }
-                return None;
+                return After::Nothing;
             }
             let status = if error.kind() == crate::ActionErrorKind::Cancelled {
                 record(AttemptOutcome::Cancelled);
@@ -285,48 +300,42 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-string payload".to_string())
 }
 
-/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node. The
-/// first dependent it makes ready is returned, to be worker `here`'s next task (run at once,
-/// where the run's memory is warm; never in a queue, so a chain does not hop between workers), and takes
-/// over the finished task's reference to the run (no count of the run's references changes for it).
+/// Frees the node's concurrency slot (starting a node that waited for it), then settles the node (see
+/// `settle`).
 pub(super) fn release_and_settle(
     shared: &Shared,
     here: Here<'_>,
-    run: Arc<RunState>,
+    run: RunRef,
     node: u32,
     status: NodeStatus,
     carried: u32,
-) -> Option<Task> {
+) -> After {
     if let Some(next) = run.release_slot() {
         shared.push(
             here,
             Task {
-                run: Arc::clone(&run),
+                run,
                 node: next,
                 carried: 0,
             },
         );
     }
-    settle(shared, here, &run, node, status, carried).map(|(next, carried)| Task {
-        run,
-        node: next,
-        carried,
-    })
+    settle(shared, here, run, node, status, carried)
 }
 
 /// Records a node's final status and walks what it decides: dependents whose last dependency this was
 /// become ready, or are settled at once as skipped or cancelled (iteratively, so a long chain of skips uses
 /// no stack). The first dependent made ready is not queued but returned, to be worker `here`'s next task,
 /// with the count of finished nodes it carries (`carried` and those settled here); with none, that count
-/// comes off the run's unfinished nodes, and the run completes if they were the last.
+/// is returned as owed (see [`After`]).
 fn settle(
     shared: &Shared,
     here: Here<'_>,
-    run: &Arc<RunState>,
+    run: RunRef,
     node: u32,
     status: NodeStatus,
     carried: u32,
-) -> Option<(u32, u32)> {
+) -> After {
     let mut next = None;
     let mut finished = carried;
     // Nodes settled without running (skipped, cancelled), in the worker's kept list once there is one.
@@ -370,7 +379,7 @@ fn settle(
                 None => shared.push_to_share(
                     here,
                     Task {
-                        run: Arc::clone(run),
+                        run,
                         node: d,
                         carried: 0,
                     },
@@ -379,16 +388,6 @@ fn settle(
         }
         finished += 1;
     }
-    if next.is_none() && run.finish_many(finished) {
-        run.complete();
-        shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
-        // Wake sleepers, so that a shutting-down executor sees the last run end.
-        let _g = shared
-            .sleep_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        shared.wake.notify_all();
-    }
     if let Some(scratch) = scratch {
         LOCAL.with(|l| {
             if let Some(local) = l.borrow_mut().as_mut() {
@@ -396,5 +395,35 @@ fn settle(
             }
         });
     }
-    next.map(|next| (next, finished))
+    match next {
+        Some(next) => After::Next(Task {
+            run,
+            node: next,
+            carried: finished,
+        }),
+        None => After::Owed(run, finished),
+    }
+}
+
+/// Takes `finished` nodes off `run`'s count of unfinished nodes; if they were the last, the run ends
+/// here: it completes, and its in-flight reference is given back.
+pub(super) fn pay(shared: &Shared, run: RunRef, finished: u32) {
+    if !run.finish_many(finished) {
+        return;
+    }
+    run.complete();
+    // No worker needs waking for this: a shutting-down executor wakes its sleepers once, and from then on
+    // they look for the last run's end without sleeping. (A wake-up here cost a system call per run, and
+    // kept the run's state from its next run for as long: a submission right after the end would find it
+    // still referenced.)
+    shared.runs_in_flight.fetch_sub(1, Ordering::AcqRel);
+    #[allow(
+        unsafe_code,
+        reason = "the run's in-flight reference, given back by the worker that ends the run"
+    )]
+    // SAFETY: this thread counted the run's last node finished, once (`finish_many` is true for one
+    // caller): no task of the run is left, and nothing after this uses the run.
+    unsafe {
+        run.release_in_flight();
+    }
 }

@@ -11,6 +11,7 @@ pub(crate) use attempt::panic_message;
 mod poll;
 mod recycle;
 mod shared;
+mod task;
 mod worker;
 
 use std::{
@@ -34,18 +35,8 @@ use crate::{
 
 pub(crate) use self::poll::AsyncSlot;
 pub(crate) use self::recycle::StatePool;
+pub(crate) use self::task::{RunRef, Task};
 use self::{shared::Shared, worker::worker_main};
-
-/// A node of a run, ready to execute.
-pub(crate) struct Task {
-    pub(crate) run: Arc<RunState>,
-    pub(crate) node: u32,
-    /// Nodes of the run finished before this one on the same worker and not yet taken off the run's
-    /// count of unfinished nodes: a worker going from a node to the dependent it made ready carries the
-    /// count along (the run cannot end while this task's node is unfinished), and takes it off once, when
-    /// the chain of such next tasks ends, rather than once per node on a line both workers write.
-    pub(crate) carried: u32,
-}
 
 /// The executor's counters, read with [`Executor::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,10 +218,11 @@ impl Executor {
             return handle;
         }
         self.shared.runs_in_flight.fetch_add(1, Ordering::AcqRel);
+        let in_flight = RunRef::launch(&run);
         for node in start {
             if run.take_slot(*node) {
                 self.shared.push_external(Task {
-                    run: Arc::clone(&run),
+                    run: in_flight,
                     node: *node,
                     carried: 0,
                 });

@@ -25,8 +25,8 @@ use crate::{
 };
 
 use super::{
-    ACTIVE, Task,
-    attempt::{Ended, conclude, panic_message, release_and_settle},
+    ACTIVE, RunRef, Task,
+    attempt::{After, Ended, conclude, panic_message, pay, release_and_settle},
     shared::Shared,
     worker::Here,
 };
@@ -96,8 +96,10 @@ impl Wake for NodeWaker {
         };
         drop(state);
         if let Some(shared) = self.shared.upgrade() {
+            // The node is unfinished while it is parked: the run's in-flight reference is held, and the
+            // parked `Arc` can go.
             shared.push_external(Task {
-                run,
+                run: RunRef::of(&run),
                 node: self.node,
                 carried: 0,
             });
@@ -141,7 +143,7 @@ pub(super) fn poll_node(
                 queue_next(
                     shared,
                     here,
-                    release_and_settle(shared, here, Arc::clone(&run), node, status, 0),
+                    release_and_settle(shared, here, RunRef::of(&run), node, status, 0),
                 );
                 return;
             }
@@ -200,7 +202,7 @@ pub(super) fn poll_node(
         queue_next(
             shared,
             here,
-            release_and_settle(shared, here, Arc::clone(&run), node, status, 0),
+            release_and_settle(shared, here, RunRef::of(&run), node, status, 0),
         );
         return;
     }
@@ -234,7 +236,7 @@ pub(super) fn poll_node(
                 shared.push(
                     here,
                     Task {
-                        run: Arc::clone(&run),
+                        run: RunRef::of(&run),
                         node,
                         carried: 0,
                     },
@@ -279,7 +281,7 @@ fn finish(
         conclude(
             shared,
             here,
-            Arc::clone(run),
+            RunRef::of(run),
             node,
             ended.with_output(output),
             0,
@@ -287,10 +289,13 @@ fn finish(
     );
 }
 
-/// Queues the dependent an async node's end made ready (the worker pops it next).
-fn queue_next(shared: &Shared, here: Here<'_>, next: Option<Task>) {
-    if let Some(task) = next {
-        shared.push(here, task);
+/// What an async node's end leaves: the dependent it made ready is queued (the worker pops it next), its
+/// finished count paid at once.
+fn queue_next(shared: &Shared, here: Here<'_>, after: After) {
+    match after {
+        After::Next(task) => shared.push(here, task),
+        After::Owed(run, finished) => pay(shared, run, finished),
+        After::Nothing => {}
     }
 }
 

@@ -18,8 +18,8 @@ use crate::{
 };
 
 use super::{
-    Task, WORKER_PANICS,
-    attempt::{execute, panic_message},
+    RunRef, Task, WORKER_PANICS,
+    attempt::{After, execute, panic_message, pay},
     shared::Shared,
 };
 
@@ -89,12 +89,31 @@ pub(super) fn worker_main(shared: &Arc<Shared>, deque: Worker<Task>, me: usize) 
 fn serve(shared: &Arc<Shared>, here: Here<'_>) {
     // The task to run next: a dependent the last node made ready, run before anything queued.
     let mut next: Option<Task> = None;
+    // Nodes of a run finished on this worker and not yet taken off the run's unfinished count (see
+    // `After::Owed`): given to the next task if it is of the same run, else paid before it.
+    let mut owed: Option<(RunRef, u32)> = None;
     loop {
-        if let Some(task) = next
+        if let Some(mut task) = next
             .take()
             .or_else(|| shared.find_task(here.deque, here.me))
         {
-            next = execute(shared, here, task);
+            if let Some((run, finished)) = owed.take() {
+                // The same run (its state cannot have been reused: the count owed keeps it unfinished).
+                if run.ptr_eq(task.run) {
+                    task.carried += finished;
+                } else {
+                    pay(shared, run, finished);
+                }
+            }
+            match execute(shared, here, task) {
+                After::Next(task) => next = Some(task),
+                After::Owed(run, finished) => owed = Some((run, finished)),
+                After::Nothing => {}
+            }
+            continue;
+        }
+        if let Some((run, finished)) = owed.take() {
+            pay(shared, run, finished);
             continue;
         }
         if shared.shutdown.load(Ordering::Acquire)
