@@ -3,8 +3,9 @@
 //! Split by mechanism, as tokio's scheduler is: this file is the public API (making an executor,
 //! submitting runs, its counters); `shared.rs` the state the workers share (queues, wake-ups, counters);
 //! `worker.rs` a worker thread (its loop, its idle protocol, its thread-local); `attempt.rs` one attempt of
-//! a node and everything its end decides (retries, settling dependents, completing the run);
-//! `recycle.rs` the recycling of run states.
+//! a node and everything its end decides (retries, settling dependents, completing the run); `task.rs` a
+//! ready node and its pointer to its run; `poll.rs` async nodes' futures; `recycle.rs` the recycling of
+//! run states.
 
 mod attempt;
 pub(crate) use attempt::panic_message;

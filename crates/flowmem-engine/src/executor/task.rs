@@ -1,9 +1,10 @@
 //! A ready node of a run ([`Task`]), and the reference to its run that a task holds ([`RunRef`]): no
 //! reference count per task.
 //!
-//! The engine's one module with `unsafe` (the crate denies it elsewhere): a task's reference to its run is
-//! a pointer, valid by the run's count of unfinished nodes rather than by a count of references. Its tests
-//! are the engine's, run under valgrind memcheck by `cargo xtask valgrind`.
+//! One of the engine's two modules with `unsafe` (with `run/slot.rs`; the crate denies it elsewhere): a
+//! task's reference to its run is a pointer, valid by the run's count of unfinished nodes rather than by
+//! a count of references. Its tests are the engine's, run under valgrind memcheck by `cargo xtask
+//! valgrind`.
 #![allow(
     unsafe_code,
     reason = "tasks refer to their run by pointer; the validity argument is on `RunRef`"
