@@ -11,7 +11,7 @@ use std::{
 use crate::{
     ActionError, NodeCtx, Value,
     action::Work,
-    run::{AttemptOutcome, NodeStatus, RunState},
+    run::{AttemptOutcome, NodeStatus},
     trace,
 };
 
@@ -188,8 +188,8 @@ pub(super) enum After {
     Owed(RunRef, u32),
 }
 
-/// What the end of an attempt decides, for sync and async nodes alike: a timeout or a cancellation
-/// overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
+/// What the end of an attempt decides, for sync and async nodes alike (a sync node's plain success is
+/// decided in `execute` without coming here): a timeout or a cancellation overrides the result; a completed node's output is checkpointed (durable runs) before any dependent
 /// can start, then it settles; a failure is retried after its back-off, or settles the node as failed.
 pub(super) fn conclude(
     shared: &Arc<Shared>,
@@ -201,14 +201,6 @@ pub(super) fn conclude(
 ) -> After {
     let def = &run.graph().nodes[node as usize];
     run.add_time(node, ended.took);
-    // The common case first: a success of a node without timeout, in a run without a store.
-    if ended.result.is_ok() && def.timeout.is_none() && !run.is_durable() {
-        if run.records_attempts() {
-            record_completed(here, &run, node, &ended);
-        }
-        run.set_output(node, ended.output);
-        return release_and_settle(shared, here, run, node, NodeStatus::Completed, carried);
-    }
     let result = match (ended.result, def.timeout) {
         (_, Some(limit)) if ended.took > limit => Err(ActionError::timed_out(limit)),
         (r, _) if run.is_cancelled() && r.is_err() => Err(ActionError::cancelled()),
@@ -278,18 +270,6 @@ pub(super) fn conclude(
             release_and_settle(shared, here, run, node, status, carried)
         }
     }
-}
-
-/// Records a successful attempt in a run that records attempts (the fast path's record).
-#[cold]
-fn record_completed(here: Here<'_>, run: &RunState, node: u32, ended: &Ended) {
-    run.record_attempt(
-        node,
-        ended.attempt,
-        ended.took,
-        Some(here.me),
-        AttemptOutcome::Completed,
-    );
 }
 
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -30,8 +30,9 @@ use super::{
 const IDLE_ROUNDS: usize = 32;
 
 thread_local! {
-    /// The state of the worker running on this thread (none on other threads) that code below the
-    /// executor reaches without a [`Here`]: the actions' scratch arena, lent through [`NodeInputs`].
+    /// The mutable state of the worker running on this thread (none on other threads), beside the
+    /// [`Here`] handed down: the settle list, the retry jitter's state, and the actions' scratch arena
+    /// (lent through [`NodeInputs`]).
     pub(super) static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
 }
 

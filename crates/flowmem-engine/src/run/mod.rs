@@ -224,9 +224,8 @@ pub(crate) struct RunState {
     /// Per node: the error of its last attempt (apart: read only for reports).
     errors: Box<[OnceLock<ActionError>]>,
     /// Nodes not finished yet: written by every worker as nodes end, so on a line of its own (128 bytes,
-    /// with the neighbour the CPU prefetches). Its alignment also keeps the `Arc`'s reference counts,
-    /// which every queued task changes, off the line of the fields read on every node (`graph`,
-    /// `nodes`, `options`, the stop flags): both were written and read by both workers on one line.
+    /// with the neighbour the CPU prefetches). Its alignment also keeps the `Arc`'s reference counts off
+    /// the line of the fields read on every node (`graph`, `nodes`, `options`, the stop flags).
     unfinished: CachePadded<AtomicUsize>,
     /// Cancelled by the user.
     cancelled: AtomicBool,
