@@ -3,35 +3,40 @@
 //! (M1–M3), and the peers papaya and scc with foldhash, as ours (M6); read-only lookups, `ReadMap` against `ConcurrentMap` (M4); a `ReadMap` batch of 1,000 inserts
 //! against 1,000 single inserts (M5).
 //!
-//! One criterion iteration of a workload is one whole bustle run of a fixed size: the table is created with
-//! room for 2^17 keys, prefilled (untimed), then the threads run 2^18 operations in all (timed, by bustle).
-//! The throughput is counted in operations, so the time per element is the time per operation. Every map
-//! runs the same operation sequence (a fixed seed).
+//! One criterion iteration of a workload is one whole run of a fixed size (`flowmem_benches::mix`, bustle's
+//! operations timed by the worker threads themselves): the table is created with room for 2^17 keys,
+//! prefilled (untimed), then the threads run 2^20 operations in all (timed). The throughput is counted in
+//! operations, so the time per element is the time per operation. Every map runs the same operation
+//! sequence (a fixed seed).
 
 use std::{
     collections::HashMap,
     hash::{BuildHasher, RandomState},
-    sync::{Arc, Mutex, RwLock},
+    sync::{Mutex, RwLock},
     time::Duration,
 };
 
-use bustle::{Collection, CollectionHandle, Mix, Workload};
 use criterion::{
     BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
 use dashmap::DashMap;
-use flowmem_benches::{keep, run_parallel};
+use flowmem_benches::{
+    keep,
+    mix::{Mix, MixMap, Workload},
+    run_parallel,
+};
 use flowmem_map::{ConcurrentMap, ReadMap};
 
 /// log2 of the table's initial capacity (conc-map-bench's default is 2^25, far too long a run here).
 const CAPACITY_LOG2: u8 = 17;
-/// Operations per run, as a multiple of the initial capacity.
-const OPERATIONS: f64 = 2.0;
-const SEED: [u8; 32] = *b"flowmem map bench: fixed seed!!!";
+/// Operations per run, as a multiple of the initial capacity: 2^20, 10–40 ms a run, long beside a
+/// scheduler's time slice.
+const OPERATIONS: f64 = 8.0;
+const SEED: u64 = 0x0066_6c6f_776d_656d;
 
 /// The operations of the workloads, on `u64` keys with `u64` values.
-trait BenchMap: Send + Sync + 'static {
+trait BenchMap: Sync {
     fn with_capacity(capacity: usize) -> Self;
     fn get(&self, key: u64) -> bool;
     /// `true` if the key was new.
@@ -159,32 +164,21 @@ impl BenchMap for scc::HashMap<u64, u64, foldhash::fast::RandomState> {
     }
 }
 
-/// A map shared by bustle's threads.
-struct Table<M>(Arc<M>);
+/// A map under a workload.
+struct Table<M>(M);
 
-impl<M: BenchMap> Collection for Table<M> {
-    type Handle = Self;
-    fn with_capacity(capacity: usize) -> Self {
-        Table(Arc::new(M::with_capacity(capacity)))
+impl<M: BenchMap> MixMap for Table<M> {
+    fn get(&self, key: u64) -> bool {
+        self.0.get(key)
     }
-    fn pin(&self) -> Self::Handle {
-        Table(Arc::clone(&self.0))
+    fn insert(&self, key: u64) -> bool {
+        self.0.insert(key)
     }
-}
-
-impl<M: BenchMap> CollectionHandle for Table<M> {
-    type Key = u64;
-    fn get(&mut self, key: &u64) -> bool {
-        self.0.get(*key)
+    fn remove(&self, key: u64) -> bool {
+        self.0.remove(key)
     }
-    fn insert(&mut self, key: &u64) -> bool {
-        self.0.insert(*key)
-    }
-    fn remove(&mut self, key: &u64) -> bool {
-        self.0.remove(*key)
-    }
-    fn update(&mut self, key: &u64) -> bool {
-        self.0.update(*key)
+    fn update(&self, key: u64) -> bool {
+        self.0.update(key)
     }
 }
 
@@ -203,7 +197,6 @@ const WORKLOADS: [Spec; 3] = [
             insert: 1,
             remove: 1,
             update: 0,
-            upsert: 0,
         },
         prefill: 0.75,
     },
@@ -214,7 +207,6 @@ const WORKLOADS: [Spec; 3] = [
             insert: 40,
             remove: 40,
             update: 10,
-            upsert: 0,
         },
         prefill: 0.75,
     },
@@ -225,33 +217,37 @@ const WORKLOADS: [Spec; 3] = [
             insert: 80,
             remove: 5,
             update: 10,
-            upsert: 0,
         },
         prefill: 0.0,
     },
 ];
 
 fn operations_per_run() -> u64 {
-    ((1u64 << CAPACITY_LOG2) as f64 * OPERATIONS) as u64
+    workload(&WORKLOADS[0]).operations_per_run()
 }
 
-/// `runs` whole bustle runs of `spec` on `threads` threads; the sum of their timed phases.
-fn bustle_runs<M: BenchMap>(spec: &Spec, threads: usize, runs: u64) -> Duration {
-    let mut workload = Workload::new(threads, spec.mix);
-    workload
-        .initial_capacity_log2(CAPACITY_LOG2)
-        .prefill_fraction(spec.prefill)
-        .operations(OPERATIONS)
-        .seed(SEED);
+fn workload(spec: &Spec) -> Workload {
+    Workload {
+        mix: spec.mix,
+        capacity_log2: CAPACITY_LOG2,
+        prefill: spec.prefill,
+        operations: OPERATIONS,
+        seed: SEED,
+    }
+}
+
+/// `runs` whole runs of `spec` on `threads` threads; the sum of their timed phases.
+fn mix_runs<M: BenchMap>(spec: &Spec, threads: usize, runs: u64) -> Duration {
+    let workload = workload(spec);
     (0..runs)
-        .map(|_| workload.run_silently::<Table<M>>().spent)
+        .map(|_| workload.run(threads, |capacity| Table(M::with_capacity(capacity))))
         .sum()
 }
 
 fn bench_workload<M: BenchMap>(group: &mut BenchmarkGroup<'_, WallTime>, spec: &Spec, name: &str) {
     for threads in [1usize, 2] {
         group.bench_function(format!("{name}_{threads}t"), |b| {
-            b.iter_custom(|runs| bustle_runs::<M>(spec, threads, runs))
+            b.iter_custom(|runs| mix_runs::<M>(spec, threads, runs))
         });
     }
 }

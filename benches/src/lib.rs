@@ -19,6 +19,7 @@ pub mod crash;
 pub mod dags;
 pub mod damage;
 pub mod faults;
+pub mod mix;
 pub mod shared_bench;
 pub mod shared_crash;
 
