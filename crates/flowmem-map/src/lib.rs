@@ -26,14 +26,15 @@
 //! # Choosing, and what it costs
 //!
 //! - [`ConcurrentMap`] is dashmap with a faster default hasher (foldhash) and an API without guards. Each
-//!   call takes one shard lock (a read-write lock; four shards per CPU). Use it when writes are common.
+//!   call takes one shard lock (a read-write lock; sixteen shards per CPU). Use it when writes are common,
+//!   or when reads and writes mix.
 //! - [`ReadMap`] reads are an atomic load of the current map plus a plain `HashMap` lookup: no lock, no
 //!   shared write, so reads scale with threads. Every write copies the whole map (O(n)); batch writes with
 //!   [`ReadMap::update_batch`]. Use it when writes are rare or come in batches.
 //! - A `Mutex<HashMap>` is fine for one thread or little traffic; under contention both maps here beat it.
 //!
-//! `docs/map.md` has the measured ratios (targets M1–M5: the conc-map-bench workloads against dashmap,
-//! `RwLock<HashMap>` and `Mutex<HashMap>`).
+//! `docs/map.md` has the measured ratios (targets M1–M7: the conc-map-bench workloads against dashmap,
+//! `RwLock<HashMap>`, `Mutex<HashMap>` and the peers papaya and scc) and says when to pick a peer instead.
 //!
 //! # Deadlock freedom
 //!
