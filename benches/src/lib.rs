@@ -68,6 +68,13 @@ pub fn criterion() -> Criterion {
 /// Runs `work(thread_index, iters)` on `threads` new threads started together, and returns the wall time from
 /// their common start to the last one's end. Spawning is not timed: every thread spins until all are ready.
 pub fn run_parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
+    let (start, _) = together(threads, |t| work(t, iters));
+    start.elapsed()
+}
+
+/// Runs `work(thread_index)` on `threads` new threads released together once all are running, and returns
+/// the moment of release and each thread's result. A thread's panic is carried on to the caller as it was.
+pub fn together<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) -> (Instant, Vec<T>) {
     let ready = AtomicUsize::new(0);
     let go = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -79,7 +86,7 @@ pub fn run_parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync
                     while !go.load(Ordering::Acquire) {
                         std::hint::spin_loop();
                     }
-                    work(t, iters);
+                    work(t)
                 })
             })
             .collect();
@@ -88,10 +95,14 @@ pub fn run_parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync
         }
         let start = Instant::now();
         go.store(true, Ordering::Release);
-        for h in handles {
-            h.join().expect("bench thread panicked");
-        }
-        start.elapsed()
+        let results = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        (start, results)
     })
 }
 

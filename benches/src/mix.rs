@@ -13,10 +13,7 @@
 //! takes out its oldest present one. Every result is checked (a map that loses or invents a key fails the
 //! run).
 
-use std::{
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// How many of every 100 operations are of each kind.
 #[derive(Debug, Clone, Copy)]
@@ -126,46 +123,19 @@ impl Workload {
             .collect();
         let map = make(capacity);
         let map = &map;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = keys
-                .iter()
-                .map(|keys| {
-                    s.spawn(move || {
-                        for &key in &keys[..prefill] {
-                            assert!(
-                                map.insert(key),
-                                "{WRONG} prefill insert({key}) of a new key said false"
-                            );
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().for_each(join);
+        crate::together(threads, |t| {
+            for &key in &keys[t][..prefill] {
+                assert!(
+                    map.insert(key),
+                    "{WRONG} prefill insert({key}) of a new key said false"
+                );
+            }
         });
 
-        let ready = AtomicUsize::new(0);
-        let go = AtomicBool::new(false);
-        let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-            let handles: Vec<_> = keys
-                .iter()
-                .map(|keys| {
-                    let (ready, go, ops) = (&ready, &go, &ops);
-                    s.spawn(move || {
-                        ready.fetch_add(1, Ordering::AcqRel);
-                        while !go.load(Ordering::Acquire) {
-                            std::hint::spin_loop();
-                        }
-                        let start = Instant::now();
-                        mix(map, keys, ops, total / threads, prefill);
-                        (start, Instant::now())
-                    })
-                })
-                .collect();
-            while ready.load(Ordering::Acquire) < threads {
-                std::thread::yield_now();
-            }
-            go.store(true, Ordering::Release);
-            handles.into_iter().map(join).collect()
+        let (_, spans) = crate::together(threads, |t| {
+            let start = Instant::now();
+            mix(map, &keys[t], &ops, total / threads, prefill);
+            (start, Instant::now())
         });
         let first = spans
             .iter()
@@ -179,13 +149,6 @@ impl Workload {
             .expect("at least one thread");
         last - first
     }
-}
-
-/// A thread's result, its panic carried on to the caller as it was.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 const WRONG: &str = "the map under test answered wrongly:";
