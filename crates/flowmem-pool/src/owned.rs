@@ -29,7 +29,7 @@ use crate::{ObjectPool, PoolError, Pooled};
 /// assert_eq!(pool.stats().pooled, 1);
 /// ```
 pub struct OwnedPooled<T: Send> {
-    obj: Option<T>,
+    obj: Option<Box<T>>,
     pool: Arc<ObjectPool<T>>,
 }
 
@@ -56,17 +56,21 @@ impl<T: Send> ObjectPool<T> {
 }
 
 /// Moves the object of `pooled` (still live, still counted) into an owning handle.
-fn owned<T: Send>(pool: &Arc<ObjectPool<T>>, mut pooled: Pooled<'_, T>) -> OwnedPooled<T> {
+fn owned<T: Send>(pool: &Arc<ObjectPool<T>>, pooled: Pooled<'_, T>) -> OwnedPooled<T> {
     OwnedPooled {
-        // `pooled`'s drop then has nothing to give back.
-        obj: pooled.obj.take(),
+        obj: Some(pooled.into_object()),
         pool: Arc::clone(pool),
     }
 }
 
 impl<T: Send> OwnedPooled<T> {
     /// Keeps the object: it will not go back to the pool (and no longer counts against a bound).
-    pub fn detach(mut self) -> T {
+    pub fn detach(self) -> T {
+        *self.detach_boxed()
+    }
+
+    /// As [`detach`](OwnedPooled::detach), in the box the pool keeps it in.
+    fn detach_boxed(mut self) -> Box<T> {
         let obj = self.take();
         self.pool.forget_live();
         obj
@@ -77,7 +81,7 @@ impl<T: Send> OwnedPooled<T> {
         &self.pool
     }
 
-    fn take(&mut self) -> T {
+    fn take(&mut self) -> Box<T> {
         self.obj
             .take()
             .expect("an OwnedPooled holds its object until drop or detach")
@@ -89,7 +93,7 @@ impl<T: Send> Deref for OwnedPooled<T> {
 
     fn deref(&self) -> &T {
         self.obj
-            .as_ref()
+            .as_deref()
             .expect("an OwnedPooled holds its object until drop or detach")
     }
 }
@@ -97,7 +101,7 @@ impl<T: Send> Deref for OwnedPooled<T> {
 impl<T: Send> DerefMut for OwnedPooled<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.obj
-            .as_mut()
+            .as_deref_mut()
             .expect("an OwnedPooled holds its object until drop or detach")
     }
 }
@@ -125,16 +129,16 @@ pub trait Release<T: Send> {
 
 impl<T: Send> Release<T> for T {
     fn release_into(self, pool: &ObjectPool<T>) {
-        pool.release_object(self);
+        pool.release_object(Box::new(self));
     }
 }
 
 impl<T: Send> Release<T> for Pooled<'_, T> {
     fn release_into(self, pool: &ObjectPool<T>) {
-        if std::ptr::eq(self.pool, pool) {
+        if std::ptr::eq(self.pool(), pool) {
             drop(self); // back to its pool, as a drop does
         } else {
-            pool.release_object(self.detach());
+            pool.release_object(self.detach_boxed());
         }
     }
 }
@@ -144,7 +148,7 @@ impl<T: Send> Release<T> for OwnedPooled<T> {
         if std::ptr::eq(Arc::as_ptr(&self.pool), pool) {
             drop(self);
         } else {
-            pool.release_object(self.detach());
+            pool.release_object(self.detach_boxed());
         }
     }
 }

@@ -196,6 +196,9 @@ fn prop_concurrent_acquire_release_keeps_counts_consistent() {
             },
         );
         let per_thread = rounds as u64 + 1;
+        // Acquires the test made, counted here: the pool's `acquired` (and so its `reused`) is checked
+        // against it, not only against its own sum.
+        let acquires = AtomicU64::new(0);
         std::thread::scope(|s| {
             for _ in 0..3 {
                 s.spawn(|| {
@@ -211,6 +214,7 @@ fn prop_concurrent_acquire_release_keeps_counts_consistent() {
                                 held.push(pool.acquire());
                             }
                         }
+                        acquires.fetch_add(held.len() as u64, Ordering::Relaxed);
                         for o in &mut held {
                             o.push(i as u8);
                         }
@@ -221,6 +225,7 @@ fn prop_concurrent_acquire_release_keeps_counts_consistent() {
         let s = pool.stats();
         let created = created.load(Ordering::Relaxed);
         s.created == created
+            && s.acquired == acquires.load(Ordering::Relaxed)
             && s.acquired == s.reused + s.created
             && s.live == s.pooled
             && max_live.is_none_or(|m| created <= m as u64)
@@ -244,4 +249,32 @@ fn prop_process_wide_functions_work() {
         })
     }
     qc().quickcheck(prop as fn(Vec<u16>) -> bool);
+}
+
+#[test]
+fn reuse_is_counted_from_the_thread_cache_the_shared_queue_and_other_threads() {
+    let pool = ObjectPool::with_reset(Vec::<u8>::new, PoolConfig::default());
+    let cache = pool.config().thread_cache;
+    // Twice the thread cache: half come back to the cache, half to the shared queue.
+    let held: Vec<_> = (0..2 * cache).map(|_| pool.acquire()).collect();
+    drop(held);
+    let again: Vec<_> = (0..2 * cache).map(|_| pool.acquire()).collect();
+    let s = pool.stats();
+    assert_eq!(
+        (s.acquired, s.created, s.reused),
+        (4 * cache as u64, 2 * cache as u64, 2 * cache as u64)
+    );
+    // Released on another thread (its cache), then acquired there: reuses too.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            drop(again);
+            let _one = pool.acquire();
+        });
+    });
+    let s = pool.stats();
+    assert_eq!(
+        (s.acquired, s.created, s.reused),
+        (4 * cache as u64 + 1, 2 * cache as u64, 2 * cache as u64 + 1)
+    );
+    assert_eq!(s.pooled, 2 * cache);
 }
