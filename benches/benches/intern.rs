@@ -8,17 +8,10 @@ use std::{
 };
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use flowmem_benches::{keep, run_parallel, vocabulary};
+use flowmem_benches::{keep, probes, run_parallel, vocabulary};
 use flowmem_intern::{StringPool, Symbol};
 use lasso::{Spur, ThreadedRodeo};
 use string_interner::{StringInterner, backend::BufferBackend};
-
-/// The words looked up, in a scattered order so that hashing and cache misses are realistic.
-fn probes(words: &[String]) -> Vec<&str> {
-    (0..words.len())
-        .map(|i| words[(i * 7919) % words.len()].as_str())
-        .collect()
-}
 
 fn intern_hit(c: &mut Criterion) {
     let words = vocabulary(10_000);

@@ -128,6 +128,14 @@ pub fn vocabulary(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The words of `words` in a scattered order (each once), for lookups whose hashing and cache misses
+/// are realistic.
+pub fn probes(words: &[String]) -> Vec<&str> {
+    (0..words.len())
+        .map(|i| words[(i * 7919) % words.len()].as_str())
+        .collect()
+}
+
 /// Keeps the optimiser from removing `value` and the work that made it.
 #[inline(always)]
 pub fn keep<T>(value: T) -> T {

@@ -2,7 +2,11 @@
 
 use std::{fmt, hash::BuildHasher, mem::size_of};
 
-use crate::{InternError, Preinterned, Symbol, sym::WELL_KNOWN, table::Storage};
+use crate::{
+    InternError, Preinterned, Symbol,
+    sym::WELL_KNOWN,
+    table::{Storage, hash_str},
+};
 
 /// The default hasher of the pools: foldhash's seeded hasher (its "quality" variant; much faster than
 /// SipHash on short strings; seeded per pool, so its hashes are not predictable from outside).
@@ -14,8 +18,8 @@ pub type DefaultHasher = foldhash::quality::RandomState;
 /// before each), a 4-byte span per symbol, and an open-addressing table of 4-byte symbols. Looking up or
 /// resolving a string takes no lock, so threads interning strings the pool already holds do not contend;
 /// a new string is added under one mutex, which re-checks, so two threads interning the same new string
-/// get the same symbol (`tests/concurrency.rs` hammers exactly this). The table doubles when three
-/// quarters full; an old table is freed once no lookup can still be reading it (crossbeam-epoch).
+/// get the same symbol (`tests/concurrency.rs` hammers exactly this). The table grows a bucket at a
+/// time (extendible hashing): nothing a lookup may be reading is moved or freed while the pool lives.
 ///
 /// Every pool starts with the [`WELL_KNOWN`] strings, so [`sym`](crate::sym)'s constants are valid in it.
 ///
@@ -139,7 +143,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// The symbol of `s`, interning it if it is new, or an error when the pool cannot take a new string.
     #[inline]
     pub fn try_intern(&self, s: &str) -> Result<Symbol, InternError> {
-        let hash = self.hasher.hash_one(s);
+        let hash = hash_str(&self.hasher, s);
         if let Some(index) = self.storage.get(s, hash) {
             return Ok(Symbol::from_index(index));
         }
@@ -157,7 +161,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     #[inline]
     pub fn get(&self, s: &str) -> Option<Symbol> {
         self.storage
-            .get(s, self.hasher.hash_one(s))
+            .get(s, hash_str(&self.hasher, s))
             .map(Symbol::from_index)
     }
 
@@ -302,8 +306,8 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
                 len: s.len() as u32,
                 symbol,
             };
-            table.insert_unique(hasher.hash_one(s), entry, |e| {
-                hasher.hash_one(&bytes[e.start..e.start + e.len as usize])
+            table.insert_unique(hash_str(&hasher, s), entry, |e| {
+                hash_str(&hasher, &bytes[e.start..e.start + e.len as usize])
             });
         }
         FrozenPool {
@@ -324,7 +328,7 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
     /// The symbol of `s` if it is in the pool.
     #[inline]
     pub fn get(&self, s: &str) -> Option<Symbol> {
-        let hash = self.hasher.hash_one(s);
+        let hash = hash_str(&self.hasher, s);
         self.table
             .find(hash, |e| {
                 e.len as usize == s.len()

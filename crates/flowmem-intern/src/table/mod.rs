@@ -3,31 +3,43 @@
 //!
 //! - **Bytes.** Each string is stored once, as its length (LEB128) then its bytes, in chunks that never
 //!   move: nine chunks doubling from 256 bytes to 64 KiB, then 64 KiB pages (a longer string gets pages
-//!   of its own, contiguous). A string's *offset* is its place in that sequence; a two-level directory
-//!   maps an offset to its chunk.
+//!   of its own, contiguous). A string's *offset* is its place in that sequence; an array inline in the
+//!   storage maps the offsets of the first 64 chunks (3.7 MB) to their addresses with one load and no
+//!   branch, a two-level directory those of the rest.
 //! - **Spans.** Symbol `i` (dense, in interning order) maps to its string's offset: a `u32` in segments
 //!   that never move, four of 64 entries, then four of 128, and so on (so at most a quarter of the last
 //!   size is allocated ahead: doubling segments held up to twice what was used).
 //! - **Table.** Extendible hashing: a directory indexed by a hash's top bits points to buckets of 256
-//!   slots (1 KiB), each slot a symbol + 1 (0 is empty), with a tag byte per slot (seven bits of the
-//!   hash and a set top bit; 0 is empty). A lookup reads the tags eight at a time, from the group the
-//!   hash's low bits name on, and compares strings only where a tag matches (one in 128 slots that hold
-//!   another string); a group with an empty tag ends it. A bucket seven-eighths full splits in two: a
-//!   new bucket takes the entries whose next hash bit is set, and the old one is rebuilt in place.
+//!   slots, each slot a symbol + 1 (0 is empty) with a tag byte (seven bits of the hash and a set top
+//!   bit; 0 is empty), in groups of eight slots with their eight tags beside them (40 bytes: a look-up
+//!   ending in its first group reads one cache line of the bucket or two). A lookup reads a group's
+//!   tags at once, from the group the hash's low bits name on, and compares strings only where a tag
+//!   matches (one in 128 slots that hold another string); a group with an empty tag ends it. A bucket
+//!   seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set, and
+//!   the old one is rebuilt in place.
 //!   Buckets never move nor go away while the pool lives, so a lookup needs no guard; a split may hide a
 //!   string from a lookup for its duration, so a lookup that finds nothing checks a sequence count the
-//!   split bumps, and looks again if a split ran. Only the directory is replaced when it doubles; a
-//!   replaced directory (an eighth of a byte per string) is kept until the pool drops, as lookups may
-//!   still read it.
+//!   split bumps, and looks again if a split ran. Only the directory is replaced when it doubles (one
+//!   allocation whose address carries its depth, so a look-up reads both with one load); a replaced
+//!   directory (an eighth of a byte per string) is kept until the pool drops, as lookups may still read
+//!   it.
+//!
+//! `layout` holds the arithmetic of where things are (chunks, span segments), `bucket` the table's
+//! buckets and directory; this module the storage, which reads and grows them. A look-up costs about
+//! 160 instructions (callgrind, `benches/examples/intern_use.rs`): the hash, a directory read, a group's
+//! tags and slot, a span, the string, compared inline.
 //!
 //! A new string is written (bytes, then span, then slot, then the length) before it is published, with
 //! release stores that lookups read with acquire loads, so a reader that finds a slot finds the whole
 //! string. Every allocation goes through [`Storage::reserve`], which keeps the exact count of heap bytes
 //! held and refuses what would take it past the pool's limit.
 
+mod bucket;
+mod layout;
+
 use std::{
     alloc::{Layout, alloc, dealloc},
-    hash::BuildHasher,
+    hash::{BuildHasher, Hasher},
     ptr,
     sync::{
         Mutex, PoisonError,
@@ -35,78 +47,8 @@ use std::{
     },
 };
 
+use self::{bucket::*, layout::*};
 use crate::InternError;
-
-/// Chunks doubling from 256 bytes before the pages.
-const SMALL_CHUNKS: u32 = 9;
-/// Size of a page, the chunk size after the small chunks.
-const PAGE: u32 = 64 * 1024;
-/// Offset of the first page.
-const SMALL_END: u32 = 256 * ((1 << SMALL_CHUNKS) - 1);
-/// Chunk pointers per directory leaf.
-const LEAF: usize = 256;
-/// Directory leaves: enough for every offset below `u32::MAX`.
-const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
-/// Entries of each of the first span segments.
-const SPAN_BASE: usize = 64;
-/// Span segments of one size; the next ones are twice as long.
-const SPAN_STEPS: usize = 4;
-/// Span segments: enough for `u32::MAX` symbols.
-const SPAN_SEGMENTS: usize = 25 * SPAN_STEPS;
-/// Slots of a bucket.
-const BUCKET_SLOTS: usize = 256;
-/// Tags read at once: one `u64` of eight tag bytes.
-const GROUP: usize = 8;
-/// Groups of a bucket.
-const GROUPS: usize = BUCKET_SLOTS / GROUP;
-/// Each byte of a `u64` set to one.
-const ONES: u64 = u64::from_ne_bytes([1; 8]);
-/// The low seven bits of each byte of a `u64`.
-const LOW7: u64 = ONES * 0x7f;
-/// A bucket splits rather than take more than this many symbols.
-const SPLIT_AT: usize = BUCKET_SLOTS * 7 / 8;
-/// Most directory bits (a directory of 2^28 buckets holds far more than 2^32 symbols).
-const MAX_DEPTH: u32 = 28;
-
-/// The chunk of `offset` and the offset where that chunk starts.
-#[inline]
-fn chunk_of(offset: u32) -> (usize, u32) {
-    if offset < SMALL_END {
-        let k = 31 - (offset / 256 + 1).leading_zeros();
-        (k as usize, 256 * ((1 << k) - 1))
-    } else {
-        let page = (offset - SMALL_END) / PAGE;
-        ((SMALL_CHUNKS + page) as usize, SMALL_END + page * PAGE)
-    }
-}
-
-fn chunk_size(k: usize) -> u32 {
-    if (k as u32) < SMALL_CHUNKS {
-        256 << k
-    } else {
-        PAGE
-    }
-}
-
-/// The span segment of symbol `index` and its place in it.
-#[inline]
-fn span_of(index: usize) -> (usize, usize) {
-    // The segments of one size hold `SPAN_STEPS` times that size: those of size `SPAN_BASE << k` hold
-    // `PER_SIZE << k` entries.
-    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
-    let k = (usize::BITS - 1 - (index / PER_SIZE + 1).leading_zeros()) as usize;
-    let within = index - PER_SIZE * ((1 << k) - 1);
-    let shift = SPAN_BASE.trailing_zeros() as usize + k;
-    (
-        k * SPAN_STEPS + (within >> shift),
-        within & ((1 << shift) - 1),
-    )
-}
-
-/// Entries of span segment `j`.
-fn span_len(j: usize) -> usize {
-    SPAN_BASE << (j / SPAN_STEPS)
-}
 
 /// Bytes a `Vec` of capacity `cap` adds when it grows by one element of `elem` bytes (std doubles,
 /// from at least 4 elements for element sizes up to 1 KiB).
@@ -114,92 +56,36 @@ fn vec_growth(cap: usize, elem: usize) -> usize {
     ((cap * 2).max(4) - cap) * elem
 }
 
-/// The tag of a hash: seven bits the directory and the first group do not use, and the top bit set (0
-/// marks an empty slot).
+/// The hash of `s` under `hasher`: its bytes alone, with none of the length suffix `Hash for str` adds
+/// to keep tuples of strings apart (one string is hashed here, so one mixing step less a look-up). Every
+/// hash of the pool's tables comes from here.
 #[inline]
-fn tag_of(hash: u64) -> u8 {
-    0x80 | ((hash >> 8) as u8 & 0x7f)
+pub(crate) fn hash_str(hasher: &impl BuildHasher, s: &str) -> u64 {
+    let mut state = hasher.build_hasher();
+    state.write(s.as_bytes());
+    state.finish()
 }
 
-/// The first group a hash probes.
+/// Whether `a` and `b` hold the same bytes: for strings of 4 to 16 bytes (most names), two overlapping
+/// loads a side and no call; longer and shorter ones through `==`.
 #[inline]
-fn group_of(hash: u64) -> usize {
-    hash as usize % GROUPS
-}
-
-/// A bit (the top bit of the byte) for each byte of `word` that is zero, exactly.
-#[inline]
-fn zero_bytes(word: u64) -> u64 {
-    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
-}
-
-/// The place in its group of the byte a bit of [`zero_bytes`] marks.
-#[inline]
-fn byte_index(bit: u64) -> usize {
-    // Tags are read with `from_ne_bytes`: byte `i` of the group is the `i`-th in memory order.
-    if cfg!(target_endian = "little") {
-        bit.trailing_zeros() as usize / 8
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        // Both slices hold `n` bytes, 8 to 16: the words lie inside them.
+        let word =
+            |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+        ((word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8))) == 0
+    } else if (4..8).contains(&n) {
+        let word =
+            |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+        ((word(a, 0) ^ word(b, 0)) | (word(a, n - 4) ^ word(b, n - 4))) == 0
     } else {
-        bit.leading_zeros() as usize / 8
-    }
-}
-
-fn varint_len(n: usize) -> usize {
-    let bits = usize::BITS - (n | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-/// Up to [`SPLIT_AT`] symbols whose hashes share their top `depth` bits.
-struct Bucket {
-    /// Its local depth (only the writer reads and writes it).
-    depth: AtomicU32,
-    /// Symbols it holds (only the writer reads and writes it).
-    len: AtomicU32,
-    /// Slot `i`'s tag is byte `i % GROUP` (memory order) of `tags[i / GROUP]`; written after the slot.
-    tags: [AtomicU64; GROUPS],
-    slots: [AtomicU32; BUCKET_SLOTS],
-}
-
-impl Bucket {
-    fn new(depth: u32) -> Box<Bucket> {
-        Box::new(Bucket {
-            depth: AtomicU32::new(depth),
-            len: AtomicU32::new(0),
-            tags: [const { AtomicU64::new(0) }; GROUPS],
-            slots: [const { AtomicU32::new(0) }; BUCKET_SLOTS],
-        })
-    }
-
-    /// Empties every slot (the writer, rebuilding it in a split): tags first, so no lookup takes a
-    /// cleared slot for a tagged one.
-    fn clear(&self) {
-        for group in &self.tags {
-            group.store(0, Relaxed);
-        }
-        for slot in &self.slots {
-            slot.store(0, Relaxed);
-        }
-    }
-}
-
-/// `2^depth` bucket pointers, indexed by a hash's top `depth` bits.
-struct Directory {
-    depth: u32,
-    buckets: Box<[AtomicPtr<Bucket>]>,
-}
-
-impl Directory {
-    #[inline]
-    fn index(&self, hash: u64) -> usize {
-        if self.depth == 0 {
-            0
-        } else {
-            (hash >> (64 - self.depth)) as usize
-        }
-    }
-
-    fn bytes(depth: u32) -> usize {
-        size_of::<Directory>() + (1usize << depth) * size_of::<usize>()
+        a == b
     }
 }
 
@@ -212,15 +98,24 @@ struct Writer {
     /// Every bucket (the directories point at them; freed on drop).
     buckets: Vec<*mut Bucket>,
     /// Directories replaced by a bigger one: lookups may still read them, so they live until drop.
-    retired: Vec<*mut Directory>,
+    retired: Vec<*mut AtomicPtr<Bucket>>,
+    /// Span segments allocated (the first ones: they are allocated in order).
+    span_segments: usize,
 }
 
 /// The strings of a pool, its spans and its table.
 pub(crate) struct Storage {
+    /// For each chunk `k` below [`NEAR`], its address less its start offset (so the address of offset
+    /// `o` is `near[k] + o`; a wrapping pointer, only ever dereferenced at offsets inside the chunk).
+    near: [AtomicPtr<u8>; NEAR],
     /// Chunk pointers: `dir[k / LEAF][k % LEAF]`.
     dir: Box<[AtomicPtr<[AtomicPtr<u8>; LEAF]>]>,
+    /// For each span segment `j` allocated, its address less [`span_start(j)`](span_start) entries (so
+    /// the entry of symbol `i` is at `spans[j] + i`; a wrapping pointer, only dereferenced inside the
+    /// segment).
     spans: [AtomicPtr<AtomicU32>; SPAN_SEGMENTS],
-    directory: AtomicPtr<Directory>,
+    /// The bucket directory's word (see [`Directory`]); never null.
+    directory: AtomicPtr<AtomicPtr<Bucket>>,
     /// Odd while a split moves symbols between buckets, bumped again when it is done: a lookup that
     /// found nothing trusts its miss only if no split ran meanwhile (a seqlock).
     splits: AtomicU64,
@@ -248,16 +143,14 @@ impl Storage {
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
         let bucket = Box::into_raw(Bucket::new(0));
-        let directory = Box::into_raw(Box::new(Directory {
-            depth: 0,
-            buckets: vec![AtomicPtr::new(bucket)].into_boxed_slice(),
-        }));
+        let directory = Directory::allocate(0, |_| bucket);
         // The chunk directory, the first bucket and the first bucket directory; the writer's list of
         // buckets is counted as it grows.
         let memory = LEAVES * size_of::<usize>() + size_of::<Bucket>() + Directory::bytes(0);
         let buckets = vec![bucket];
         let memory = memory + buckets.capacity() * size_of::<usize>();
         Storage {
+            near: [const { AtomicPtr::new(ptr::null_mut()) }; NEAR],
             dir,
             spans: [const { AtomicPtr::new(ptr::null_mut()) }; SPAN_SEGMENTS],
             directory: AtomicPtr::new(directory),
@@ -271,6 +164,7 @@ impl Storage {
                 owned: Vec::new(),
                 buckets,
                 retired: Vec::new(),
+                span_segments: 0,
             }),
         }
     }
@@ -295,16 +189,44 @@ impl Storage {
         self.string_bytes.load(Relaxed)
     }
 
-    /// The string at `offset`.
+    /// The address of `offset`, which must be that of a published string.
     #[inline]
-    fn str_at(&self, offset: u32) -> &str {
+    fn address(&self, offset: u32) -> *const u8 {
+        let k = chunk_index(offset);
+        if k < NEAR {
+            // `offset` came from a published span, so its chunk was published (release) before it: the
+            // pointer plus `offset` lands inside that chunk, with the chunk's provenance.
+            self.near[k].load(Acquire).wrapping_add(offset as usize)
+        } else {
+            self.far_address(offset)
+        }
+    }
+
+    /// [`address`](Storage::address) of an offset past the [`NEAR`] chunks, through the directory.
+    fn far_address(&self, offset: u32) -> *const u8 {
         let (k, base) = chunk_of(offset);
         let leaf = self.dir[k / LEAF].load(Acquire);
         // SAFETY: `offset` came from a published span, so its chunk and leaf were published (release)
         // before it and are non-null; the leaf array lives until the storage drops.
         let chunk = unsafe { (*leaf)[k % LEAF].load(Acquire) };
         // SAFETY: the string starts `offset - base` bytes into its chunk, inside the allocation.
-        let mut p = unsafe { chunk.add((offset - base) as usize) };
+        unsafe { chunk.add((offset - base) as usize) }
+    }
+
+    /// The string at `offset`.
+    #[inline]
+    fn str_at(&self, offset: u32) -> &str {
+        let mut p = self.address(offset);
+        // SAFETY: the length's first byte was written before the string was published, inside the
+        // allocation.
+        let first = unsafe { *p };
+        if first < 0x80 {
+            // SAFETY: a one-byte length (below 128, the usual case) is followed by the string's bytes,
+            // contiguous in one allocation, never written again: valid UTF-8 for the storage's life.
+            return unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.add(1), first.into()))
+            };
+        }
         let mut len = 0usize;
         let mut shift = 0;
         loop {
@@ -327,11 +249,13 @@ impl Storage {
     /// The offset of symbol `index`, which must be below `len`.
     #[inline]
     fn offset_of(&self, index: usize) -> u32 {
-        let (j, i) = span_of(index);
-        let segment = self.spans[j].load(Acquire);
-        // SAFETY: `index` is below a published length, so its segment was published before it and holds
-        // `span_len(j)` entries, more than `i`.
-        unsafe { (*segment.add(i)).load(Relaxed) }
+        // The segment's address less its first symbol: plus `index`, the entry's address, inside the
+        // segment (`index` is below a published length, so its segment was published before it).
+        let entry = self.spans[span_segment(index)]
+            .load(Acquire)
+            .wrapping_add(index);
+        // SAFETY: as above: a live `AtomicU32` of the segment, which lives until the storage drops.
+        unsafe { (*entry).load(Relaxed) }
     }
 
     /// The string of symbol `index`, if it is one of this storage's.
@@ -361,12 +285,16 @@ impl Storage {
         }
     }
 
+    /// The bucket directory (a replaced one lives until the storage drops).
+    #[inline]
+    fn directory(&self, order: std::sync::atomic::Ordering) -> Directory<'_> {
+        Directory::at(self.directory.load(order))
+    }
+
     /// One look in the bucket of `hash`; may miss during a split.
     #[inline]
     fn probe(&self, s: &str, hash: u64) -> Option<u32> {
-        // SAFETY: the directory is never null, and a replaced one lives until the storage drops.
-        let directory = unsafe { &*self.directory.load(Acquire) };
-        let bucket = directory.buckets[directory.index(hash)].load(Acquire);
+        let bucket = self.directory(Acquire).entry(hash).load(Acquire);
         // SAFETY: every bucket a directory points to lives until the storage drops.
         self.find(unsafe { &*bucket }, s, hash)
     }
@@ -376,17 +304,17 @@ impl Storage {
         let wanted = ONES * u64::from(tag_of(hash));
         let first = group_of(hash);
         for step in 0..GROUPS {
-            let g = (first + step) % GROUPS;
+            let group = &bucket.groups[(first + step) % GROUPS];
             // Acquire: a tag is stored after its slot, so a tag seen means its slot is seen.
-            let tags = bucket.tags[g].load(Acquire);
+            let tags = group.tags.load(Acquire);
             let mut matches = zero_bytes(tags ^ wanted);
             while matches != 0 {
-                let i = g * GROUP + byte_index(matches);
+                let i = byte_index(matches);
                 matches &= matches - 1;
                 // A slot being rebuilt by a split may read 0 or another symbol: the string decides.
                 // Acquire: a symbol a rebuild placed here comes with its string.
-                let v = bucket.slots[i].load(Acquire);
-                if v != 0 && self.str_at(self.offset_of(v as usize - 1)) == s {
+                let v = group.slots[i].load(Acquire);
+                if v != 0 && same(self.str_at(self.offset_of(v as usize - 1)), s) {
                     return Some(v - 1);
                 }
             }
@@ -437,17 +365,21 @@ impl Storage {
         let bucket = self.make_room(&mut w, hash, s, hasher)?;
         let offset = self.store(&mut w, s)?;
         let (j, i) = span_of(index);
-        if self.spans[j].load(Relaxed).is_null() {
+        if i == 0 {
+            // The segment's first symbol: it is new (symbols come in order; a refused attempt left
+            // none).
             let entries = span_len(j);
             // A refusal here leaves the bytes stored but unreachable (counted); it comes once per new
             // span segment at most (four per doubling of the pool).
             self.reserve(entries * size_of::<AtomicU32>(), s)?;
             let segment: Box<[AtomicU32]> = (0..entries).map(|_| AtomicU32::new(0)).collect();
-            self.spans[j].store(Box::into_raw(segment).cast::<AtomicU32>(), Release);
+            let segment = Box::into_raw(segment).cast::<AtomicU32>();
+            self.spans[j].store(segment.wrapping_sub(span_start(j)), Release);
+            w.span_segments = j + 1;
         }
-        let segment = self.spans[j].load(Relaxed);
-        // SAFETY: the segment holds `span_len(j)` entries, more than `i`.
-        unsafe { (*segment.add(i)).store(offset, Release) };
+        let entry = self.spans[j].load(Relaxed).wrapping_add(index);
+        // SAFETY: the entry `i` of the segment (which holds `span_len(j)` entries, more than `i`).
+        unsafe { (*entry).store(offset, Release) };
         place(bucket, hash, index as u32);
         bucket.len.fetch_add(1, Relaxed);
         self.len.store(index + 1, Release);
@@ -464,9 +396,8 @@ impl Storage {
         hasher: &impl BuildHasher,
     ) -> Result<&Bucket, InternError> {
         loop {
-            // SAFETY: never null; only this writer replaces it.
-            let directory = unsafe { &*self.directory.load(Relaxed) };
-            let bucket = directory.buckets[directory.index(hash)].load(Relaxed);
+            // Only this writer replaces the directory.
+            let bucket = self.directory(Relaxed).entry(hash).load(Relaxed);
             // SAFETY: buckets live until the storage drops.
             let bucket = unsafe { &*bucket };
             if (bucket.len.load(Relaxed) as usize) < SPLIT_AT
@@ -488,10 +419,10 @@ impl Storage {
         s: &str,
         hasher: &impl BuildHasher,
     ) -> Result<(), InternError> {
-        // SAFETY: never null; only this writer replaces it.
-        let mut directory = unsafe { &*self.directory.load(Relaxed) };
+        // Only this writer replaces the directory.
+        let mut directory = self.directory(Relaxed);
         let depth = old_ref.depth.load(Relaxed);
-        let grow_directory = depth == directory.depth;
+        let grow_directory = depth == directory.depth();
         let list_growth = if w.buckets.len() == w.buckets.capacity() {
             vec_growth(w.buckets.capacity(), size_of::<usize>())
         } else {
@@ -503,7 +434,7 @@ impl Storage {
             0
         };
         let directory_bytes = if grow_directory {
-            Directory::bytes(directory.depth + 1)
+            Directory::bytes(directory.depth() + 1)
         } else {
             0
         };
@@ -515,16 +446,12 @@ impl Storage {
         self.splits.store(sequence + 1, Relaxed);
         fence(Release);
         if grow_directory {
-            let bigger = Box::into_raw(Box::new(Directory {
-                depth: directory.depth + 1,
-                buckets: (0..1usize << (directory.depth + 1))
-                    .map(|i| AtomicPtr::new(directory.buckets[i >> 1].load(Relaxed)))
-                    .collect(),
-            }));
+            let entries = directory.entries();
+            let bigger =
+                Directory::allocate(directory.depth() + 1, |i| entries[i >> 1].load(Relaxed));
             let old = self.directory.swap(bigger, AcqRel);
             w.retired.push(old);
-            // SAFETY: just stored, never null.
-            directory = unsafe { &*bigger };
+            directory = self.directory(Relaxed);
         }
         let old = ptr::from_ref(old_ref).cast_mut();
         let new = Box::into_raw(Bucket::new(depth + 1));
@@ -533,12 +460,12 @@ impl Storage {
         let bit = 63 - depth;
         let mut kept = Vec::with_capacity(SPLIT_AT);
         let mut moved = 0;
-        for slot in &old_ref.slots {
+        for slot in old_ref.groups.iter().flat_map(|g| &g.slots) {
             let v = slot.load(Relaxed);
             if v == 0 {
                 continue;
             }
-            let h = hasher.hash_one(self.str_at(self.offset_of(v as usize - 1)));
+            let h = hash_str(hasher, self.str_at(self.offset_of(v as usize - 1)));
             if (h >> bit) & 1 == 1 {
                 place(new_ref, h, v - 1);
                 moved += 1;
@@ -547,8 +474,8 @@ impl Storage {
             }
         }
         // The new bucket is complete before the directory points at it.
-        let shift = directory.depth - depth - 1;
-        for (i, entry) in directory.buckets.iter().enumerate() {
+        let shift = directory.depth() - depth - 1;
+        for (i, entry) in directory.entries().iter().enumerate() {
             if entry.load(Relaxed) == old && (i >> shift) & 1 == 1 {
                 entry.store(new, Release);
             }
@@ -670,32 +597,15 @@ impl Storage {
                 leaf = Box::into_raw(Box::new([const { AtomicPtr::new(ptr::null_mut()) }; LEAF]));
                 self.dir[k / LEAF].store(leaf, Release);
             }
-            // SAFETY: the leaf is non-null (allocated above or before) and lives until drop; the
-            // chunk pointer stays inside the allocation (`c` pages from its start).
-            unsafe { (*leaf)[k % LEAF].store(memory.add(c * PAGE as usize), Release) };
+            // SAFETY: the chunk pointer stays inside the allocation (`c` pages from its start).
+            let chunk = unsafe { memory.add(c * PAGE as usize) };
+            if k < NEAR {
+                self.near[k].store(chunk.wrapping_sub(chunk_start(k) as usize), Release);
+            }
+            // SAFETY: the leaf is non-null (allocated above or before) and lives until drop.
+            unsafe { (*leaf)[k % LEAF].store(chunk, Release) };
         }
         Ok(())
-    }
-}
-
-/// Puts symbol `index` in the first free slot of the first group with one from `hash`'s group on (the
-/// bucket has one: it splits before it fills), then its tag.
-fn place(bucket: &Bucket, hash: u64, index: u32) {
-    let mut g = group_of(hash);
-    loop {
-        // Only the writer stores tags: what it loads is what it last stored.
-        let tags = bucket.tags[g].load(Relaxed);
-        let empty = zero_bytes(tags);
-        if empty != 0 {
-            let byte = byte_index(empty);
-            bucket.slots[g * GROUP + byte].store(index + 1, Release);
-            let mut bytes = tags.to_ne_bytes();
-            bytes[byte] = tag_of(hash);
-            // Release: whoever sees the tag sees the slot (and the string it names).
-            bucket.tags[g].store(u64::from_ne_bytes(bytes), Release);
-            return;
-        }
-        g = (g + 1) % GROUPS;
     }
 }
 
@@ -716,101 +626,30 @@ impl Drop for Storage {
                 drop(unsafe { Box::from_raw(leaf) });
             }
         }
-        for (j, segment) in self.spans.iter().enumerate() {
-            let segment = segment.load(Relaxed);
-            if !segment.is_null() {
-                let entries = span_len(j);
-                // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in `insert`.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(segment, entries)) });
-            }
+        for (j, segment) in self.spans.iter().enumerate().take(w.span_segments) {
+            let segment = segment.load(Relaxed).wrapping_add(span_start(j));
+            let entries = span_len(j);
+            // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in `insert` (the
+            // stored pointer less `span_start(j)`, added back here), freed once here.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(segment, entries)) });
         }
         for b in w.buckets.drain(..) {
             // SAFETY: made by `Box::into_raw` in `new` or `split`, listed once, freed once here.
             drop(unsafe { Box::from_raw(b) });
         }
         for d in w.retired.drain(..) {
-            // SAFETY: made by `Box::into_raw`, retired once, freed once here.
-            drop(unsafe { Box::from_raw(d) });
+            // SAFETY: made by `Directory::allocate`, retired once, freed once here; `&mut self`: nobody
+            // reads it any more.
+            unsafe { Directory::free(d) };
         }
-        // SAFETY: as above; `&mut self`: nobody reads it any more.
-        drop(unsafe { Box::from_raw(*self.directory.get_mut()) });
+        // SAFETY: as above: the current directory, freed once here.
+        unsafe { Directory::free(*self.directory.get_mut()) };
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_map_to_their_chunks() {
-        assert_eq!(chunk_of(0), (0, 0));
-        assert_eq!(chunk_of(255), (0, 0));
-        assert_eq!(chunk_of(256), (1, 256));
-        assert_eq!(chunk_of(767), (1, 256));
-        assert_eq!(chunk_of(768), (2, 768));
-        assert_eq!(chunk_of(SMALL_END - 1), (8, SMALL_END - PAGE));
-        assert_eq!(chunk_of(SMALL_END), (9, SMALL_END));
-        assert_eq!(chunk_of(SMALL_END + PAGE), (10, SMALL_END + PAGE));
-        assert!(chunk_of(u32::MAX - 1).0 / LEAF < LEAVES);
-        for k in 0..12 {
-            let (kk, base) = chunk_of(if k == 0 { 0 } else { chunk_of_start(k) });
-            assert_eq!(kk, k);
-            assert_eq!(chunk_of(base + chunk_size(k) - 1).0, k);
-        }
-    }
-
-    fn chunk_of_start(k: usize) -> u32 {
-        (0..k).map(chunk_size).sum()
-    }
-
-    #[test]
-    fn spans_map_to_their_segments() {
-        assert_eq!(span_of(0), (0, 0));
-        assert_eq!(span_of(63), (0, 63));
-        assert_eq!(span_of(64), (1, 0));
-        assert_eq!(span_of(255), (3, 63));
-        assert_eq!(span_of(256), (4, 0));
-        assert_eq!(span_of(256 + 127), (4, 127));
-        assert_eq!(span_of(256 + 128), (5, 0));
-        assert_eq!(span_of(256 + 512), (8, 0));
-        assert!(span_of(u32::MAX as usize).0 < SPAN_SEGMENTS);
-        // Every index has its own place, segment after segment.
-        let mut expected = (0, 0);
-        for index in 0..20_000 {
-            assert_eq!(span_of(index), expected, "index {index}");
-            expected.1 += 1;
-            if expected.1 == span_len(expected.0) {
-                expected = (expected.0 + 1, 0);
-            }
-        }
-    }
-
-    #[test]
-    fn zero_bytes_marks_exactly_the_zero_bytes() {
-        for word in [
-            0u64,
-            u64::MAX,
-            0x0100,
-            0x8000_0000_0000_0080,
-            0x0001_0000_8000_0100,
-            0x7f00_ff01_0080_0001,
-        ] {
-            let expected = word
-                .to_ne_bytes()
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == 0)
-                .fold(0u64, |m, (i, _)| {
-                    let mut bytes = [0u8; 8];
-                    bytes[i] = 0x80;
-                    m | u64::from_ne_bytes(bytes)
-                });
-            assert_eq!(zero_bytes(word), expected, "{word:#018x}");
-        }
-        let mut bytes = [7u8; 8];
-        bytes[5] = 0;
-        assert_eq!(byte_index(zero_bytes(u64::from_ne_bytes(bytes))), 5);
-    }
 
     /// A hasher whose hashes all share their tag and first group (the low 16 bits), so every lookup
     /// probes past matching tags of other strings and across groups.
@@ -841,23 +680,30 @@ mod tests {
         let s = Storage::new();
         let texts: Vec<String> = (0..3_000).map(|i| format!("same-tag-{i}")).collect();
         for (i, t) in texts.iter().enumerate() {
-            assert_eq!(s.insert(t, h.hash_one(t.as_str()), &h).unwrap(), i as u32);
+            assert_eq!(s.insert(t, hash_str(&h, t), &h).unwrap(), i as u32);
         }
         for (i, t) in texts.iter().enumerate() {
-            assert_eq!(s.get(t, h.hash_one(t.as_str())), Some(i as u32));
+            assert_eq!(s.get(t, hash_str(&h, t)), Some(i as u32));
         }
         for i in 0..500 {
             let absent = format!("absent-{i}");
-            assert_eq!(s.get(&absent, h.hash_one(absent.as_str())), None);
+            assert_eq!(s.get(&absent, hash_str(&h, &absent)), None);
         }
     }
 
     #[test]
-    fn lengths_take_seven_bits_a_byte() {
-        assert_eq!(varint_len(0), 1);
-        assert_eq!(varint_len(127), 1);
-        assert_eq!(varint_len(128), 2);
-        assert_eq!(varint_len(1 << 14), 3);
+    fn same_compares_every_byte() {
+        for n in 0..40 {
+            let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert!(same(&a, &a.clone()), "{a:?}");
+            for at in 0..n {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'Z';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same(&a, &b), "{a:?} against {b:?}");
+            }
+            assert!(!same(&a, &format!("{a}a")));
+        }
     }
 
     #[test]
@@ -870,11 +716,11 @@ mod tests {
         texts.extend((0..5_000).map(|i| format!("after-{i}")));
         let mut symbols = Vec::new();
         for t in &texts {
-            symbols.push(s.insert(t, h.hash_one(t.as_str()), &h).unwrap());
+            symbols.push(s.insert(t, hash_str(&h, t), &h).unwrap());
         }
         for (t, sym) in texts.iter().zip(&symbols) {
             assert_eq!(s.resolve(*sym as usize), Some(t.as_str()));
-            assert_eq!(s.get(t, h.hash_one(t.as_str())), Some(*sym));
+            assert_eq!(s.get(t, hash_str(&h, t)), Some(*sym));
         }
         assert_eq!(s.resolve(s.len()), None);
     }

@@ -1,0 +1,252 @@
+//! The table of a pool: buckets of tagged slots in groups, and the directory that finds a hash's
+//! bucket. What a look-up reads and what the writer places; [`Storage`] splits.
+
+use std::{
+    alloc::{Layout, alloc, dealloc},
+    marker::PhantomData,
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*},
+};
+
+use super::Storage;
+
+/// Slots of a bucket.
+pub(super) const BUCKET_SLOTS: usize = 256;
+/// Tags read at once: one `u64` of eight tag bytes.
+pub(super) const GROUP: usize = 8;
+/// Groups of a bucket.
+pub(super) const GROUPS: usize = BUCKET_SLOTS / GROUP;
+/// Each byte of a `u64` set to one.
+pub(super) const ONES: u64 = u64::from_ne_bytes([1; 8]);
+/// The low seven bits of each byte of a `u64`.
+pub(super) const LOW7: u64 = ONES * 0x7f;
+/// A bucket splits rather than take more than this many symbols.
+pub(super) const SPLIT_AT: usize = BUCKET_SLOTS * 7 / 8;
+/// Most directory bits (a directory of 2^28 buckets holds far more than 2^32 symbols).
+pub(super) const MAX_DEPTH: u32 = 28;
+
+/// The tag of a hash: seven bits the directory and the first group do not use, and the top bit set (0
+/// marks an empty slot).
+#[inline]
+pub(super) fn tag_of(hash: u64) -> u8 {
+    0x80 | ((hash >> 8) as u8 & 0x7f)
+}
+
+/// The first group a hash probes.
+#[inline]
+pub(super) fn group_of(hash: u64) -> usize {
+    hash as usize % GROUPS
+}
+
+/// A bit (the top bit of the byte) for each byte of `word` that is zero, exactly.
+#[inline]
+pub(super) fn zero_bytes(word: u64) -> u64 {
+    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+}
+
+/// The place in its group of the byte a bit of [`zero_bytes`] marks.
+#[inline]
+pub(super) fn byte_index(bit: u64) -> usize {
+    // Tags are read with `from_ne_bytes`: byte `i` of the group is the `i`-th in memory order.
+    if cfg!(target_endian = "little") {
+        bit.trailing_zeros() as usize / 8
+    } else {
+        bit.leading_zeros() as usize / 8
+    }
+}
+
+/// [`GROUP`] slots and their tags, side by side: a look-up that finds its string in the group it
+/// starts from reads one cache line of the bucket, or two where the group straddles lines (40 bytes).
+#[repr(C)]
+pub(super) struct Group {
+    /// Slot `i`'s tag is byte `i` (memory order); written after the slot.
+    pub(super) tags: AtomicU64,
+    /// Each a symbol + 1, or 0 where empty.
+    pub(super) slots: [AtomicU32; GROUP],
+}
+
+/// Up to [`SPLIT_AT`] symbols whose hashes share their top `depth` bits.
+#[repr(C)]
+pub(super) struct Bucket {
+    pub(super) groups: [Group; GROUPS],
+    /// Its local depth (only the writer reads and writes it).
+    pub(super) depth: AtomicU32,
+    /// Symbols it holds (only the writer reads and writes it).
+    pub(super) len: AtomicU32,
+}
+
+impl Bucket {
+    pub(super) fn new(depth: u32) -> Box<Bucket> {
+        Box::new(Bucket {
+            groups: [const {
+                Group {
+                    tags: AtomicU64::new(0),
+                    slots: [const { AtomicU32::new(0) }; GROUP],
+                }
+            }; GROUPS],
+            depth: AtomicU32::new(depth),
+            len: AtomicU32::new(0),
+        })
+    }
+
+    /// Empties every slot (the writer, rebuilding it in a split): tags first, so no lookup takes a
+    /// cleared slot for a tagged one.
+    pub(super) fn clear(&self) {
+        for group in &self.groups {
+            group.tags.store(0, Relaxed);
+        }
+        for slot in self.groups.iter().flat_map(|g| &g.slots) {
+            slot.store(0, Relaxed);
+        }
+    }
+}
+
+/// Alignment of a bucket directory: the low bits of its address, zero, hold its depth instead.
+pub(super) const DIRECTORY_ALIGN: usize = 32;
+/// The bits of a directory's word that hold its depth (up to [`MAX_DEPTH`]).
+pub(super) const DEPTH_MASK: usize = DIRECTORY_ALIGN - 1;
+const _: () = assert!(MAX_DEPTH as usize <= DEPTH_MASK);
+
+/// The bucket directory: `2^depth` bucket pointers, indexed by a hash's top `depth` bits, in one
+/// allocation whose address carries the depth in its low bits, so that one load gives a look-up both.
+/// A copyable view of the word [`Storage::directory`] holds; it lives as long as the storage.
+#[derive(Clone, Copy)]
+pub(super) struct Directory<'s> {
+    word: *mut AtomicPtr<Bucket>,
+    storage: PhantomData<&'s Storage>,
+}
+
+impl<'s> Directory<'s> {
+    /// A new directory of `2^depth` entries, entry `i` pointing at `bucket(i)`, not yet published.
+    pub(super) fn allocate(
+        depth: u32,
+        bucket: impl Fn(usize) -> *mut Bucket,
+    ) -> *mut AtomicPtr<Bucket> {
+        let layout = Directory::layout(depth);
+        // SAFETY: the layout is not zero-sized (one pointer at least).
+        let array = unsafe { alloc(layout) }.cast::<AtomicPtr<Bucket>>();
+        if array.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        for i in 0..1usize << depth {
+            // SAFETY: entry `i` is inside the allocation; written once, before anyone can read it.
+            unsafe { array.add(i).write(AtomicPtr::new(bucket(i))) };
+        }
+        array.map_addr(|a| a | depth as usize)
+    }
+
+    pub(super) fn layout(depth: u32) -> Layout {
+        Layout::from_size_align(
+            (1usize << depth) * size_of::<AtomicPtr<Bucket>>(),
+            DIRECTORY_ALIGN,
+        )
+        .expect("a directory of at most 2^MAX_DEPTH entries has a layout")
+    }
+
+    /// Heap bytes of a directory of `2^depth` entries.
+    pub(super) fn bytes(depth: u32) -> usize {
+        Directory::layout(depth).size()
+    }
+
+    #[inline]
+    pub(super) fn depth(self) -> u32 {
+        (self.word.addr() & DEPTH_MASK) as u32
+    }
+
+    #[inline]
+    pub(super) fn array(self) -> *mut AtomicPtr<Bucket> {
+        self.word.map_addr(|a| a & !DEPTH_MASK)
+    }
+
+    /// The entry of `hash`.
+    #[inline]
+    pub(super) fn entry(self, hash: u64) -> &'s AtomicPtr<Bucket> {
+        // The top `depth` bits; none for depth 0 (the first shift keeps the second one below 64).
+        let i = ((hash >> 1) >> (63 - self.depth())) as usize;
+        // SAFETY: `i < 2^depth`: an entry of the directory, which lives as long as the storage.
+        unsafe { &*self.array().add(i) }
+    }
+
+    /// Every entry, in order.
+    pub(super) fn entries(self) -> &'s [AtomicPtr<Bucket>] {
+        // SAFETY: `2^depth` entries, initialised by `allocate`; the directory lives as long as the storage.
+        unsafe { std::slice::from_raw_parts(self.array(), 1 << self.depth()) }
+    }
+
+    /// The directory of `word` (from [`Directory::allocate`]), which must live as long as `'s`.
+    pub(super) fn at(word: *mut AtomicPtr<Bucket>) -> Directory<'s> {
+        Directory {
+            word,
+            storage: PhantomData,
+        }
+    }
+
+    /// Frees the directory of `word`.
+    ///
+    /// # Safety
+    ///
+    /// `word` came from [`Directory::allocate`], is freed once, and nobody reads it any more.
+    pub(super) unsafe fn free(word: *mut AtomicPtr<Bucket>) {
+        let directory = Directory::at(word);
+        // SAFETY: allocated by `allocate` with this layout (the depth is in the word).
+        unsafe {
+            dealloc(
+                directory.array().cast(),
+                Directory::layout(directory.depth()),
+            )
+        };
+    }
+}
+
+/// Puts symbol `index` in the first free slot of the first group with one from `hash`'s group on (the
+/// bucket has one: it splits before it fills), then its tag.
+pub(super) fn place(bucket: &Bucket, hash: u64, index: u32) {
+    let mut g = group_of(hash);
+    loop {
+        let group = &bucket.groups[g];
+        // Only the writer stores tags: what it loads is what it last stored.
+        let tags = group.tags.load(Relaxed);
+        let empty = zero_bytes(tags);
+        if empty != 0 {
+            let byte = byte_index(empty);
+            group.slots[byte].store(index + 1, Release);
+            let mut bytes = tags.to_ne_bytes();
+            bytes[byte] = tag_of(hash);
+            // Release: whoever sees the tag sees the slot (and the string it names).
+            group.tags.store(u64::from_ne_bytes(bytes), Release);
+            return;
+        }
+        g = (g + 1) % GROUPS;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_bytes_marks_exactly_the_zero_bytes() {
+        for word in [
+            0u64,
+            u64::MAX,
+            0x0100,
+            0x8000_0000_0000_0080,
+            0x0001_0000_8000_0100,
+            0x7f00_ff01_0080_0001,
+        ] {
+            let expected = word
+                .to_ne_bytes()
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == 0)
+                .fold(0u64, |m, (i, _)| {
+                    let mut bytes = [0u8; 8];
+                    bytes[i] = 0x80;
+                    m | u64::from_ne_bytes(bytes)
+                });
+            assert_eq!(zero_bytes(word), expected, "{word:#018x}");
+        }
+        let mut bytes = [7u8; 8];
+        bytes[5] = 0;
+        assert_eq!(byte_index(zero_bytes(u64::from_ne_bytes(bytes))), 5);
+    }
+}

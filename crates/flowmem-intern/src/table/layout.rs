@@ -1,0 +1,175 @@
+//! Where things are in a pool's storage: the chunk of a string's offset and the span segment of a
+//! symbol, and how long a string's length prefix is. Pure arithmetic, tested exhaustively near the
+//! boundaries.
+
+/// Chunks doubling from 256 bytes before the pages.
+pub(super) const SMALL_CHUNKS: u32 = 9;
+/// Size of a page, the chunk size after the small chunks.
+pub(super) const PAGE: u32 = 64 * 1024;
+/// Offset of the first page.
+pub(super) const SMALL_END: u32 = 256 * ((1 << SMALL_CHUNKS) - 1);
+/// Chunks reached without the directory (the nine small ones and 55 pages: the first 3.7 MB of
+/// strings).
+pub(super) const NEAR: usize = 64;
+/// Chunk pointers per directory leaf.
+pub(super) const LEAF: usize = 256;
+/// Directory leaves: enough for every offset below `u32::MAX`.
+pub(super) const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
+/// Entries of each of the first span segments.
+pub(super) const SPAN_BASE: usize = 64;
+/// Span segments of one size; the next ones are twice as long.
+pub(super) const SPAN_STEPS: usize = 4;
+/// Span segments: enough for `u32::MAX` symbols.
+pub(super) const SPAN_SEGMENTS: usize = 25 * SPAN_STEPS;
+
+/// The chunk of `offset` and the offset where that chunk starts.
+#[inline]
+pub(super) fn chunk_of(offset: u32) -> (usize, u32) {
+    if offset < SMALL_END {
+        let k = 31 - (offset / 256 + 1).leading_zeros();
+        (k as usize, 256 * ((1 << k) - 1))
+    } else {
+        let page = (offset - SMALL_END) / PAGE;
+        ((SMALL_CHUNKS + page) as usize, SMALL_END + page * PAGE)
+    }
+}
+
+/// The chunk of `offset`, as [`chunk_of`] but without a branch (look-ups meet offsets either side of
+/// the first page in any order, and a mispredicted branch costs more than computing both).
+#[inline]
+pub(super) fn chunk_index(offset: u32) -> usize {
+    let small = 31 - (offset / 256 + 1).leading_zeros();
+    let page = SMALL_CHUNKS.wrapping_add(offset.wrapping_sub(SMALL_END) / PAGE);
+    let mask = 0u32.wrapping_sub(u32::from(offset < SMALL_END));
+    ((small & mask) | (page & !mask)) as usize
+}
+
+/// The offset where chunk `k` starts.
+pub(super) fn chunk_start(k: usize) -> u32 {
+    if (k as u32) < SMALL_CHUNKS {
+        256 * ((1 << k) - 1)
+    } else {
+        SMALL_END + (k as u32 - SMALL_CHUNKS) * PAGE
+    }
+}
+
+pub(super) fn chunk_size(k: usize) -> u32 {
+    if (k as u32) < SMALL_CHUNKS {
+        256 << k
+    } else {
+        PAGE
+    }
+}
+
+/// The span segment of symbol `index` and its place in it.
+#[inline]
+pub(super) fn span_of(index: usize) -> (usize, usize) {
+    // The segments of one size hold `SPAN_STEPS` times that size: those of size `SPAN_BASE << k` hold
+    // `PER_SIZE << k` entries.
+    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
+    let k = (usize::BITS - 1 - (index / PER_SIZE + 1).leading_zeros()) as usize;
+    let within = index - PER_SIZE * ((1 << k) - 1);
+    let shift = SPAN_BASE.trailing_zeros() as usize + k;
+    (
+        k * SPAN_STEPS + (within >> shift),
+        within & ((1 << shift) - 1),
+    )
+}
+
+/// The span segment of symbol `index`, as [`span_of`] but in a few instructions and no branch (for
+/// look-ups; the segments of one size hold `SPAN_STEPS` of them, so the top bits of `index` shifted by
+/// the first sizes' entries name the size, and the next two bits the segment of that size).
+#[inline]
+pub(super) fn span_segment(index: usize) -> usize {
+    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
+    let x = index + PER_SIZE;
+    let top = (usize::BITS - 1 - x.leading_zeros()) as usize;
+    let size = top - PER_SIZE.trailing_zeros() as usize;
+    size * SPAN_STEPS + ((x >> (top - SPAN_STEPS.trailing_zeros() as usize)) & (SPAN_STEPS - 1))
+}
+
+/// The first symbol of span segment `j`.
+pub(super) fn span_start(j: usize) -> usize {
+    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
+    let size = j / SPAN_STEPS;
+    PER_SIZE * ((1 << size) - 1) + (j % SPAN_STEPS) * span_len(j)
+}
+
+/// Entries of span segment `j`.
+pub(super) fn span_len(j: usize) -> usize {
+    SPAN_BASE << (j / SPAN_STEPS)
+}
+
+pub(super) fn varint_len(n: usize) -> usize {
+    let bits = usize::BITS - (n | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_map_to_their_chunks() {
+        assert_eq!(chunk_of(0), (0, 0));
+        assert_eq!(chunk_of(255), (0, 0));
+        assert_eq!(chunk_of(256), (1, 256));
+        assert_eq!(chunk_of(767), (1, 256));
+        assert_eq!(chunk_of(768), (2, 768));
+        assert_eq!(chunk_of(SMALL_END - 1), (8, SMALL_END - PAGE));
+        assert_eq!(chunk_of(SMALL_END), (9, SMALL_END));
+        assert_eq!(chunk_of(SMALL_END + PAGE), (10, SMALL_END + PAGE));
+        assert!(chunk_of(u32::MAX - 1).0 / LEAF < LEAVES);
+        for k in 0..12 {
+            let start: u32 = (0..k).map(chunk_size).sum();
+            assert_eq!(chunk_start(k), start);
+            assert_eq!(chunk_of(start), (k, start));
+            assert_eq!(chunk_of(start + chunk_size(k) - 1).0, k);
+        }
+        for offset in (0..SMALL_END + 3 * PAGE).step_by(97).chain([
+            SMALL_END - 1,
+            SMALL_END,
+            u32::MAX - 1,
+            u32::MAX,
+        ]) {
+            assert_eq!(chunk_index(offset), chunk_of(offset).0, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn spans_map_to_their_segments() {
+        assert_eq!(span_of(0), (0, 0));
+        assert_eq!(span_of(63), (0, 63));
+        assert_eq!(span_of(64), (1, 0));
+        assert_eq!(span_of(255), (3, 63));
+        assert_eq!(span_of(256), (4, 0));
+        assert_eq!(span_of(256 + 127), (4, 127));
+        assert_eq!(span_of(256 + 128), (5, 0));
+        assert_eq!(span_of(256 + 512), (8, 0));
+        assert!(span_of(u32::MAX as usize).0 < SPAN_SEGMENTS);
+        for index in [1 << 20, (1 << 31) + 12_345, u32::MAX as usize - 1] {
+            let (j, i) = span_of(index);
+            assert_eq!(span_segment(index), j, "index {index}");
+            assert_eq!(span_start(j) + i, index, "index {index}");
+        }
+        // Every index has its own place, segment after segment.
+        let mut expected = (0, 0);
+        for index in 0..20_000 {
+            assert_eq!(span_of(index), expected, "index {index}");
+            assert_eq!(span_segment(index), expected.0, "index {index}");
+            assert_eq!(span_start(expected.0) + expected.1, index, "index {index}");
+            expected.1 += 1;
+            if expected.1 == span_len(expected.0) {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_take_seven_bits_a_byte() {
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+        assert_eq!(varint_len(1 << 14), 3);
+    }
+}
