@@ -252,6 +252,12 @@ fn intern(out: &Out) {
             bytes as f64 / string_bytes,
             "heap bytes per string byte",
         );
+        out.emit(
+            "intern",
+            "pool_memory/frozen_reported_over_measured",
+            frozen.memory_usage() as f64 / bytes as f64,
+            "FrozenPool::memory_usage() / heap bytes measured by Tracking",
+        );
     }
     peer_memory(out, "lasso_rodeo", string_bytes, || {
         let mut rodeo: lasso::Rodeo<Spur> = lasso::Rodeo::new();

@@ -1,9 +1,9 @@
-//! [`StringPool`] (thread-safe, lock-free lookups) and [`FrozenPool`] (read-only, its own tighter table).
+//! [`StringPool`]: thread-safe, lock-free lookups (its read-only form is in `frozen.rs`).
 
-use std::{fmt, hash::BuildHasher, mem::size_of};
+use std::{fmt, hash::BuildHasher};
 
 use crate::{
-    InternError, Preinterned, Symbol,
+    FrozenPool, InternError, Preinterned, Symbol,
     sym::WELL_KNOWN,
     table::{Storage, hash_str},
 };
@@ -236,7 +236,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// Freezes the pool into a read-only [`FrozenPool`]: a tighter copy whose table keeps each string's
     /// hash beside its symbol, so a lookup compares strings only on a likely match. Symbols stay valid.
     pub fn freeze(self) -> FrozenPool<S> {
-        FrozenPool::build(&self)
+        FrozenPool::build(&self, self.hasher.clone(), self.preinterned)
     }
 }
 
@@ -247,149 +247,6 @@ impl<S: BuildHasher + Clone> fmt::Debug for StringPool<S> {
             .field("memory_usage", &self.memory_usage())
             .field("limit", &self.memory_limit())
             .field("preinterned", &self.preinterned.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A read-only string pool, from [`StringPool::freeze`]: lookups and resolves take no lock, so many
-/// threads read it without contending.
-///
-/// Freezing copies every string into one buffer, in symbol order, and indexes it with a hash table of
-/// symbol numbers: a lookup hashes the string, probes the table and compares against the buffer, with no
-/// lock and one indirection; a resolve is an index into the span table. The pool it came from is
-/// dropped.
-///
-/// ```
-/// use flowmem_intern::StringPool;
-///
-/// let pool = StringPool::new();
-/// let a = pool.intern("alpha");
-/// let frozen = pool.freeze();
-/// assert_eq!(frozen.get("alpha"), Some(a));
-/// assert_eq!(frozen.resolve(a), "alpha");
-/// assert_eq!(frozen.get("beta"), None);
-/// ```
-pub struct FrozenPool<S = DefaultHasher> {
-    /// Every string, concatenated in symbol order.
-    bytes: String,
-    /// `spans[i]` is the byte range of the string of symbol `i` in `bytes`.
-    spans: Vec<(usize, usize)>,
-    /// Each string's place and symbol, hashed by the string: a lookup reads the table and the bytes, and
-    /// nothing else.
-    table: hashbrown::HashTable<FrozenEntry>,
-    hasher: S,
-    preinterned: Preinterned,
-}
-
-/// Where a string of a [`FrozenPool`] is, and its symbol.
-#[derive(Clone, Copy)]
-struct FrozenEntry {
-    start: usize,
-    len: u32,
-    symbol: Symbol,
-}
-
-impl<S: BuildHasher + Clone> FrozenPool<S> {
-    fn build(pool: &StringPool<S>) -> FrozenPool<S> {
-        let hasher = pool.hasher.clone();
-        let len = pool.len();
-        let mut bytes = String::with_capacity(pool.string_bytes());
-        let mut spans = Vec::with_capacity(len);
-        let mut table = hashbrown::HashTable::with_capacity(len);
-        for (symbol, s) in pool.iter() {
-            let start = bytes.len();
-            bytes.push_str(s);
-            spans.push((start, bytes.len()));
-            let entry = FrozenEntry {
-                start,
-                // The pool refuses strings longer than 4 GiB.
-                len: s.len() as u32,
-                symbol,
-            };
-            table.insert_unique(hash_str(&hasher, s), entry, |e| {
-                hash_str(&hasher, &bytes[e.start..e.start + e.len as usize])
-            });
-        }
-        FrozenPool {
-            bytes,
-            spans,
-            table,
-            hasher,
-            preinterned: pool.preinterned,
-        }
-    }
-
-    #[inline]
-    fn string(&self, index: u32) -> Option<&str> {
-        let &(a, b) = self.spans.get(index as usize)?;
-        self.bytes.get(a..b)
-    }
-
-    /// The symbol of `s` if it is in the pool.
-    #[inline]
-    pub fn get(&self, s: &str) -> Option<Symbol> {
-        let hash = hash_str(&self.hasher, s);
-        self.table
-            .find(hash, |e| {
-                e.len as usize == s.len()
-                    && self.bytes.as_bytes().get(e.start..e.start + s.len()) == Some(s.as_bytes())
-            })
-            .map(|e| e.symbol)
-    }
-
-    /// Whether `s` is in the pool.
-    pub fn contains(&self, s: &str) -> bool {
-        self.get(s).is_some()
-    }
-
-    /// The string of `symbol`.
-    ///
-    /// # Panics
-    ///
-    /// If `symbol` does not belong to this pool.
-    #[inline]
-    pub fn resolve(&self, symbol: Symbol) -> &str {
-        self.try_resolve(symbol)
-            .unwrap_or_else(|| panic!("{symbol:?} is not a symbol of this pool"))
-    }
-
-    /// The string of `symbol`, or `None` if it does not belong to this pool.
-    #[inline]
-    pub fn try_resolve(&self, symbol: Symbol) -> Option<&str> {
-        self.string(symbol.index())
-    }
-
-    /// Number of strings.
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// Whether the pool holds nothing but its pre-interned strings (the well-known ones and its own set).
-    pub fn is_empty(&self) -> bool {
-        self.spans.len() == WELL_KNOWN.len() + self.preinterned.len()
-    }
-
-    /// Every `(symbol, string)`, in symbol order.
-    pub fn iter(&self) -> impl Iterator<Item = (Symbol, &str)> + '_ {
-        self.spans
-            .iter()
-            .enumerate()
-            .map(|(i, &(a, b))| (Symbol::from_index(i as u32), &self.bytes[a..b]))
-    }
-
-    /// Heap bytes the pool holds: the strings, the span table and the hash table.
-    pub fn memory_usage(&self) -> usize {
-        self.bytes.capacity()
-            + self.spans.capacity() * size_of::<(usize, usize)>()
-            + self.table.capacity() * (size_of::<FrozenEntry>() + 1)
-    }
-}
-
-impl<S> fmt::Debug for FrozenPool<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FrozenPool")
-            .field("len", &self.spans.len())
-            .field("bytes", &self.bytes.len())
             .finish_non_exhaustive()
     }
 }

@@ -69,8 +69,7 @@ pub(crate) fn hash_str(hasher: &impl BuildHasher, s: &str) -> u64 {
 /// Whether `a` and `b` hold the same bytes: for strings of 4 to 16 bytes (most names), two overlapping
 /// loads a side and no call; longer and shorter ones through `==`.
 #[inline]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -314,7 +313,12 @@ impl Storage {
                 // A slot being rebuilt by a split may read 0 or another symbol: the string decides.
                 // Acquire: a symbol a rebuild placed here comes with its string.
                 let v = group.slots[i].load(Acquire);
-                if v != 0 && same(self.str_at(self.offset_of(v as usize - 1)), s) {
+                if v != 0
+                    && same(
+                        self.str_at(self.offset_of(v as usize - 1)).as_bytes(),
+                        s.as_bytes(),
+                    )
+                {
                     return Some(v - 1);
                 }
             }
@@ -695,14 +699,14 @@ mod tests {
     fn same_compares_every_byte() {
         for n in 0..40 {
             let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-            assert!(same(&a, &a.clone()), "{a:?}");
+            assert!(same(a.as_bytes(), a.clone().as_bytes()), "{a:?}");
             for at in 0..n {
                 let mut b = a.clone().into_bytes();
                 b[at] = b'Z';
                 let b = String::from_utf8(b).unwrap();
-                assert!(!same(&a, &b), "{a:?} against {b:?}");
+                assert!(!same(a.as_bytes(), b.as_bytes()), "{a:?} against {b:?}");
             }
-            assert!(!same(&a, &format!("{a}a")));
+            assert!(!same(a.as_bytes(), format!("{a}a").as_bytes()));
         }
     }
 
