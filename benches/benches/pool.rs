@@ -4,10 +4,8 @@
 //! producer/consumer pipeline whose buffers are freed on another thread (P6). P5 (the bound under
 //! churn) is measured by `src/bin/counts.rs`.
 
-use std::collections::HashMap;
-
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use flowmem_benches::{keep, run_parallel};
+use flowmem_benches::{Ctx, fill, keep, new_ctx, run_parallel};
 use flowmem_pool::{BufferPool, ObjectPool, PoolConfig};
 
 fn buffer_4k(c: &mut Criterion) {
@@ -29,20 +27,6 @@ fn buffer_4k(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// A workflow-context-like object: a map with room for 32 entries, 8 of them filled per use, keyed by
-/// 4-byte ids with a fast hasher (as the engine's contexts are keyed by symbols).
-type Ctx = HashMap<u32, u64, foldhash::fast::FixedState>;
-
-fn new_ctx() -> Ctx {
-    Ctx::with_capacity_and_hasher(32, foldhash::fast::FixedState::default())
-}
-
-fn fill(ctx: &mut Ctx) {
-    for k in 0..8u32 {
-        ctx.insert(keep(k), u64::from(k));
-    }
 }
 
 /// One acquire + fill + release with one of the [`ObjectPools`].

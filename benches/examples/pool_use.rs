@@ -2,22 +2,9 @@
 //! or `floor`: one map cleared and refilled, no pool. For instruction counts of each (P7, docs/pool.md):
 //! `valgrind --tool=callgrind target/release/examples/pool_use ours 200000` after
 //! `cargo build --release -p flowmem-benches --example pool_use`; without valgrind it prints ns per use.
-use std::collections::HashMap;
 
-use flowmem_benches::keep;
+use flowmem_benches::{fill, keep, new_ctx};
 use flowmem_pool::{ObjectPool, PoolConfig};
-
-type Ctx = HashMap<u32, u64, foldhash::fast::FixedState>;
-
-fn new_ctx() -> Ctx {
-    Ctx::with_capacity_and_hasher(32, foldhash::fast::FixedState::default())
-}
-
-fn fill(ctx: &mut Ctx) {
-    for k in 0..8u32 {
-        ctx.insert(keep(k), u64::from(k));
-    }
-}
 
 /// Runs `one_use` `n` times and prints the time per use.
 fn run(which: &str, n: u64, mut one_use: impl FnMut()) {

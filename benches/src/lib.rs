@@ -128,6 +128,22 @@ pub fn vocabulary(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// A workflow-context-like object for the object-pool benches: a map with room for 32 entries, 8 of them
+/// filled per use, keyed by 4-byte ids with a fast hasher (as the engine's contexts are keyed by symbols).
+pub type Ctx = std::collections::HashMap<u32, u64, foldhash::fast::FixedState>;
+
+/// An empty [`Ctx`] with its room for 32 entries.
+pub fn new_ctx() -> Ctx {
+    Ctx::with_capacity_and_hasher(32, foldhash::fast::FixedState::default())
+}
+
+/// One use of a [`Ctx`]: its 8 entries written.
+pub fn fill(ctx: &mut Ctx) {
+    for k in 0..8u32 {
+        ctx.insert(keep(k), u64::from(k));
+    }
+}
+
 /// The words of `words` in a scattered order (each once), for lookups whose hashing and cache misses
 /// are realistic.
 pub fn probes(words: &[String]) -> Vec<&str> {
