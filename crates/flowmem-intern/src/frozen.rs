@@ -64,11 +64,11 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
         let mut offsets = Vec::with_capacity(len + 1);
         offsets.push(0);
         let mut table = hashbrown::HashTable::with_capacity(len);
+        // A pool's strings take less than 4 GiB in all: it addresses them with `u32` offsets.
+        let to_u32 = |n: usize| u32::try_from(n).expect("a pool holds under 4 GiB of strings");
         for (symbol, s) in pool.iter() {
             let start = bytes.len();
             bytes.push_str(s);
-            // A pool's strings take less than 4 GiB in all: it addresses them with `u32` offsets.
-            let to_u32 = |n: usize| u32::try_from(n).expect("a pool holds under 4 GiB of strings");
             offsets.push(to_u32(bytes.len()));
             let entry = FrozenEntry {
                 start: to_u32(start),

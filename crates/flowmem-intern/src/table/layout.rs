@@ -21,21 +21,18 @@ pub(super) const SPAN_BASE: usize = 64;
 pub(super) const SPAN_STEPS: usize = 4;
 /// Span segments: enough for `u32::MAX` symbols.
 pub(super) const SPAN_SEGMENTS: usize = 25 * SPAN_STEPS;
+/// Entries of the segments of one size, for the first size (`PER_SIZE << k` for the `k`-th).
+const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
 
 /// The chunk of `offset` and the offset where that chunk starts.
 #[inline]
 pub(super) fn chunk_of(offset: u32) -> (usize, u32) {
-    if offset < SMALL_END {
-        let k = 31 - (offset / 256 + 1).leading_zeros();
-        (k as usize, 256 * ((1 << k) - 1))
-    } else {
-        let page = (offset - SMALL_END) / PAGE;
-        ((SMALL_CHUNKS + page) as usize, SMALL_END + page * PAGE)
-    }
+    let k = chunk_index(offset);
+    (k, chunk_start(k))
 }
 
-/// The chunk of `offset`, as [`chunk_of`] but without a branch (look-ups meet offsets either side of
-/// the first page in any order, and a mispredicted branch costs more than computing both).
+/// The chunk of `offset`, without a branch (look-ups meet offsets either side of the first page in any
+/// order, and a mispredicted branch costs more than computing both).
 #[inline]
 pub(super) fn chunk_index(offset: u32) -> usize {
     let small = 31 - (offset / 256 + 1).leading_zeros();
@@ -64,24 +61,15 @@ pub(super) fn chunk_size(k: usize) -> u32 {
 /// The span segment of symbol `index` and its place in it.
 #[inline]
 pub(super) fn span_of(index: usize) -> (usize, usize) {
-    // The segments of one size hold `SPAN_STEPS` times that size: those of size `SPAN_BASE << k` hold
-    // `PER_SIZE << k` entries.
-    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
-    let k = (usize::BITS - 1 - (index / PER_SIZE + 1).leading_zeros()) as usize;
-    let within = index - PER_SIZE * ((1 << k) - 1);
-    let shift = SPAN_BASE.trailing_zeros() as usize + k;
-    (
-        k * SPAN_STEPS + (within >> shift),
-        within & ((1 << shift) - 1),
-    )
+    let j = span_segment(index);
+    (j, index - span_start(j))
 }
 
-/// The span segment of symbol `index`, as [`span_of`] but in a few instructions and no branch (for
-/// look-ups; the segments of one size hold `SPAN_STEPS` of them, so the top bits of `index` shifted by
-/// the first sizes' entries name the size, and the next two bits the segment of that size).
+/// The span segment of symbol `index`, in a few instructions and no branch: the segments of one size
+/// hold `SPAN_STEPS` of them, so the top bit of `index` shifted by the first size's entries names the
+/// size, and the next two bits the segment of that size.
 #[inline]
 pub(super) fn span_segment(index: usize) -> usize {
-    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
     let x = index + PER_SIZE;
     let top = (usize::BITS - 1 - x.leading_zeros()) as usize;
     let size = top - PER_SIZE.trailing_zeros() as usize;
@@ -90,7 +78,6 @@ pub(super) fn span_segment(index: usize) -> usize {
 
 /// The first symbol of span segment `j`.
 pub(super) fn span_start(j: usize) -> usize {
-    const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
     let size = j / SPAN_STEPS;
     PER_SIZE * ((1 << size) - 1) + (j % SPAN_STEPS) * span_len(j)
 }

@@ -98,8 +98,6 @@ struct Writer {
     buckets: Vec<*mut Bucket>,
     /// Directories replaced by a bigger one: lookups may still read them, so they live until drop.
     retired: Vec<*mut AtomicPtr<Bucket>>,
-    /// Span segments allocated (the first ones: they are allocated in order).
-    span_segments: usize,
 }
 
 /// The strings of a pool, its spans and its table.
@@ -163,7 +161,6 @@ impl Storage {
                 owned: Vec::new(),
                 buckets,
                 retired: Vec::new(),
-                span_segments: 0,
             }),
         }
     }
@@ -379,7 +376,6 @@ impl Storage {
             let segment: Box<[AtomicU32]> = (0..entries).map(|_| AtomicU32::new(0)).collect();
             let segment = Box::into_raw(segment).cast::<AtomicU32>();
             self.spans[j].store(segment.wrapping_sub(span_start(j)), Release);
-            w.span_segments = j + 1;
         }
         let entry = self.spans[j].load(Relaxed).wrapping_add(index);
         // SAFETY: the entry `i` of the segment (which holds `span_len(j)` entries, more than `i`).
@@ -630,7 +626,13 @@ impl Drop for Storage {
                 drop(unsafe { Box::from_raw(leaf) });
             }
         }
-        for (j, segment) in self.spans.iter().enumerate().take(w.span_segments) {
+        // The span segments allocated are those of the published symbols: a segment is allocated with its
+        // first symbol, which is then published with nothing left to fail.
+        let segments = match self.len.load(Relaxed) {
+            0 => 0,
+            len => span_segment(len - 1) + 1,
+        };
+        for (j, segment) in self.spans.iter().enumerate().take(segments) {
             let segment = segment.load(Relaxed).wrapping_add(span_start(j));
             let entries = span_len(j);
             // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in `insert` (the
