@@ -52,6 +52,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arena;
+mod arena_pool;
 mod collections;
 mod error;
 mod padding;
@@ -62,6 +63,7 @@ pub mod tracking;
 mod typed_arena;
 
 pub use arena::{Arena, ArenaStats, DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE};
+pub use arena_pool::{ArenaPool, ArenaPoolStats, PooledArena};
 pub use collections::{FastMap, FastSet, Headroom, SmallVec, smallvec};
 pub use error::AllocError;
 /// mimalloc as a global allocator (from `mimalloc`); feature `mimalloc`.
@@ -76,7 +78,7 @@ pub use profiling::{
 };
 /// The operating system's allocator (`malloc`/`free` on Unix), the default global allocator.
 pub use std::alloc::System;
-pub use sync_arena::{ArenaPool, ArenaPoolStats, PooledArena, SyncArena};
+pub use sync_arena::SyncArena;
 /// jemalloc as a global allocator (from `tikv-jemallocator`); feature `jemalloc`.
 #[cfg(feature = "jemalloc")]
 pub use tikv_jemallocator::Jemalloc;
