@@ -3,6 +3,7 @@
 use std::{
     fmt,
     ops::{Deref, DerefMut},
+    ptr,
     sync::{
         OnceLock,
         atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
@@ -15,7 +16,7 @@ use thread_local::ThreadLocal;
 use flowmem_alloc::CachePadded;
 
 use crate::{
-    PoolError,
+    PoolError, last_used,
     owner_cell::{OwnerCell, bump},
 };
 
@@ -81,6 +82,8 @@ pub struct BufferPool {
     /// log2 of the smallest class.
     min_shift: u32,
     classes: Box<[ArrayQueue<Vec<u8>>]>,
+    /// This pool's id, under which a thread remembers its cache entry (see `last_used`).
+    id: u64,
     /// Per-thread caches, each on its own cache lines (neighbouring entries are written by different threads).
     local: ThreadLocal<CachePadded<Local>>,
     /// Budget reserved by thread caches and shared queues; never above `max_pooled_bytes`.
@@ -205,6 +208,7 @@ impl BufferPool {
             min_shift: min.trailing_zeros(),
             config,
             classes,
+            id: last_used::new_pool_id(),
             local: ThreadLocal::new(),
             reserved: AtomicUsize::new(0),
             shared_bytes: AtomicUsize::new(0),
@@ -244,19 +248,24 @@ impl BufferPool {
         (class < self.classes.len()).then_some(class)
     }
 
+    /// This thread's cache: the one it remembered for this pool, else its `ThreadLocal` entry.
     #[inline]
     fn local(&self) -> &Local {
-        match self.local.get() {
-            Some(local) => local,
-            None => self.new_local(),
+        let entry = last_used::recall(self.id).cast::<CachePadded<Local>>();
+        if entry.is_null() {
+            return self.local_slow();
         }
+        // SAFETY: only this pool remembers an entry under its id (ids are never reused), and what it
+        // remembered is this thread's entry of `self.local`, which never moves and lives as long as the pool
+        // (`clear` empties entries in place); `&self` outlives the reference.
+        unsafe { &*entry }
     }
 
-    /// This thread's first use of the pool: its cache.
+    /// This thread's entry of `self.local`, made on its first use of the pool, and remembered.
     #[cold]
     #[inline(never)]
-    fn new_local(&self) -> &Local {
-        self.local.get_or(|| {
+    fn local_slow(&self) -> &Local {
+        let local = self.local.get_or(|| {
             CachePadded::new(Local {
                 cache: OwnerCell::new(LocalCache {
                     stacks: (0..self.classes.len())
@@ -267,7 +276,9 @@ impl BufferPool {
                 counts: Counts::default(),
                 used: AtomicUsize::new(0),
             })
-        })
+        });
+        last_used::remember(self.id, ptr::from_ref(local).cast());
+        local
     }
 
     /// Reserves `bytes` of the bound; false if that would exceed it. `reserved` never exceeds the bound,

@@ -32,6 +32,7 @@
 
 mod buffer;
 mod error;
+mod last_used;
 mod object;
 mod owned;
 mod owner_cell;

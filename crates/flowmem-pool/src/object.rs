@@ -7,6 +7,7 @@ use std::{
     mem::ManuallyDrop,
     ops::{Deref, DerefMut},
     pin::Pin,
+    ptr,
     sync::{
         Mutex,
         atomic::{
@@ -25,7 +26,7 @@ use thread_local::ThreadLocal;
 use flowmem_alloc::CachePadded;
 
 use crate::{
-    PoolError,
+    PoolError, last_used,
     owner_cell::{OwnerCell, bump},
     timer,
 };
@@ -130,6 +131,8 @@ pub struct ObjectPool<T: Send> {
     reset: Resetter<T>,
     config: PoolConfig,
     shared: ArrayQueue<Box<T>>,
+    /// This pool's id, under which a thread remembers its cache entry (see `last_used`).
+    id: u64,
     /// Per-thread caches, each on its own cache lines (neighbouring entries are written by different threads).
     local: ThreadLocal<CachePadded<LocalObjects<T>>>,
     /// Objects that exist now (idle or in use).
@@ -262,6 +265,7 @@ impl<T: Send + 'static> ObjectPool<T> {
             create: Box::new(create),
             reset: Box::new(reset),
             shared: ArrayQueue::new(config.max_pooled.max(1)),
+            id: last_used::new_pool_id(),
             local: ThreadLocal::new(),
             live: AtomicUsize::new(0),
             peak_shared: AtomicUsize::new(0),
@@ -298,26 +302,33 @@ impl<T: Send> ObjectPool<T> {
         self.config.max_live.is_some()
     }
 
+    /// This thread's cache: the one it remembered for this pool, else its `ThreadLocal` entry.
     #[inline]
     fn local(&self) -> &LocalObjects<T> {
-        match self.local.get() {
-            Some(local) => local,
-            None => self.new_local(),
+        let entry = last_used::recall(self.id).cast::<CachePadded<LocalObjects<T>>>();
+        if entry.is_null() {
+            return self.local_slow();
         }
+        // SAFETY: only this pool remembers an entry under its id (ids are never reused), and what it
+        // remembered is this thread's entry of `self.local`, which never moves and lives as long as the pool
+        // (the pool never clears it); `&self` outlives the reference.
+        unsafe { &*entry }
     }
 
-    /// This thread's first use of the pool: its cache.
+    /// This thread's entry of `self.local`, made on its first use of the pool, and remembered.
     #[cold]
     #[inline(never)]
-    fn new_local(&self) -> &LocalObjects<T> {
-        self.local.get_or(|| {
+    fn local_slow(&self) -> &LocalObjects<T> {
+        let local = self.local.get_or(|| {
             CachePadded::new(LocalObjects {
                 cache: OwnerCell::new(Vec::with_capacity(self.config.thread_cache)),
                 counts: Counts::default(),
                 idle: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
             })
-        })
+        });
+        last_used::remember(self.id, ptr::from_ref(local).cast());
+        local
     }
 
     /// A clean object: reused if one is idle, else new.
@@ -571,6 +582,13 @@ impl<T: Send> ObjectPool<T> {
                 Some(back) => obj = back,
             }
         }
+        self.give_back_shared(obj);
+    }
+
+    /// Keeps a reset object that no thread cache took: in the shared queue, else drops it.
+    #[cold]
+    #[inline(never)]
+    fn give_back_shared(&self, obj: Box<T>) {
         match self.shared.push(obj) {
             Ok(()) => {
                 self.peak_shared.fetch_max(self.shared.len(), Relaxed);

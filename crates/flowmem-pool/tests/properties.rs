@@ -278,3 +278,42 @@ fn reuse_is_counted_from_the_thread_cache_the_shared_queue_and_other_threads() {
     );
     assert_eq!(s.pooled, 2 * cache);
 }
+
+/// A thread remembers the caches of the pools it used last (four places, picked by the pool's id): with
+/// more pools than places, used in any order and dropped and made again, every acquire gets an object of
+/// its own pool and every pool counts exactly its own reuses.
+#[test]
+fn prop_each_pool_reaches_its_own_thread_cache() {
+    fn prop(steps: Vec<(u8, bool)>) -> bool {
+        const POOLS: usize = 7;
+        let new_pool = |tag: usize| {
+            ObjectPool::new(move || (tag, 0u64), |obj| obj.1 = 0, PoolConfig::default())
+        };
+        let mut pools: Vec<ObjectPool<(usize, u64)>> = (0..POOLS).map(new_pool).collect();
+        let mut buffers = BufferPool::new();
+        let mut uses = [0u64; POOLS];
+        for (pick, renew) in steps {
+            let i = pick as usize % POOLS;
+            if renew {
+                pools[i] = new_pool(i);
+                uses[i] = 0;
+                buffers = BufferPool::new();
+            }
+            let mut obj = pools[i].acquire();
+            if obj.0 != i || obj.1 != 0 {
+                return false;
+            }
+            obj.1 = 7;
+            drop(obj);
+            let mut buf = buffers.get(300);
+            buf.push(1);
+            drop(buf);
+            uses[i] += 1;
+        }
+        pools.iter().zip(uses).all(|(pool, n)| {
+            let stats = pool.stats();
+            stats.acquired == n && stats.created == n.min(1) && stats.reused == n.saturating_sub(1)
+        })
+    }
+    qc().quickcheck(prop as fn(Vec<(u8, bool)>) -> bool);
+}
