@@ -1,10 +1,18 @@
-//! [`ArenaPool`]: reset arenas handed out and taken back, so their blocks serve request after request.
+//! [`ArenaPool`]: arenas handed out reset and taken back, so their blocks serve request after request.
 //!
-//! The fast path is a thread-local slot: [`take`](ArenaPool::take) finds this thread's idle arena there,
-//! dropping the [`PooledArena`] resets it and puts it back, with no atomic operation. The slot is a plain
+//! The fast path is a thread-local slot: [`take`](ArenaPool::take) finds this thread's idle arena there
+//! and resets it, dropping the [`PooledArena`] puts it back, with no atomic operation. The slot is a plain
 //! thread-local (a pool id and a raw pointer, no destructor), so reaching it checks no initialisation
 //! state; a second thread-local, registered when a thread first keeps an arena, frees the idle arena when
 //! the thread exits.
+//!
+//! The reset is done by `take`, not by the return: inlined where the arena is taken, it costs its
+//! instructions and nothing more, while on the return it made the drop of every `PooledArena` a call
+//! (bumpalo's reset loops over earlier chunks and calls `dealloc`, so the drop was not inlined) that saved
+//! and restored six registers. Callgrind (`benches/examples/arena_use.rs`): a take, a `u64` and a return,
+//! 72 instructions with the reset on the return, 58 with it on the take; 6.4–6.9 ns against 4.1–4.2 on
+//! the same machine in turn. An idle arena holds what its last user allocated until it is taken again
+//! (its blocks are kept either way: a reset frees nothing).
 
 use std::{
     cell::Cell,
@@ -19,8 +27,8 @@ use crossbeam_queue::ArrayQueue;
 
 use crate::{Arena, DEFAULT_BLOCK_SIZE};
 
-/// A pool of reset arenas: [`take`](ArenaPool::take) hands one out, dropping the [`PooledArena`] resets it
-/// and gives it back, blocks and all.
+/// A pool of arenas: [`take`](ArenaPool::take) hands one out reset, dropping the [`PooledArena`] gives it
+/// back, blocks and all.
 ///
 /// Use it where each request or workflow run wants an arena of its own: the blocks that one request
 /// reserved serve the next, so a warmed-up pool makes no system allocation. Each thread keeps one idle arena
@@ -131,13 +139,14 @@ impl ArenaPool {
                 ptr::null_mut()
             }
         });
-        let arena = if local.is_null() {
+        let mut arena = if local.is_null() {
             self.take_shared()
         } else {
             // SAFETY: a non-null slot holds an arena from `Box::into_raw`, owned by the slot alone; it
             // was just taken out of it.
             unsafe { Box::from_raw(local) }
         };
+        arena.reset();
         PooledArena {
             arena: ManuallyDrop::new(arena),
             pool: self,
@@ -153,16 +162,15 @@ impl ArenaPool {
         })
     }
 
-    /// Resets `arena` and keeps it for a later [`take`](ArenaPool::take), or drops it if the pool is full.
-    /// (Dropping a [`PooledArena`] does the same without moving the arena.)
+    /// Keeps `arena` for a later [`take`](ArenaPool::take) (which resets it), or drops it if the pool is
+    /// full. (Dropping a [`PooledArena`] does the same without moving the arena.)
     pub fn put(&self, arena: Arena) {
         self.put_boxed(Box::new(arena));
     }
 
-    // Always inlined into the drop of a `PooledArena`, whose glue is one call then.
+    // Always inlined into the drop of a `PooledArena`: a compare and a store, and a call on the rare path.
     #[inline(always)]
-    fn put_boxed(&self, mut arena: Box<Arena>) {
-        arena.reset();
+    fn put_boxed(&self, arena: Box<Arena>) {
         let kept = IDLE.with(|slot| {
             if slot.pool.get() == self.id && slot.arena.get().is_null() {
                 slot.arena.set(Box::into_raw(arena));
@@ -176,7 +184,7 @@ impl ArenaPool {
         }
     }
 
-    /// Keeps a reset `arena` that this thread's slot did not take: the slot adopts it if it belongs to
+    /// Keeps an `arena` that this thread's slot did not take: the slot adopts it if it belongs to
     /// another pool or none (dropping that pool's idle arena); if it holds one of this pool already, that
     /// one stays (its blocks are warm) and this one goes to the shared queue, or is dropped if the queue is
     /// full.
