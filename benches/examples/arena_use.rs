@@ -5,53 +5,40 @@
 //! `cargo build --release -p flowmem-benches --example arena_use`; without valgrind it prints ns per use.
 
 use flowmem_alloc::{Arena, ArenaPool};
-use flowmem_benches::keep;
+use flowmem_benches::{
+    examples::{CommandLine, ns_each},
+    keep,
+};
 
-/// Runs `one_use` `n` times and prints the time per use.
-fn run(which: &str, n: u64, mut one_use: impl FnMut()) {
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        one_use();
-    }
-    let ns = start.elapsed().as_nanos() as f64 / n as f64;
-    println!("{which}: {ns:.1} ns a use");
-}
+const COMMAND_LINE: CommandLine = CommandLine {
+    program: "arena_use",
+    usage: "[floor|pooled|new [N]]",
+};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let which = args.next().unwrap_or_else(|| "pooled".into());
-    let n = match args.next().map(|s| s.parse::<u64>()) {
-        None => 1_000_000,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("arena_use: N must be a positive number of uses");
-            std::process::exit(2);
-        }
-    };
-    match which.as_str() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().map_or("pooled", String::as_str);
+    let n = COMMAND_LINE.count(args.get(1).map(String::as_str), "N", 1_000_000);
+    let ns = match which {
         "floor" => {
             let mut arena = Arena::new();
-            run(&which, n, || {
+            ns_each(n, || {
                 keep(arena.alloc(keep(1u64)));
                 arena.reset();
-            });
+            })
         }
         "pooled" => {
             let pool = ArenaPool::new(4);
-            run(&which, n, || {
+            ns_each(n, || {
                 let arena = pool.take();
                 keep(arena.alloc(keep(1u64)));
-            });
+            })
         }
-        "new" => {
-            run(&which, n, || {
-                let arena = Arena::new();
-                keep(arena.alloc(keep(1u64)));
-            });
-        }
-        other => {
-            eprintln!("arena_use: no mode {other:?}; use floor, pooled or new");
-            std::process::exit(2);
-        }
-    }
+        "new" => ns_each(n, || {
+            let arena = Arena::new();
+            keep(arena.alloc(keep(1u64)));
+        }),
+        other => COMMAND_LINE.refuse(&format!("no mode {other:?}; use floor, pooled or new")),
+    };
+    println!("{which}: {ns:.1} ns a use");
 }

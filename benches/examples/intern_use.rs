@@ -4,30 +4,27 @@
 //! `valgrind --tool=callgrind target/release/examples/intern_use flowmem 20` after
 //! `cargo build --release -p flowmem-benches --example intern_use` (N passes over the vocabulary;
 //! subtract a run of 1 pass to leave the setup out); without valgrind it prints ns per hit.
-use flowmem_benches::{keep, probes, vocabulary};
+use flowmem_benches::{
+    examples::{CommandLine, ns_each},
+    keep, probes, vocabulary,
+};
 use flowmem_intern::StringPool;
 
-/// Runs `pass` over the probes `n` times and prints the time per hit.
+const COMMAND_LINE: CommandLine = CommandLine {
+    program: "intern_use",
+    usage: "[flowmem|string_interner|lasso [N]]",
+};
+
+/// Runs `hit` over the probes `n` times and prints the time per hit.
 fn run(which: &str, n: u64, probes: &[&str], mut hit: impl FnMut(&str)) {
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        probes.iter().for_each(|w| hit(keep(w)));
-    }
-    let ns = start.elapsed().as_nanos() as f64 / (n as f64 * probes.len() as f64);
-    println!("{which}: {ns:.1} ns a hit");
+    let ns = ns_each(n, || probes.iter().for_each(|w| hit(keep(w))));
+    println!("{which}: {:.1} ns a hit", ns / probes.len() as f64);
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let which = args.next().unwrap_or_else(|| "flowmem".into());
-    let n = match args.next().map(|s| s.parse::<u64>()) {
-        None => 100,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("intern_use: N must be a positive number of passes");
-            std::process::exit(2);
-        }
-    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().map_or("flowmem", String::as_str).to_owned();
+    let n = COMMAND_LINE.count(args.get(1).map(String::as_str), "N", 100);
     let words = vocabulary(10_000);
     let probes = probes(&words);
     match which.as_str() {
@@ -60,9 +57,8 @@ fn main() {
                 keep(rodeo.get_or_intern(w));
             });
         }
-        other => {
-            eprintln!("intern_use: no mode {other:?}; use flowmem, string_interner or lasso");
-            std::process::exit(2);
-        }
+        other => COMMAND_LINE.refuse(&format!(
+            "no mode {other:?}; use flowmem, string_interner or lasso"
+        )),
     }
 }

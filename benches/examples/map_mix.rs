@@ -5,7 +5,10 @@
 //! `concurrent_map` or `scc`, WORKLOAD `read_heavy`, `exchange` or `rapid_grow`; SHARDS sets
 //! `ConcurrentMap`'s shard count (default: its own).
 
-use flowmem_benches::mix::{Mix, MixMap, Workload};
+use flowmem_benches::{
+    examples::CommandLine,
+    mix::{Mix, MixMap, Workload},
+};
 use flowmem_map::ConcurrentMap;
 
 struct Ours(ConcurrentMap<u64, u64>);
@@ -42,40 +45,29 @@ impl MixMap for Scc {
     }
 }
 
-/// Prints what was wrong with the command line and exits with status 2.
-fn refuse(message: &str) -> ! {
-    eprintln!("map_mix: {message}");
-    eprintln!("usage: map_mix [MAP [WORKLOAD [THREADS [RUNS [SHARDS]]]]]");
-    std::process::exit(2);
-}
-
-/// Argument `i` as a positive number, or `default` when it is absent.
-fn count(args: &[String], i: usize, name: &str, default: usize) -> usize {
-    match args.get(i).map(|s| s.parse::<usize>()) {
-        None => default,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => refuse(&format!(
-            "{name} must be a positive number, not {:?}",
-            args[i]
-        )),
-    }
-}
+const COMMAND_LINE: CommandLine = CommandLine {
+    program: "map_mix",
+    usage: "[MAP [WORKLOAD [THREADS [RUNS [SHARDS]]]]]",
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     let (map, workload) = (arg(0, "concurrent_map"), arg(1, "exchange"));
     if map != "concurrent_map" && map != "scc" {
-        refuse(&format!("MAP is concurrent_map or scc, not {map:?}"));
+        COMMAND_LINE.refuse(&format!("MAP is concurrent_map or scc, not {map:?}"));
     }
-    let threads = count(&args, 2, "THREADS", 2);
-    let runs = count(&args, 3, "RUNS", 10);
-    let shards = args.get(4).map(|_| count(&args, 4, "SHARDS", 0));
+    let count = |i: usize, name: &str, default: u64| {
+        COMMAND_LINE.count(args.get(i).map(String::as_str), name, default) as usize
+    };
+    let threads = count(2, "THREADS", 2);
+    let runs = count(3, "RUNS", 10);
+    let shards = args.get(4).map(|_| count(4, "SHARDS", 1));
     let (mix, prefill) = match workload.as_str() {
         "read_heavy" => ((98, 1, 1, 0), 0.75),
         "exchange" => ((10, 40, 40, 10), 0.75),
         "rapid_grow" => ((5, 80, 5, 10), 0.0),
-        other => refuse(&format!(
+        other => COMMAND_LINE.refuse(&format!(
             "WORKLOAD is read_heavy, exchange or rapid_grow, not {other:?}"
         )),
     };

@@ -5,43 +5,23 @@
 //! `pool_use MODE N THREADS` runs N uses on each of THREADS threads sharing one pool (P8) and prints the
 //! total uses per second.
 
-use flowmem_benches::{fill, keep, new_ctx, run_parallel};
+use flowmem_benches::{
+    examples::{CommandLine, ns_each},
+    fill, keep, new_ctx, run_parallel,
+};
 use flowmem_pool::{ObjectPool, PoolConfig};
 
-/// Prints what was wrong with the command line and exits with status 2.
-fn refuse(message: &str) -> ! {
-    eprintln!("pool_use: {message}");
-    eprintln!("usage: pool_use [floor|ours|object_pool [N [THREADS]]]");
-    std::process::exit(2);
-}
-
-/// Argument `arg` as a positive number, or `default` when it is absent.
-fn count(arg: Option<String>, name: &str, default: u64) -> u64 {
-    match arg.as_deref().map(str::parse::<u64>) {
-        None => default,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => refuse(&format!(
-            "{name} must be a positive number, not {:?}",
-            arg.unwrap_or_default()
-        )),
-    }
-}
-
-/// Runs `one_use` `n` times and prints the time per use.
-fn run_one(which: &str, n: u64, mut one_use: impl FnMut()) {
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        one_use();
-    }
-    let ns = start.elapsed().as_nanos() as f64 / n as f64;
-    println!("{which}: {ns:.1} ns a use");
-}
+const COMMAND_LINE: CommandLine = CommandLine {
+    program: "pool_use",
+    usage: "[floor|ours|object_pool [N [THREADS]]]",
+};
 
 /// Runs `one_use` `n` times on each of `threads` threads (in this one if only one) and prints the time per
 /// use or, on several threads, the total uses per second.
 fn run(which: &str, n: u64, threads: usize, one_use: impl Fn() + Sync) {
     if threads == 1 {
-        return run_one(which, n, one_use);
+        println!("{which}: {:.1} ns a use", ns_each(n, one_use));
+        return;
     }
     let spent = run_parallel(threads, n, |_, n| (0..n).for_each(|_| one_use()));
     let rate = (n * threads as u64) as f64 / spent.as_secs_f64() / 1e6;
@@ -49,25 +29,27 @@ fn run(which: &str, n: u64, threads: usize, one_use: impl Fn() + Sync) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let which = args.next().unwrap_or_else(|| "ours".into());
-    let n = count(args.next(), "N", 1_000_000);
-    let threads = count(args.next(), "THREADS", 1) as usize;
-    match which.as_str() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    let which = arg(0).unwrap_or("ours");
+    let n = COMMAND_LINE.count(arg(1), "N", 1_000_000);
+    let threads = COMMAND_LINE.count(arg(2), "THREADS", 1) as usize;
+    match which {
         "floor" => {
             if threads > 1 {
-                refuse("floor runs on one thread");
+                COMMAND_LINE.refuse("floor runs on one thread");
             }
             let mut map = new_ctx();
-            run_one(&which, n, || {
+            let ns = ns_each(n, || {
                 map.clear();
                 fill(&mut map);
                 keep(&map);
             });
+            println!("{which}: {ns:.1} ns a use");
         }
         "ours" => {
             let pool = ObjectPool::with_reset(new_ctx, PoolConfig::default());
-            run(&which, n, threads, || {
+            run(which, n, threads, || {
                 let mut ctx = pool.acquire();
                 fill(&mut ctx);
                 keep(&*ctx);
@@ -75,7 +57,7 @@ fn main() {
         }
         "object_pool" => {
             let pool = object_pool::Pool::new(64, new_ctx);
-            run(&which, n, threads, || {
+            run(which, n, threads, || {
                 // object-pool does not clear what comes back: the user does.
                 let mut ctx = pool.pull(new_ctx);
                 ctx.clear();
@@ -83,7 +65,7 @@ fn main() {
                 keep(&*ctx);
             });
         }
-        other => refuse(&format!(
+        other => COMMAND_LINE.refuse(&format!(
             "no mode {other:?}; use floor, ours or object_pool"
         )),
     }

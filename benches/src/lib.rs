@@ -18,6 +18,7 @@ pub mod baselines;
 pub mod crash;
 pub mod dags;
 pub mod damage;
+pub mod examples;
 pub mod faults;
 pub mod mix;
 pub mod shared_bench;
