@@ -3,7 +3,6 @@
 use std::{
     fmt,
     ops::{Deref, DerefMut},
-    ptr,
     sync::{
         OnceLock,
         atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
@@ -251,34 +250,23 @@ impl BufferPool {
     /// This thread's cache: the one it remembered for this pool, else its `ThreadLocal` entry.
     #[inline]
     fn local(&self) -> &Local {
-        let entry = last_used::recall(self.id).cast::<CachePadded<Local>>();
-        if entry.is_null() {
-            return self.local_slow();
-        }
-        // SAFETY: only this pool remembers an entry under its id (ids are never reused), and what it
-        // remembered is this thread's entry of `self.local`, which never moves and lives as long as the pool
-        // (`clear` empties entries in place); `&self` outlives the reference.
-        unsafe { &*entry }
-    }
-
-    /// This thread's entry of `self.local`, made on its first use of the pool, and remembered.
-    #[cold]
-    #[inline(never)]
-    fn local_slow(&self) -> &Local {
-        let local = self.local.get_or(|| {
-            CachePadded::new(Local {
-                cache: OwnerCell::new(LocalCache {
-                    stacks: (0..self.classes.len())
-                        .map(|_| Vec::with_capacity(self.config.thread_cache_buffers))
-                        .collect(),
-                    budget: 0,
-                }),
-                counts: Counts::default(),
-                used: AtomicUsize::new(0),
+        // SAFETY: `self.local` is this pool's one `ThreadLocal`, always passed with its id, and never
+        // cleared or replaced (`clear` empties its entries in place).
+        let entry: &CachePadded<Local> = unsafe {
+            last_used::entry(self.id, &self.local, || {
+                CachePadded::new(Local {
+                    cache: OwnerCell::new(LocalCache {
+                        stacks: (0..self.classes.len())
+                            .map(|_| Vec::with_capacity(self.config.thread_cache_buffers))
+                            .collect(),
+                        budget: 0,
+                    }),
+                    counts: Counts::default(),
+                    used: AtomicUsize::new(0),
+                })
             })
-        });
-        last_used::remember(self.id, ptr::from_ref(local).cast());
-        local
+        };
+        entry
     }
 
     /// Reserves `bytes` of the bound; false if that would exceed it. `reserved` never exceeds the bound,

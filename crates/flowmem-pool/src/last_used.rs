@@ -5,6 +5,8 @@
 //! bucket, a presence flag) only when another pool took the place since. Ids are never reused, so a memo
 //! of a dropped pool matches no pool.
 //!
+//! [`entry`] is the one way the pools reach their thread caches.
+//!
 //! Measured with callgrind (`benches/examples/pool_use.rs`): an `ObjectPool` acquire + release beyond the
 //! work on the object, 93 instructions through `ThreadLocal::get` twice, 74 through the memo.
 
@@ -13,6 +15,8 @@ use std::{
     ptr,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
+
+use thread_local::ThreadLocal;
 
 /// Ids of the pools of both kinds (object and buffer pools), from 1 (0 is no pool).
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
@@ -55,19 +59,38 @@ fn memo(pool: u64) -> &'static Cell<Memo> {
     unsafe { &(*memo)[pool as usize % WAYS] }
 }
 
-/// The entry this thread remembered for pool `pool`, or null if another pool took its place since.
+/// This thread's entry of `local`, the `ThreadLocal` of the pool whose id is `pool`: the one remembered,
+/// else `local`'s own (made by `create` on this thread's first use of the pool), remembered for next time.
+///
+/// # Safety
+///
+/// `local` must be the one `ThreadLocal` passed with `pool` in every call, and must never be cleared or
+/// replaced while it lives (its entries then never move, and a remembered address stays valid as long as
+/// `local` does).
 #[inline(always)]
-pub(crate) fn recall(pool: u64) -> *const () {
+pub(crate) unsafe fn entry<T: Send>(
+    pool: u64,
+    local: &ThreadLocal<T>,
+    create: impl FnOnce() -> T,
+) -> &T {
     let memo = memo(pool).get();
-    if memo.pool == pool {
-        memo.entry
-    } else {
-        ptr::null()
+    if memo.pool != pool {
+        return remember(pool, local, create);
     }
+    // SAFETY: only calls with `pool` remember an address under it (ids are never reused), each the address
+    // of this thread's entry of `local` (the caller's promise), which lives as long as `local`, so at least as long as
+    // this borrow of it.
+    unsafe { &*memo.entry.cast::<T>() }
 }
 
-/// Remembers `entry` as this thread's entry of pool `pool`.
-#[inline]
-pub(crate) fn remember(pool: u64, entry: *const ()) {
-    memo(pool).set(Memo { pool, entry });
+/// This thread's entry of `local`, made if it has none yet, and remembered under `pool`.
+#[cold]
+#[inline(never)]
+fn remember<T: Send>(pool: u64, local: &ThreadLocal<T>, create: impl FnOnce() -> T) -> &T {
+    let entry = local.get_or(create);
+    memo(pool).set(Memo {
+        pool,
+        entry: ptr::from_ref(entry).cast(),
+    });
+    entry
 }

@@ -7,7 +7,6 @@ use std::{
     mem::ManuallyDrop,
     ops::{Deref, DerefMut},
     pin::Pin,
-    ptr,
     sync::{
         Mutex,
         atomic::{
@@ -305,30 +304,19 @@ impl<T: Send> ObjectPool<T> {
     /// This thread's cache: the one it remembered for this pool, else its `ThreadLocal` entry.
     #[inline]
     fn local(&self) -> &LocalObjects<T> {
-        let entry = last_used::recall(self.id).cast::<CachePadded<LocalObjects<T>>>();
-        if entry.is_null() {
-            return self.local_slow();
-        }
-        // SAFETY: only this pool remembers an entry under its id (ids are never reused), and what it
-        // remembered is this thread's entry of `self.local`, which never moves and lives as long as the pool
-        // (the pool never clears it); `&self` outlives the reference.
-        unsafe { &*entry }
-    }
-
-    /// This thread's entry of `self.local`, made on its first use of the pool, and remembered.
-    #[cold]
-    #[inline(never)]
-    fn local_slow(&self) -> &LocalObjects<T> {
-        let local = self.local.get_or(|| {
-            CachePadded::new(LocalObjects {
-                cache: OwnerCell::new(Vec::with_capacity(self.config.thread_cache)),
-                counts: Counts::default(),
-                idle: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
+        // SAFETY: `self.local` is this pool's one `ThreadLocal`, always passed with its id, and never
+        // cleared or replaced.
+        let entry: &CachePadded<LocalObjects<T>> = unsafe {
+            last_used::entry(self.id, &self.local, || {
+                CachePadded::new(LocalObjects {
+                    cache: OwnerCell::new(Vec::with_capacity(self.config.thread_cache)),
+                    counts: Counts::default(),
+                    idle: AtomicUsize::new(0),
+                    peak: AtomicUsize::new(0),
+                })
             })
-        });
-        last_used::remember(self.id, ptr::from_ref(local).cast());
-        local
+        };
+        entry
     }
 
     /// A clean object: reused if one is idle, else new.
