@@ -211,7 +211,7 @@ impl<S: BuildHasher + Clone> StringPool<S> {
         self.len() == WELL_KNOWN.len() + self.preinterned.len()
     }
 
-    /// Heap bytes the pool holds, exactly: its byte chunks, span segments, table (and a replaced table
+    /// Heap bytes the pool holds, exactly: its byte chunks, anchor segments, table (and a replaced table
     /// until it is freed) and directory. `cargo xtask bench` checks it against a counting allocator.
     pub fn memory_usage(&self) -> usize {
         self.storage.memory_usage()

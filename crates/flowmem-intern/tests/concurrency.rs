@@ -130,3 +130,30 @@ fn lookups_never_miss_while_buckets_split() {
         flowmem_intern::sym::WELL_KNOWN.len() + 2_000 + new_words
     );
 }
+
+/// A symbol a lookup finds resolves at once, even while the string is being added: the pool publishes a
+/// string's length count before the slot that lets a lookup find it.
+#[test]
+fn a_symbol_found_while_its_string_is_added_resolves() {
+    let pool = StringPool::new();
+    let words: Vec<String> = (0..flowmem_testing::iterations(20_000))
+        .map(|i| format!("fresh-{i}"))
+        .collect();
+    std::thread::scope(|s| {
+        let (pool, words) = (&pool, &words);
+        s.spawn(move || {
+            for w in words {
+                let symbol = loop {
+                    if let Some(symbol) = pool.get(w) {
+                        break symbol;
+                    }
+                    std::hint::spin_loop();
+                };
+                assert_eq!(pool.try_resolve(symbol), Some(w.as_str()), "{symbol:?}");
+            }
+        });
+        for w in words {
+            pool.intern(w);
+        }
+    });
+}

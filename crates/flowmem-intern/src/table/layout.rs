@@ -1,5 +1,5 @@
-//! Where things are in a pool's storage: the chunk of a string's offset and the span segment of a
-//! symbol, and how long a string's length prefix is. Pure arithmetic, tested exhaustively near the
+//! Where things are in a pool's storage: the chunk of a record's offset and the anchor segment of a
+//! symbol, and how long a varint is. Pure arithmetic, tested exhaustively near the
 //! boundaries.
 
 /// Chunks doubling from 256 bytes before the pages.
@@ -15,14 +15,17 @@ pub(super) const NEAR: usize = 64;
 pub(super) const LEAF: usize = 256;
 /// Directory leaves: enough for every offset below `u32::MAX`.
 pub(super) const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
-/// Entries of each of the first span segments.
-pub(super) const SPAN_BASE: usize = 64;
-/// Span segments of one size; the next ones are twice as long.
-pub(super) const SPAN_STEPS: usize = 4;
-/// Span segments: enough for `u32::MAX` symbols.
-pub(super) const SPAN_SEGMENTS: usize = 25 * SPAN_STEPS;
+/// Symbols per anchor: the offset of every eighth symbol's record is kept, and a resolve walks at most
+/// seven records on from it.
+pub(super) const ANCHOR_EVERY: usize = 8;
+/// Entries of each of the first anchor segments.
+pub(super) const ANCHOR_BASE: usize = 64;
+/// Anchor segments of one size; the next ones are twice as long.
+pub(super) const ANCHOR_STEPS: usize = 4;
+/// Anchor segments: enough for `u32::MAX` anchors (more than the symbols need).
+pub(super) const ANCHOR_SEGMENTS: usize = 25 * ANCHOR_STEPS;
 /// Entries of the segments of one size, for the first size (`PER_SIZE << k` for the `k`-th).
-const PER_SIZE: usize = SPAN_BASE * SPAN_STEPS;
+const PER_SIZE: usize = ANCHOR_BASE * ANCHOR_STEPS;
 
 /// The chunk of `offset` and the offset where that chunk starts.
 #[inline]
@@ -58,38 +61,34 @@ pub(super) fn chunk_size(k: usize) -> u32 {
     }
 }
 
-/// The span segment of symbol `index` and its place in it.
-#[inline]
-pub(super) fn span_of(index: usize) -> (usize, usize) {
-    let j = span_segment(index);
-    (j, index - span_start(j))
+/// The anchor segment of anchor `index` and its place in it.
+#[cfg(test)]
+pub(super) fn anchor_of(index: usize) -> (usize, usize) {
+    let j = anchor_segment(index);
+    (j, index - anchor_start(j))
 }
 
-/// The span segment of symbol `index`, in a few instructions and no branch: the segments of one size
-/// hold `SPAN_STEPS` of them, so the top bit of `index` shifted by the first size's entries names the
+/// The anchor segment of anchor `index`, in a few instructions and no branch: the segments of one size
+/// hold `ANCHOR_STEPS` of them, so the top bit of `index` shifted by the first size's entries names the
 /// size, and the next two bits the segment of that size.
 #[inline]
-pub(super) fn span_segment(index: usize) -> usize {
+pub(super) fn anchor_segment(index: usize) -> usize {
     let x = index + PER_SIZE;
     let top = (usize::BITS - 1 - x.leading_zeros()) as usize;
     let size = top - PER_SIZE.trailing_zeros() as usize;
-    size * SPAN_STEPS + ((x >> (top - SPAN_STEPS.trailing_zeros() as usize)) & (SPAN_STEPS - 1))
+    size * ANCHOR_STEPS
+        + ((x >> (top - ANCHOR_STEPS.trailing_zeros() as usize)) & (ANCHOR_STEPS - 1))
 }
 
-/// The first symbol of span segment `j`.
-pub(super) fn span_start(j: usize) -> usize {
-    let size = j / SPAN_STEPS;
-    PER_SIZE * ((1 << size) - 1) + (j % SPAN_STEPS) * span_len(j)
+/// The first anchor of anchor segment `j`.
+pub(super) fn anchor_start(j: usize) -> usize {
+    let size = j / ANCHOR_STEPS;
+    PER_SIZE * ((1 << size) - 1) + (j % ANCHOR_STEPS) * anchor_len(j)
 }
 
-/// Entries of span segment `j`.
-pub(super) fn span_len(j: usize) -> usize {
-    SPAN_BASE << (j / SPAN_STEPS)
-}
-
-pub(super) fn varint_len(n: usize) -> usize {
-    let bits = usize::BITS - (n | 1).leading_zeros();
-    bits.div_ceil(7) as usize
+/// Entries of anchor segment `j`.
+pub(super) fn anchor_len(j: usize) -> usize {
+    ANCHOR_BASE << (j / ANCHOR_STEPS)
 }
 
 #[cfg(test)]
@@ -124,39 +123,35 @@ mod tests {
     }
 
     #[test]
-    fn spans_map_to_their_segments() {
-        assert_eq!(span_of(0), (0, 0));
-        assert_eq!(span_of(63), (0, 63));
-        assert_eq!(span_of(64), (1, 0));
-        assert_eq!(span_of(255), (3, 63));
-        assert_eq!(span_of(256), (4, 0));
-        assert_eq!(span_of(256 + 127), (4, 127));
-        assert_eq!(span_of(256 + 128), (5, 0));
-        assert_eq!(span_of(256 + 512), (8, 0));
-        assert!(span_of(u32::MAX as usize).0 < SPAN_SEGMENTS);
+    fn anchors_map_to_their_segments() {
+        assert_eq!(anchor_of(0), (0, 0));
+        assert_eq!(anchor_of(63), (0, 63));
+        assert_eq!(anchor_of(64), (1, 0));
+        assert_eq!(anchor_of(255), (3, 63));
+        assert_eq!(anchor_of(256), (4, 0));
+        assert_eq!(anchor_of(256 + 127), (4, 127));
+        assert_eq!(anchor_of(256 + 128), (5, 0));
+        assert_eq!(anchor_of(256 + 512), (8, 0));
+        assert!(anchor_of(u32::MAX as usize).0 < ANCHOR_SEGMENTS);
         for index in [1 << 20, (1 << 31) + 12_345, u32::MAX as usize - 1] {
-            let (j, i) = span_of(index);
-            assert_eq!(span_segment(index), j, "index {index}");
-            assert_eq!(span_start(j) + i, index, "index {index}");
+            let (j, i) = anchor_of(index);
+            assert_eq!(anchor_segment(index), j, "index {index}");
+            assert_eq!(anchor_start(j) + i, index, "index {index}");
         }
         // Every index has its own place, segment after segment.
         let mut expected = (0, 0);
         for index in 0..20_000 {
-            assert_eq!(span_of(index), expected, "index {index}");
-            assert_eq!(span_segment(index), expected.0, "index {index}");
-            assert_eq!(span_start(expected.0) + expected.1, index, "index {index}");
+            assert_eq!(anchor_of(index), expected, "index {index}");
+            assert_eq!(anchor_segment(index), expected.0, "index {index}");
+            assert_eq!(
+                anchor_start(expected.0) + expected.1,
+                index,
+                "index {index}"
+            );
             expected.1 += 1;
-            if expected.1 == span_len(expected.0) {
+            if expected.1 == anchor_len(expected.0) {
                 expected = (expected.0 + 1, 0);
             }
         }
-    }
-
-    #[test]
-    fn lengths_take_seven_bits_a_byte() {
-        assert_eq!(varint_len(0), 1);
-        assert_eq!(varint_len(127), 1);
-        assert_eq!(varint_len(128), 2);
-        assert_eq!(varint_len(1 << 14), 3);
     }
 }

@@ -1,22 +1,26 @@
-//! The storage of a [`StringPool`](crate::StringPool): one byte arena, a span per symbol, a table of
-//! symbols. Lookups and resolves take no lock; new strings are added under one mutex.
+//! The storage of a [`StringPool`](crate::StringPool): one byte arena of records (each a string and
+//! its symbol), an anchor per eight symbols, a table of records' offsets. Lookups and resolves take no
+//! lock; new strings are added under one mutex.
 //!
-//! - **Bytes.** Each string is stored once, as its length (LEB128) then its bytes, in chunks that never
-//!   move: nine chunks doubling from 256 bytes to 64 KiB, then 64 KiB pages (a longer string gets pages
-//!   of its own, contiguous). A string's *offset* is its place in that sequence; an array inline in the
-//!   storage maps the offsets of the first 64 chunks (3.7 MB) to their addresses with one load and no
-//!   branch, a two-level directory those of the rest.
-//! - **Spans.** Symbol `i` (dense, in interning order) maps to its string's offset: a `u32` in segments
-//!   that never move, four of 64 entries, then four of 128, and so on (so at most a quarter of the last
-//!   size is allocated ahead: doubling segments held up to twice what was used).
+//! - **Bytes.** Each string is stored once, as a record (`record`): its length, its bytes, then its
+//!   symbol less the first symbol of its chunk (two bytes), in chunks that never move: nine chunks
+//!   doubling from 256 bytes to 64 KiB, then 64 KiB pages (a longer string gets pages of its own,
+//!   contiguous). A record's *offset* is its place in that sequence; an array inline in the storage
+//!   maps the first 64 chunks (3.7 MB) to their addresses and first symbols with one load and no
+//!   branch, a two-level directory the rest. Where the writer leaves the end of a chunk unused it
+//!   writes a gap that says where the next record is.
+//! - **Anchors.** The offset of every eighth symbol's record (symbols are dense, in interning order): a
+//!   `u32` in segments that never move, four of 64 entries, then four of 128, and so on. A resolve walks
+//!   from its anchor over at most seven records: half a byte a string, where a span per symbol took
+//!   four.
 //! - **Table.** Extendible hashing: a directory indexed by a hash's top bits points to buckets of 256
-//!   slots, each slot a symbol + 1 (0 is empty) with a tag byte (seven bits of the hash and a set top
-//!   bit; 0 is empty), in groups of eight slots with their eight tags beside them (40 bytes: a look-up
-//!   ending in its first group reads one cache line of the bucket or two). A lookup reads a group's
-//!   tags at once, from the group the hash's low bits name on, and compares strings only where a tag
-//!   matches (one in 128 slots that hold another string); a group with an empty tag ends it. A bucket
-//!   seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set, and
-//!   the old one is rebuilt in place.
+//!   slots, each slot a record's offset + 1 (0 is empty) with a tag byte (seven bits of the hash and a
+//!   set top bit; 0 is empty), in groups of eight slots with their eight tags beside them (40 bytes: a
+//!   look-up ending in its first group reads one cache line of the bucket or two). A lookup reads a
+//!   group's tags at once, from the group the hash's low bits name on, and compares strings only where
+//!   a tag matches (one in 128 slots that hold another string); a group with an empty tag ends it. A
+//!   bucket seven-eighths full splits in two: a new bucket takes the entries whose next hash bit is set,
+//!   and the old one is rebuilt in place.
 //!   Buckets never move nor go away while the pool lives, so a lookup needs no guard; a split may hide a
 //!   string from a lookup for its duration, so a lookup that finds nothing checks a sequence count the
 //!   split bumps, and looks again if a split ran. Only the directory is replaced when it doubles (one
@@ -24,18 +28,21 @@
 //!   directory (an eighth of a byte per string) is kept until the pool drops, as lookups may still read
 //!   it.
 //!
-//! `layout` holds the arithmetic of where things are (chunks, span segments), `bucket` the table's
-//! buckets and directory; this module the storage, which reads and grows them. A look-up costs about
-//! 160 instructions (callgrind, `benches/examples/intern_use.rs`): the hash, a directory read, a group's
-//! tags and slot, a span, the string, compared inline.
+//! `layout` holds the arithmetic of where things are (chunks, anchor segments), `bucket` the table's
+//! buckets and directory, `record` the byte format of strings and gaps; this module the storage, which
+//! reads and grows them. A hit reads the hash's directory entry, a group's tags and slot, and the
+//! record the slot names: the string, compared inline, then the symbol beside it (no table between the
+//! slot and the string).
 //!
-//! A new string is written (bytes, then span, then slot, then the length) before it is published, with
-//! release stores that lookups read with acquire loads, so a reader that finds a slot finds the whole
-//! string. Every allocation goes through [`Storage::reserve`], which keeps the exact count of heap bytes
-//! held and refuses what would take it past the pool's limit.
+//! A new string is written (its record, then its anchor, then the length, then its slot) before it is
+//! published, with release stores that lookups read with acquire loads, so a reader that finds a slot
+//! finds the whole string and can resolve its symbol. Every allocation goes through
+//! [`Storage::reserve`], which keeps the exact count of heap bytes held and refuses what would take it
+//! past the pool's limit.
 
 mod bucket;
 mod layout;
+mod record;
 
 use std::{
     alloc::{Layout, alloc, dealloc},
@@ -47,7 +54,7 @@ use std::{
     },
 };
 
-use self::{bucket::*, layout::*};
+use self::{bucket::*, layout::*, record::*};
 use crate::InternError;
 
 /// Bytes a `Vec` of capacity `cap` adds when it grows by one element of `elem` bytes (std doubles,
@@ -94,23 +101,46 @@ struct Writer {
     cursor: u32,
     /// Every allocation of chunks, to free on drop.
     owned: Vec<(*mut u8, Layout)>,
+    /// Anchor segments allocated (freed on drop; one may be ahead of the symbols if a string was
+    /// refused after its segment was made).
+    anchor_segments: usize,
     /// Every bucket (the directories point at them; freed on drop).
     buckets: Vec<*mut Bucket>,
     /// Directories replaced by a bigger one: lookups may still read them, so they live until drop.
     retired: Vec<*mut AtomicPtr<Bucket>>,
 }
 
-/// The strings of a pool, its spans and its table.
+/// Where a chunk is, and whose records it holds.
+struct Chunk {
+    /// The chunk's address less its start offset, so the address of offset `o` is `base + o` (a
+    /// wrapping pointer, only dereferenced at offsets inside the chunk); null until it is allocated.
+    base: AtomicPtr<u8>,
+    /// The symbol of the first record that starts in the chunk (for each page of a long string, that
+    /// string's): a record holds its symbol less this. Stored before the chunk's first record is
+    /// published.
+    first: AtomicU32,
+}
+
+impl Chunk {
+    const fn unallocated() -> Chunk {
+        Chunk {
+            base: AtomicPtr::new(ptr::null_mut()),
+            first: AtomicU32::new(0),
+        }
+    }
+}
+
+/// The strings of a pool, its anchors and its table.
 pub(crate) struct Storage {
-    /// For each chunk `k` below [`NEAR`], its address less its start offset (so the address of offset
-    /// `o` is `near[k] + o`; a wrapping pointer, only ever dereferenced at offsets inside the chunk).
-    near: [AtomicPtr<u8>; NEAR],
-    /// Chunk pointers: `dir[k / LEAF][k % LEAF]`.
-    dir: Box<[AtomicPtr<[AtomicPtr<u8>; LEAF]>]>,
-    /// For each span segment `j` allocated, its address less [`span_start(j)`](span_start) entries (so
-    /// the entry of symbol `i` is at `spans[j] + i`; a wrapping pointer, only dereferenced inside the
-    /// segment).
-    spans: [AtomicPtr<AtomicU32>; SPAN_SEGMENTS],
+    /// The chunks below [`NEAR`].
+    near: [Chunk; NEAR],
+    /// The chunks from [`NEAR`] on: `dir[k / LEAF][k % LEAF]` (a leaf is allocated with its first
+    /// chunk).
+    dir: Box<[AtomicPtr<[Chunk; LEAF]>]>,
+    /// For each anchor segment `j` allocated, its address less [`anchor_start(j)`](anchor_start)
+    /// entries (so anchor `g`, the offset of symbol `g * ANCHOR_EVERY`, is at `anchors[j] + g`; a
+    /// wrapping pointer, only dereferenced inside the segment).
+    anchors: [AtomicPtr<AtomicU32>; ANCHOR_SEGMENTS],
     /// The bucket directory's word (see [`Directory`]); never null.
     directory: AtomicPtr<AtomicPtr<Bucket>>,
     /// Odd while a split moves symbols between buckets, bumped again when it is done: a lookup that
@@ -120,7 +150,7 @@ pub(crate) struct Storage {
     len: AtomicUsize,
     /// Bytes of the strings themselves.
     string_bytes: AtomicUsize,
-    /// Heap bytes held, exactly: chunks, chunk directory, span segments, buckets, bucket directories.
+    /// Heap bytes held, exactly: chunks, chunk directory, anchor segments, buckets, bucket directories.
     memory: AtomicUsize,
     limit: Option<usize>,
     writer: Mutex<Writer>,
@@ -136,7 +166,7 @@ unsafe impl Sync for Storage {}
 
 impl Storage {
     pub(crate) fn new() -> Storage {
-        let dir: Box<[AtomicPtr<[AtomicPtr<u8>; LEAF]>]> = (0..LEAVES)
+        let dir: Box<[AtomicPtr<[Chunk; LEAF]>]> = (0..LEAVES)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
         let bucket = Box::into_raw(Bucket::new(0));
@@ -147,9 +177,9 @@ impl Storage {
         let buckets = vec![bucket];
         let memory = memory + buckets.capacity() * size_of::<usize>();
         Storage {
-            near: [const { AtomicPtr::new(ptr::null_mut()) }; NEAR],
+            near: [const { Chunk::unallocated() }; NEAR],
             dir,
-            spans: [const { AtomicPtr::new(ptr::null_mut()) }; SPAN_SEGMENTS],
+            anchors: [const { AtomicPtr::new(ptr::null_mut()) }; ANCHOR_SEGMENTS],
             directory: AtomicPtr::new(directory),
             splits: AtomicU64::new(0),
             len: AtomicUsize::new(0),
@@ -159,6 +189,7 @@ impl Storage {
             writer: Mutex::new(Writer {
                 cursor: 0,
                 owned: Vec::new(),
+                anchor_segments: 0,
                 buckets,
                 retired: Vec::new(),
             }),
@@ -185,82 +216,77 @@ impl Storage {
         self.string_bytes.load(Relaxed)
     }
 
-    /// The address of `offset`, which must be that of a published string.
+    /// Chunk `k`, which must be allocated.
     #[inline]
-    fn address(&self, offset: u32) -> *const u8 {
-        let k = chunk_index(offset);
+    fn chunk(&self, k: usize) -> &Chunk {
         if k < NEAR {
-            // `offset` came from a published span, so its chunk was published (release) before it: the
-            // pointer plus `offset` lands inside that chunk, with the chunk's provenance.
-            self.near[k].load(Acquire).wrapping_add(offset as usize)
+            &self.near[k]
         } else {
-            self.far_address(offset)
+            self.far_chunk(k)
         }
     }
 
-    /// [`address`](Storage::address) of an offset past the [`NEAR`] chunks, through the directory.
-    fn far_address(&self, offset: u32) -> *const u8 {
-        let (k, base) = chunk_of(offset);
+    /// [`chunk`](Storage::chunk) `k` from [`NEAR`] on, through the directory.
+    fn far_chunk(&self, k: usize) -> &Chunk {
         let leaf = self.dir[k / LEAF].load(Acquire);
-        // SAFETY: `offset` came from a published span, so its chunk and leaf were published (release)
-        // before it and are non-null; the leaf array lives until the storage drops.
-        let chunk = unsafe { (*leaf)[k % LEAF].load(Acquire) };
-        // SAFETY: the string starts `offset - base` bytes into its chunk, inside the allocation.
-        unsafe { chunk.add((offset - base) as usize) }
+        // SAFETY: chunk `k` is allocated, so its leaf was published (release) before anything that leads
+        // to it; the leaf lives until the storage drops.
+        unsafe { &(*leaf)[k % LEAF] }
     }
 
-    /// The string at `offset`.
+    /// The address of `offset`, inside an allocated chunk.
     #[inline]
-    fn str_at(&self, offset: u32) -> &str {
-        let mut p = self.address(offset);
-        // SAFETY: the length's first byte was written before the string was published, inside the
-        // allocation.
-        let first = unsafe { *p };
-        if first < 0x80 {
-            // SAFETY: a one-byte length (below 128, the usual case) is followed by the string's bytes,
-            // contiguous in one allocation, never written again: valid UTF-8 for the storage's life.
-            return unsafe {
-                std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.add(1), first.into()))
-            };
-        }
-        let mut len = 0usize;
-        let mut shift = 0;
-        loop {
-            // SAFETY: the length's bytes were written before the string was published, inside the
-            // allocation.
-            let b = unsafe { *p };
-            // SAFETY: as above: the length is followed by the string's bytes.
-            p = unsafe { p.add(1) };
-            len |= usize::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        // SAFETY: the writer copied a `&str` of `len` bytes here, contiguous in one allocation, never
-        // written again: valid UTF-8 for the life of the storage.
-        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, len)) }
-    }
-
-    /// The offset of symbol `index`, which must be below `len`.
-    #[inline]
-    fn offset_of(&self, index: usize) -> u32 {
-        // The segment's address less its first symbol: plus `index`, the entry's address, inside the
-        // segment (`index` is below a published length, so its segment was published before it).
-        let entry = self.spans[span_segment(index)]
+    fn address(&self, offset: u32) -> *mut u8 {
+        // The chunk was published (release) before the record or gap at `offset`: its base plus
+        // `offset` lands inside it, with its provenance.
+        self.chunk(chunk_index(offset))
+            .base
             .load(Acquire)
-            .wrapping_add(index);
+            .wrapping_add(offset as usize)
+    }
+
+    /// The record at `offset`, which must be that of a published record, and its chunk.
+    #[inline]
+    fn record_at(&self, offset: u32) -> (Record<'_>, &Chunk) {
+        let chunk = self.chunk(chunk_index(offset));
+        let p = chunk.base.load(Acquire).wrapping_add(offset as usize);
+        // SAFETY: a published record, never written again, in a chunk that lives as long as the storage.
+        (unsafe { read_record(p) }, chunk)
+    }
+
+    /// The offset of symbol `g * ANCHOR_EVERY`, which must be published.
+    #[inline]
+    fn anchor(&self, g: usize) -> u32 {
+        // The segment's address less its first anchor: plus `g`, the entry's address, inside the segment
+        // (published before the symbol).
+        let entry = self.anchors[anchor_segment(g)]
+            .load(Acquire)
+            .wrapping_add(g);
         // SAFETY: as above: a live `AtomicU32` of the segment, which lives until the storage drops.
         unsafe { (*entry).load(Relaxed) }
     }
 
-    /// The string of symbol `index`, if it is one of this storage's.
+    /// The string of symbol `index`, if it is one of this storage's: from its anchor, over the records
+    /// (and a gap where a chunk ends) before it.
     #[inline]
     pub(crate) fn resolve(&self, index: usize) -> Option<&str> {
         if index >= self.len.load(Acquire) {
             return None;
         }
-        Some(self.str_at(self.offset_of(index)))
+        let mut offset = self.anchor(index / ANCHOR_EVERY);
+        let mut left = index % ANCHOR_EVERY;
+        loop {
+            // SAFETY: `offset` is the anchor's record or a record or gap after it and before symbol
+            // `index`'s record, which is published: all written before it, never written again.
+            match unsafe { read(self.address(offset)) } {
+                Entry::Gap(next) => offset = next,
+                Entry::Record(record) if left == 0 => return Some(record.text),
+                Entry::Record(record) => {
+                    offset += record.len() as u32;
+                    left -= 1;
+                }
+            }
+        }
     }
 
     /// The symbol of `s`, looked up without a lock: a probe of one bucket, repeated if a split ran
@@ -307,16 +333,15 @@ impl Storage {
             while matches != 0 {
                 let i = byte_index(matches);
                 matches &= matches - 1;
-                // A slot being rebuilt by a split may read 0 or another symbol: the string decides.
-                // Acquire: a symbol a rebuild placed here comes with its string.
+                // A slot being rebuilt by a split may read 0 or another record: the string decides.
+                // Acquire: a record a rebuild placed here comes with its bytes.
                 let v = group.slots[i].load(Acquire);
-                if v != 0
-                    && same(
-                        self.str_at(self.offset_of(v as usize - 1)).as_bytes(),
-                        s.as_bytes(),
-                    )
-                {
-                    return Some(v - 1);
+                if v != 0 {
+                    let (record, chunk) = self.record_at(v - 1);
+                    if same(record.text.as_bytes(), s.as_bytes()) {
+                        // The symbol only now: its varint follows the string just compared.
+                        return Some(chunk.first.load(Relaxed) + record.delta());
+                    }
                 }
             }
             if zero_bytes(tags) != 0 {
@@ -360,31 +385,48 @@ impl Storage {
         if index >= u32::MAX as usize - 1 {
             return Err(InternError::SymbolsExhausted(index));
         }
-        // Room in the bucket first (a split changes nothing a reader could find wrong), then the bytes
-        // and the span, each reserved against the limit before it is allocated; only then is the string
-        // published.
+        // Room in the bucket first (a split changes nothing a reader could find wrong), then the anchor
+        // segment if this symbol needs a new one, then the record, each reserved against the limit
+        // before it is allocated: once the record is written nothing can fail, so every record in the
+        // chunks is a published string's (a resolve walks over them).
         let bucket = self.make_room(&mut w, hash, s, hasher)?;
-        let offset = self.store(&mut w, s)?;
-        let (j, i) = span_of(index);
-        if i == 0 {
-            // The segment's first symbol: it is new (symbols come in order; a refused attempt left
-            // none).
-            let entries = span_len(j);
-            // A refusal here leaves the bytes stored but unreachable (counted); it comes once per new
-            // span segment at most (four per doubling of the pool).
-            self.reserve(entries * size_of::<AtomicU32>(), s)?;
-            let segment: Box<[AtomicU32]> = (0..entries).map(|_| AtomicU32::new(0)).collect();
-            let segment = Box::into_raw(segment).cast::<AtomicU32>();
-            self.spans[j].store(segment.wrapping_sub(span_start(j)), Release);
+        let anchored = index.is_multiple_of(ANCHOR_EVERY);
+        let g = index / ANCHOR_EVERY;
+        if anchored {
+            self.make_anchor_room(&mut w, g, s)?;
         }
-        let entry = self.spans[j].load(Relaxed).wrapping_add(index);
-        // SAFETY: the entry `i` of the segment (which holds `span_len(j)` entries, more than `i`).
-        unsafe { (*entry).store(offset, Release) };
-        place(bucket, hash, index as u32);
-        bucket.len.fetch_add(1, Relaxed);
+        let offset = self.store(&mut w, s, index as u32)?;
+        if anchored {
+            let entry = self.anchors[anchor_segment(g)]
+                .load(Relaxed)
+                .wrapping_add(g);
+            // SAFETY: anchor `g`'s entry, in a segment allocated above or before (it holds
+            // `anchor_len(j)` entries from `anchor_start(j)`, `g` among them).
+            unsafe { (*entry).store(offset, Relaxed) };
+        }
+        // Release: a resolve that sees the length sees the record and its anchor; the slot after it, so
+        // a lookup that finds the symbol can resolve it.
         self.len.store(index + 1, Release);
+        place(bucket, hash, offset);
+        bucket.len.fetch_add(1, Relaxed);
         self.string_bytes.fetch_add(s.len(), Relaxed);
         Ok(index as u32)
+    }
+
+    /// Allocates the anchor segment of anchor `g` if it is not yet (anchors come in order: it is the
+    /// next one or an earlier one).
+    fn make_anchor_room(&self, w: &mut Writer, g: usize, s: &str) -> Result<(), InternError> {
+        let j = anchor_segment(g);
+        if j < w.anchor_segments {
+            return Ok(());
+        }
+        let entries = anchor_len(j);
+        self.reserve(entries * size_of::<AtomicU32>(), s)?;
+        let segment: Box<[AtomicU32]> = (0..entries).map(|_| AtomicU32::new(0)).collect();
+        let segment = Box::into_raw(segment).cast::<AtomicU32>();
+        self.anchors[j].store(segment.wrapping_sub(anchor_start(j)), Release);
+        w.anchor_segments = j + 1;
+        Ok(())
     }
 
     /// Splits the bucket of `hash` until it has room for one more symbol, and returns it.
@@ -465,7 +507,7 @@ impl Storage {
             if v == 0 {
                 continue;
             }
-            let h = hash_str(hasher, self.str_at(self.offset_of(v as usize - 1)));
+            let h = hash_str(hasher, self.record_at(v - 1).0.text);
             if (h >> bit) & 1 == 1 {
                 place(new_ref, h, v - 1);
                 moved += 1;
@@ -493,87 +535,93 @@ impl Storage {
         Ok(())
     }
 
-    /// Copies `s` (its length, then its bytes) to the next free offset, allocating a chunk or pages if
-    /// needed; returns its offset.
-    fn store(&self, w: &mut Writer, s: &str) -> Result<u32, InternError> {
-        let need = varint_len(s.len()) + s.len();
-        let full = || InternError::SymbolsExhausted(self.len.load(Relaxed));
-        if need > (u32::MAX - 1 - PAGE) as usize {
+    /// Writes the record of `s`, symbol `index`, at the next free offset, allocating a chunk or pages
+    /// if needed (and a gap where it leaves a chunk's end unused); returns its offset.
+    fn store(&self, w: &mut Writer, s: &str, index: u32) -> Result<u32, InternError> {
+        let full = || InternError::SymbolsExhausted(index as usize);
+        let need = record_len(s.len());
+        if need > (u32::MAX - 2 * PAGE) as usize {
             return Err(full());
         }
-        let need32 = need as u32;
+        let need = need as u32;
         let (k, base) = chunk_of(w.cursor);
         let end = base + chunk_size(k);
-        let (offset, fresh) = if w.cursor + need32 <= end {
-            (
-                w.cursor,
-                (w.cursor == base).then_some((k, chunk_size(k) as usize)),
-            )
-        } else if need32 <= chunk_size(k + 1) {
+        // The cursor is at a chunk's start only before the first string (a chunk keeps room for a gap).
+        let started = w.cursor != base;
+        // Each chunk, and each run of a long string's pages, keeps room for a gap after its last record.
+        let (offset, fresh) = if !started {
+            (w.cursor, Some((k, chunk_size(k) as usize)))
+        } else if w.cursor + need + GAP_LEN <= end {
+            (w.cursor, None)
+        } else if need + GAP_LEN <= chunk_size(k + 1) {
             (end, Some((k + 1, chunk_size(k + 1) as usize)))
         } else {
             // Pages of its own, from the next page boundary.
             let start = if end <= SMALL_END { SMALL_END } else { end };
-            let pages = need.div_ceil(PAGE as usize);
+            let pages = (need + GAP_LEN).div_ceil(PAGE) as usize;
             (start, Some((chunk_of(start).0, pages * PAGE as usize)))
         };
-        if offset.checked_add(need32).is_none_or(|e| e >= u32::MAX - 1) {
+        if offset
+            .checked_add(need + GAP_LEN)
+            .is_none_or(|e| e >= u32::MAX - 1)
+        {
             return Err(full());
         }
+        // A record takes three bytes at least, so a chunk of 64 KiB at most holds fewer than 2^16.
+        let delta = match fresh {
+            Some(_) => Some(0),
+            None => u16::try_from(index - self.chunk(k).first.load(Relaxed)).ok(),
+        }
+        .ok_or_else(|| InternError::Storage {
+            len: s.len(),
+            reason: format!("symbol {index} is too far from its chunk's first"),
+        })?;
         if let Some((first, bytes)) = fresh {
-            self.allocate(w, first, bytes, s)?;
+            self.allocate(w, first, bytes, s, index)?;
         }
-        let (k, base) = chunk_of(offset);
-        let leaf = self.dir[k / LEAF].load(Relaxed);
-        // SAFETY: the chunk of `offset` was allocated above or before (the cursor is inside it), and its
-        // leaf with it; only this writer writes past the cursor.
-        let chunk = unsafe { (*leaf)[k % LEAF].load(Relaxed) };
+        if started && offset != w.cursor {
+            // SAFETY: the chunk of the cursor keeps `GAP_LEN` bytes after its last record, unread until
+            // the record after the gap is published.
+            unsafe { write_gap(self.address(w.cursor), offset) };
+        }
         // SAFETY: `need` bytes from `offset` lie inside the chunk's allocation (checked above: within the
-        // chunk, or within the pages allocated for this string).
-        let mut p = unsafe { chunk.add((offset - base) as usize) };
-        let mut n = s.len();
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            // SAFETY: inside the allocation, as above; nobody reads past the cursor.
-            unsafe {
-                *p = if n == 0 { byte } else { byte | 0x80 };
-                p = p.add(1);
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        // SAFETY: `s.len()` bytes follow inside the allocation; `s` cannot overlap our chunk.
-        unsafe { ptr::copy_nonoverlapping(s.as_ptr(), p, s.len()) };
-        w.cursor = offset + need32;
+        // chunk, or within the pages allocated for this string), past the cursor: nobody reads them until
+        // the symbol is published.
+        unsafe { write_record(self.address(offset), delta, s) };
+        w.cursor = offset + need;
         Ok(offset)
     }
 
-    /// Allocates `bytes` for chunks from `first` on (one chunk, or pages of one string) and publishes
-    /// their pointers.
+    /// Allocates `bytes` for chunks from `first` on (one chunk, or pages of one string) whose first
+    /// record is symbol `index`'s, and publishes them.
     fn allocate(
         &self,
         w: &mut Writer,
         first: usize,
         bytes: usize,
         s: &str,
+        index: u32,
     ) -> Result<(), InternError> {
         let chunks = if (first as u32) < SMALL_CHUNKS {
             1
         } else {
             bytes / PAGE as usize
         };
-        let leaves_needed = (first / LEAF..=(first + chunks - 1) / LEAF)
-            .filter(|l| self.dir[*l].load(Relaxed).is_null())
-            .count();
+        let far = first.max(NEAR)..first + chunks;
+        let leaves_needed = if far.is_empty() {
+            0
+        } else {
+            (far.start / LEAF..=(far.end - 1) / LEAF)
+                .filter(|l| self.dir[*l].load(Relaxed).is_null())
+                .count()
+        };
         let owned_growth = if w.owned.len() == w.owned.capacity() {
             vec_growth(w.owned.capacity(), size_of::<(*mut u8, Layout)>())
         } else {
             0
         };
         self.reserve(
-            bytes + leaves_needed * size_of::<[AtomicPtr<u8>; LEAF]>() + owned_growth,
+            bytes + leaves_needed * size_of::<[Chunk; LEAF]>() + owned_growth,
             s,
         )?;
         let layout = Layout::from_size_align(bytes, 1).map_err(|_| InternError::Storage {
@@ -590,20 +638,23 @@ impl Storage {
             });
         }
         w.owned.push((memory, layout));
-        for c in 0..chunks {
-            let k = first + c;
-            let mut leaf = self.dir[k / LEAF].load(Relaxed);
-            if leaf.is_null() {
-                leaf = Box::into_raw(Box::new([const { AtomicPtr::new(ptr::null_mut()) }; LEAF]));
-                self.dir[k / LEAF].store(leaf, Release);
-            }
-            // SAFETY: the chunk pointer stays inside the allocation (`c` pages from its start).
-            let chunk = unsafe { memory.add(c * PAGE as usize) };
-            if k < NEAR {
-                self.near[k].store(chunk.wrapping_sub(chunk_start(k) as usize), Release);
-            }
-            // SAFETY: the leaf is non-null (allocated above or before) and lives until drop.
-            unsafe { (*leaf)[k % LEAF].store(chunk, Release) };
+        // The allocation starts at chunk `first`'s offset: each of its chunks' base is the same.
+        let base = memory.wrapping_sub(chunk_start(first) as usize);
+        for k in first..first + chunks {
+            let chunk = if k < NEAR {
+                &self.near[k]
+            } else {
+                let mut leaf = self.dir[k / LEAF].load(Relaxed);
+                if leaf.is_null() {
+                    leaf = Box::into_raw(Box::new([const { Chunk::unallocated() }; LEAF]));
+                    self.dir[k / LEAF].store(leaf, Release);
+                }
+                // SAFETY: the leaf is non-null (allocated above or before) and lives until drop.
+                unsafe { &(*leaf)[k % LEAF] }
+            };
+            chunk.first.store(index, Relaxed);
+            // Release: whoever reaches the chunk through a published record sees its first symbol.
+            chunk.base.store(base, Release);
         }
         Ok(())
     }
@@ -626,17 +677,12 @@ impl Drop for Storage {
                 drop(unsafe { Box::from_raw(leaf) });
             }
         }
-        // The span segments allocated are those of the published symbols: a segment is allocated with its
-        // first symbol, which is then published with nothing left to fail.
-        let segments = match self.len.load(Relaxed) {
-            0 => 0,
-            len => span_segment(len - 1) + 1,
-        };
-        for (j, segment) in self.spans.iter().enumerate().take(segments) {
-            let segment = segment.load(Relaxed).wrapping_add(span_start(j));
-            let entries = span_len(j);
-            // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in `insert` (the
-            // stored pointer less `span_start(j)`, added back here), freed once here.
+        for (j, segment) in self.anchors.iter().enumerate().take(w.anchor_segments) {
+            let segment = segment.load(Relaxed).wrapping_add(anchor_start(j));
+            let entries = anchor_len(j);
+            // SAFETY: made by `Box::into_raw` of a boxed slice of `entries` atomics in
+            // `make_anchor_room` (the stored pointer less `anchor_start(j)`, added back here), freed
+            // once here.
             drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(segment, entries)) });
         }
         for b in w.buckets.drain(..) {
@@ -729,5 +775,27 @@ mod tests {
             assert_eq!(s.get(t, hash_str(&h, t)), Some(*sym));
         }
         assert_eq!(s.resolve(s.len()), None);
+    }
+
+    #[test]
+    fn records_past_the_near_chunks_are_found_and_resolved() {
+        let h = foldhash::quality::RandomState::default();
+        let s = Storage::new();
+        // 6,000 records of about a kilobyte: 6 MB, past the 3.7 MB the near chunks reach, with short
+        // strings between them so that anchors fall on either kind and pages end in gaps.
+        let texts: Vec<String> = (0..6_000)
+            .map(|i| match i % 3 {
+                0 => format!("short-{i}"),
+                _ => format!("{i}-{}", "k".repeat(900 + i % 250)),
+            })
+            .collect();
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(s.insert(t, hash_str(&h, t), &h).unwrap(), i as u32);
+        }
+        assert!(s.writer.lock().unwrap().cursor as usize > (NEAR as u32 * PAGE) as usize);
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(s.get(t, hash_str(&h, t)), Some(i as u32), "{i}");
+            assert_eq!(s.resolve(i), Some(t.as_str()), "{i}");
+        }
     }
 }
