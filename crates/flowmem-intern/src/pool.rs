@@ -144,7 +144,8 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     #[inline]
     pub fn try_intern(&self, s: &str) -> Result<Symbol, InternError> {
         let hash = hash_str(&self.hasher, s);
-        if let Some(index) = self.storage.get(s, hash) {
+        // A miss here may be a split moving the string: `insert` looks again under the lock.
+        if let Some(index) = self.storage.probe(s, hash) {
             return Ok(Symbol::from_index(index));
         }
         self.intern_new(s, hash)

@@ -289,20 +289,32 @@ impl Storage {
         }
     }
 
-    /// The symbol of `s`, looked up without a lock: a probe of one bucket, repeated if a split ran
-    /// meanwhile and nothing was found.
+    /// The symbol of `s`, looked up without a lock: a probe of one bucket; a record found is the
+    /// answer, while a miss is trusted only from a probe that no split overlapped.
     #[inline]
     pub(crate) fn get(&self, s: &str, hash: u64) -> Option<u32> {
+        match self.probe(s, hash) {
+            Some(index) => Some(index),
+            None => self.get_missed(s, hash),
+        }
+    }
+
+    /// [`get`](Storage::get) after a probe found nothing: probes again inside a seqlock read of the
+    /// split count, until a probe no split overlapped finds the string or misses.
+    #[inline(never)]
+    fn get_missed(&self, s: &str, hash: u64) -> Option<u32> {
         loop {
             let before = self.splits.load(Acquire);
-            if let Some(index) = self.probe(s, hash) {
-                return Some(index);
+            if before.is_multiple_of(2) {
+                if let Some(index) = self.probe(s, hash) {
+                    return Some(index);
+                }
+                fence(Acquire);
+                if self.splits.load(Relaxed) == before {
+                    return None;
+                }
             }
-            fence(Acquire);
-            if before.is_multiple_of(2) && self.splits.load(Relaxed) == before {
-                return None;
-            }
-            // A split moved symbols while we looked: look again once it is done.
+            // A split moves symbols: look again once it is done.
             std::hint::spin_loop();
         }
     }
@@ -313,9 +325,11 @@ impl Storage {
         Directory::at(self.directory.load(order))
     }
 
-    /// One look in the bucket of `hash`; may miss during a split.
+    /// One look in the bucket of `hash`: a record found is the answer, but it may miss a string during a
+    /// split ([`get`](Storage::get) trusts no miss; [`insert`](Storage::insert) looks again under the
+    /// lock, so interning needs no more than this first).
     #[inline]
-    fn probe(&self, s: &str, hash: u64) -> Option<u32> {
+    pub(crate) fn probe(&self, s: &str, hash: u64) -> Option<u32> {
         let bucket = self.directory(Acquire).entry(hash).load(Acquire);
         // SAFETY: every bucket a directory points to lives until the storage drops.
         self.find(unsafe { &*bucket }, s, hash)
