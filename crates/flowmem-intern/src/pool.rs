@@ -137,18 +137,30 @@ impl<S: BuildHasher + Clone> StringPool<S> {
     /// [`try_intern`](StringPool::try_intern) where that can happen.
     #[inline]
     pub fn intern(&self, s: &str) -> Symbol {
-        self.try_intern(s).unwrap_or_else(|e| panic!("{e}"))
+        match self.find(s) {
+            Ok(symbol) => symbol,
+            Err(hash) => self.intern_new_or_panic(s, hash),
+        }
     }
 
     /// The symbol of `s`, interning it if it is new, or an error when the pool cannot take a new string.
     #[inline]
     pub fn try_intern(&self, s: &str) -> Result<Symbol, InternError> {
-        let hash = hash_str(&self.hasher, s);
-        // A miss here may be a split moving the string: `insert` looks again under the lock.
-        if let Some(index) = self.storage.probe(s, hash) {
-            return Ok(Symbol::from_index(index));
+        match self.find(s) {
+            Ok(symbol) => Ok(symbol),
+            Err(hash) => self.intern_new(s, hash),
         }
-        self.intern_new(s, hash)
+    }
+
+    /// The symbol of `s` if a look finds it, else its hash: a miss may be a split moving the string,
+    /// which the locked insert that follows settles (it looks again under the lock).
+    #[inline]
+    fn find(&self, s: &str) -> Result<Symbol, u64> {
+        let hash = hash_str(&self.hasher, s);
+        match self.storage.probe(s, hash) {
+            Some(index) => Ok(Symbol::from_index(index)),
+            None => Err(hash),
+        }
     }
 
     #[cold]
@@ -156,6 +168,12 @@ impl<S: BuildHasher + Clone> StringPool<S> {
         self.storage
             .insert(s, hash, &self.hasher)
             .map(Symbol::from_index)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn intern_new_or_panic(&self, s: &str, hash: u64) -> Symbol {
+        self.intern_new(s, hash).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The symbol of `s` if it is interned; never adds to the pool (for untrusted input).

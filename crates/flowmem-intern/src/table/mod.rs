@@ -273,16 +273,17 @@ impl Storage {
         if index >= self.len.load(Acquire) {
             return None;
         }
-        let mut offset = self.anchor(index / ANCHOR_EVERY);
+        let mut p = self.address(self.anchor(index / ANCHOR_EVERY));
         let mut left = index % ANCHOR_EVERY;
         loop {
-            // SAFETY: `offset` is the anchor's record or a record or gap after it and before symbol
-            // `index`'s record, which is published: all written before it, never written again.
-            match unsafe { read(self.address(offset)) } {
-                Entry::Gap(next) => offset = next,
+            // SAFETY: `p` is the anchor's record or a record or gap after it and before symbol `index`'s
+            // record, which is published: all written before it, never written again.
+            match unsafe { read(p) } {
+                Entry::Gap(next) => p = self.address(next),
                 Entry::Record(record) if left == 0 => return Some(record.text),
                 Entry::Record(record) => {
-                    offset += record.len() as u32;
+                    // The next record or a gap: a chunk keeps room for a gap after its last record.
+                    p = p.wrapping_add(record.len());
                     left -= 1;
                 }
             }

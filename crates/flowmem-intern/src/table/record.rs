@@ -172,6 +172,7 @@ pub(super) unsafe fn read_record<'a>(p: *const u8) -> Record<'a> {
 ///
 /// `p` is the address of a published record, or of a gap before a published record; such bytes are
 /// never written again and live as long as `'a`.
+#[inline(always)]
 pub(super) unsafe fn read<'a>(p: *const u8) -> Entry<'a> {
     // SAFETY: a record or a gap starts at `p`, as the caller promised.
     if unsafe { *p } == GAP {
