@@ -1,6 +1,7 @@
 //! Layer 2 benches: a 4 KiB buffer from the pool against `Vec::with_capacity` (P1, and P2 under jemalloc and
 //! mimalloc), a context-like object from an `ObjectPool` against building it (P3, with the `object-pool`
-//! crate as a peer), and two threads against one (P4); get + touch + drop from 256 B to 4 MiB, and a
+//! crate as a peer, and the floor no pool can go below: the same fill into a map the loop owns), and two
+//! threads against one (P4); get + touch + drop from 256 B to 4 MiB, and a
 //! producer/consumer pipeline whose buffers are freed on another thread (P6). P5 (the bound under
 //! churn) is measured by `src/bin/counts.rs`.
 
@@ -94,6 +95,16 @@ fn object_ctx(c: &mut Criterion) {
             let mut ctx = new_ctx();
             fill(&mut ctx);
             keep(&ctx);
+        })
+    });
+    // What no pool can go below (P3's floor): the same fill into a map the loop owns, cleared as a pool
+    // clears it.
+    let mut owned = new_ctx();
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            owned.clear();
+            fill(&mut owned);
+            keep(&owned);
         })
     });
     // Direct calls, each inlined into its loop.
