@@ -831,7 +831,24 @@ pub(crate) fn evaluate(results: &[BenchResult], counts: &[CountResult]) -> Vec<T
     out.push(dhat_target(results));
     out.push(intern_memory_target(counts));
     out.extend(map_peer_targets(results));
-    out.push(map_credibility_target(results));
+    out.push(credibility_target(
+        results,
+        "M7",
+        "map",
+        &["read_heavy/", "exchange/", "rapid_grow/"],
+    ));
+    out.push(credibility_target(
+        results,
+        "I8",
+        "intern",
+        &["intern_threads/"],
+    ));
+    out.push(credibility_target(
+        results,
+        "P9",
+        "pool",
+        &["object_threads/", "buffer_threads/"],
+    ));
     out.push(object_pool_threads_target(results));
     // E5 again on the native build (`--native`): E5.native.<helper>.
     for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
@@ -995,51 +1012,54 @@ fn map_peer_targets(results: &[BenchResult]) -> Vec<TargetResult> {
     out
 }
 
-/// Target M7: whether the map figures can be believed. No map's two-thread throughput may be much above
-/// twice its one-thread throughput (what two cores can do at most, with a margin for the second core's
-/// cache); the ratio is the highest two-thread / (2 × one-thread) over every map of the three workloads,
-/// goal <= 1.25. A short run timed by a thread that was not running when the workers started once gave
-/// two-thread figures 5x too high; this row catches that.
-fn map_credibility_target(results: &[BenchResult]) -> TargetResult {
+/// Targets M7, I8 and P9: whether a layer's two-thread figures can be believed. No two-thread throughput
+/// may be much above twice the same bench's one-thread throughput (what two cores can do at most, with a
+/// margin for the second core's cache); the ratio is the highest two-thread / (2 x one-thread) over every
+/// `..2t` bench of the layer's `groups` that has a `..1t` sibling, goal <= 1.25. A short run timed by a
+/// thread that was not running when the workers started once gave map figures 5x too high, and a slow
+/// one-thread sample once gave I4 3.5 in a quick tour; these rows catch that.
+fn credibility_target(
+    results: &[BenchResult],
+    id: &str,
+    layer: &str,
+    groups: &[&str],
+) -> TargetResult {
     let goal = Goal::AtMost(1.25);
     let mut worst: Option<(f64, String)> = None;
     for r in results
         .iter()
-        .filter(|r| r.allocator == "system" && r.layer == "map")
+        .filter(|r| r.allocator == "system" && r.layer == layer)
     {
-        let Some(two) = r.id.strip_suffix("_2t") else {
+        let Some(stem) = r.id.strip_suffix("2t") else {
             continue;
         };
-        if !["read_heavy/", "exchange/", "rapid_grow/"]
-            .iter()
-            .any(|w| two.starts_with(w))
-        {
+        if !groups.iter().any(|g| stem.starts_with(g)) {
             continue;
         }
-        let Some(one) = system_result(results, "map", &format!("{two}_1t")) else {
+        let Some(one) = system_result(results, layer, &format!("{stem}1t")) else {
             continue;
         };
         // Time per operation: one thread's over the two threads' (total operations / wall time).
         let scaling = one.ns_per_element / (2.0 * r.ns_per_element);
         if worst.as_ref().is_none_or(|(w, _)| scaling > *w) {
-            worst = Some((scaling, two.to_string()));
+            worst = Some((scaling, stem.to_string()));
         }
     }
     TargetResult::from_system_run(
-        "M7".into(),
-        "map",
+        id.into(),
+        layer,
         format!(
-            "credibility: the highest two-thread / (2 x one-thread) throughput over every map and workload ({})",
-            worst.as_ref().map_or("not measured", |(_, id)| id.as_str())
+            "credibility: the highest two-thread / (2 x one-thread) throughput over every {layer} bench on two threads ({})",
+            worst.as_ref().map_or("not measured", |(_, s)| s.as_str())
         ),
         worst.as_ref().map(|(w, _)| *w),
         goal,
         worst
             .as_ref()
-            .map_or(String::new(), |(_, id)| format!("{id}_2t")),
+            .map_or(String::new(), |(_, s)| format!("{s}2t")),
         worst
             .as_ref()
-            .map_or(String::new(), |(_, id)| format!("{id}_1t")),
+            .map_or(String::new(), |(_, s)| format!("{s}1t")),
     )
 }
 
@@ -1179,6 +1199,37 @@ mod tests {
             ns_per_element: ns,
             others_cores: None,
         }
+    }
+
+    #[test]
+    fn credibility_takes_the_worst_two_thread_figure_of_the_layer() {
+        let in_layer = |id: &str, ns: f64, layer: &str| BenchResult {
+            layer: layer.into(),
+            ..result(id, ns)
+        };
+        let results = [
+            // 1t 10 ns, 2t 5.5 ns an operation: 0.909 of twice one thread.
+            in_layer("intern_threads/1t", 10.0, "intern"),
+            in_layer("intern_threads/2t", 5.5, "intern"),
+            // A slow one-thread sample: two threads seem 3.5x one.
+            in_layer("intern_threads/frozen_1t", 35.0, "intern"),
+            in_layer("intern_threads/frozen_2t", 10.0, "intern"),
+            // Another layer's impossible figure does not count.
+            in_layer("exchange/scc_1t", 50.0, "map"),
+            in_layer("exchange/scc_2t", 1.0, "map"),
+            // Nor a group the row does not name.
+            in_layer("intern_hit/1t", 90.0, "intern"),
+            in_layer("intern_hit/2t", 1.0, "intern"),
+        ];
+        let row = credibility_target(&results, "I8", "intern", &["intern_threads/"]);
+        assert_eq!(row.ratio, Some(1.75));
+        assert_eq!(row.pass, Some(false));
+        assert_eq!(row.numerator, "intern_threads/frozen_2t");
+        assert_eq!(row.denominator, "intern_threads/frozen_1t");
+        let row = credibility_target(&results[..2], "I8", "intern", &["intern_threads/"]);
+        assert_eq!(row.pass, Some(true));
+        let none = credibility_target(&results, "P9", "pool", &["object_threads/"]);
+        assert_eq!((none.ratio, none.pass), (None, None));
     }
 
     #[test]
