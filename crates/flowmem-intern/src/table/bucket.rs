@@ -54,6 +54,46 @@ pub(super) fn byte_index(bit: u64) -> usize {
     }
 }
 
+/// The slots of a group whose tag is `tag` (bit `i` for slot `i`), and whether the group has an empty
+/// slot (which ends a look-up). On x86-64 two SSE2 byte compares (part of the architecture's baseline);
+/// elsewhere the same from [`zero_bytes`].
+#[inline]
+pub(super) fn group_match(tags: u64, tag: u8) -> (u32, bool) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128,
+        };
+        // SAFETY: these intrinsics need SSE2, which the build enables (the cfg above): register
+        // arithmetic only, no memory access. Byte `i` of `tags` in memory order is lane `i` (x86-64 is
+        // little-endian).
+        let (hits, empty) = unsafe {
+            let lanes = _mm_cvtsi64_si128(tags as i64);
+            (
+                _mm_movemask_epi8(_mm_cmpeq_epi8(lanes, _mm_set1_epi8(tag as i8))) as u32,
+                _mm_movemask_epi8(_mm_cmpeq_epi8(lanes, _mm_setzero_si128())) as u32,
+            )
+        };
+        // The upper eight lanes are zero: empty, never a tag (a tag has its top bit set).
+        (hits & 0xff, empty & 0xff != 0)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    group_match_portable(tags, tag)
+}
+
+/// [`group_match`] without SIMD: the marks of [`zero_bytes`] (bit 7 of each byte), in memory order,
+/// gathered into the low eight bits by one multiplication.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline]
+fn group_match_portable(tags: u64, tag: u8) -> (u32, bool) {
+    let gather =
+        |marks: u64| ((marks.to_le() >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
+    (
+        gather(zero_bytes(tags ^ (ONES * u64::from(tag)))),
+        zero_bytes(tags) != 0,
+    )
+}
+
 /// [`GROUP`] slots and their tags, side by side: a look-up that finds its string in the group it
 /// starts from reads one cache line of the bucket, or two where the group straddles lines (40 bytes).
 #[repr(C)]
@@ -222,6 +262,35 @@ pub(super) fn place(bucket: &Bucket, hash: u64, index: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_match_finds_exactly_the_tag_and_the_empty_slots() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Each byte a tag (top bit set, seven random bits) or, one time in four, empty.
+            let bytes = state
+                .to_ne_bytes()
+                .map(|b| if b & 3 == 0 { 0 } else { 0x80 | (b & 0x87) });
+            let tags = u64::from_ne_bytes(bytes);
+            for tag in [0x80, 0x81, 0x85, 0x87, bytes[3].max(0x80)] {
+                let expected: u32 = (0..8).filter(|&i| bytes[i] == tag).map(|i| 1 << i).sum();
+                let empty = bytes.contains(&0);
+                assert_eq!(
+                    group_match(tags, tag),
+                    (expected, empty),
+                    "{tags:#018x} {tag:#x}"
+                );
+                assert_eq!(
+                    group_match_portable(tags, tag),
+                    (expected, empty),
+                    "{tags:#018x} {tag:#x}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn zero_bytes_marks_exactly_the_zero_bytes() {

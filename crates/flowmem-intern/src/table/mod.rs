@@ -338,15 +338,14 @@ impl Storage {
 
     #[inline]
     fn find(&self, bucket: &Bucket, s: &str, hash: u64) -> Option<u32> {
-        let wanted = ONES * u64::from(tag_of(hash));
+        let tag = tag_of(hash);
         let first = group_of(hash);
         for step in 0..GROUPS {
             let group = &bucket.groups[(first + step) % GROUPS];
             // Acquire: a tag is stored after its slot, so a tag seen means its slot is seen.
-            let tags = group.tags.load(Acquire);
-            let mut matches = zero_bytes(tags ^ wanted);
+            let (mut matches, empty) = group_match(group.tags.load(Acquire), tag);
             while matches != 0 {
-                let i = byte_index(matches);
+                let i = matches.trailing_zeros() as usize;
                 matches &= matches - 1;
                 // A slot being rebuilt by a split may read 0 or another record: the string decides.
                 // Acquire: a record a rebuild placed here comes with its bytes.
@@ -354,12 +353,12 @@ impl Storage {
                 if v != 0 {
                     let (record, chunk) = self.record_at(v - 1);
                     if same(record.text.as_bytes(), s.as_bytes()) {
-                        // The symbol only now: its varint follows the string just compared.
+                        // The symbol only now: it follows the string just compared.
                         return Some(chunk.first.load(Relaxed) + record.delta());
                     }
                 }
             }
-            if zero_bytes(tags) != 0 {
+            if empty {
                 return None;
             }
         }
