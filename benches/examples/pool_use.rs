@@ -17,11 +17,16 @@ const COMMAND_LINE: CommandLine = CommandLine {
 };
 
 /// Runs `one_use` `n` times on each of `threads` threads (in this one if only one) and prints the time per
-/// use or, on several threads, the total uses per second.
+/// use or, on several threads, the total uses per second. Several threads come after twenty rounds on one
+/// fresh thread each, as criterion's `object_threads` runs them (one thread's bench first): objects made
+/// then by one thread and later by another may sit side by side in memory.
 fn run(which: &str, n: u64, threads: usize, one_use: impl Fn() + Sync) {
     if threads == 1 {
         println!("{which}: {:.1} ns a use", ns_each(n, one_use));
         return;
+    }
+    for _ in 0..20 {
+        run_parallel(1, 10_000, |_, n| (0..n).for_each(|_| one_use()));
     }
     let spent = run_parallel(threads, n, |_, n| (0..n).for_each(|_| one_use()));
     let rate = (n * threads as u64) as f64 / spent.as_secs_f64() / 1e6;

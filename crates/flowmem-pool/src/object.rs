@@ -97,6 +97,18 @@ impl Default for PoolConfig {
 type Factory<T> = Box<dyn Fn() -> T + Send + Sync>;
 type Resetter<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 
+/// An object as the pool keeps it: in a box of cache lines of its own, so that objects lent to different
+/// threads never share a line. Two boxes the allocator had placed side by side made every write to one
+/// thread's object evict the other thread's: `ObjectPool` on two threads fell from about 26 to 6 M uses
+/// a second in some runs and not others (`pool_use`, with the objects made as criterion's
+/// `object_threads` makes them), where padded boxes gave 25.5-26.8 in every run.
+pub(crate) type Kept<T> = Box<CachePadded<T>>;
+
+/// `obj`, boxed as the pool keeps it.
+pub(crate) fn kept<T>(obj: T) -> Kept<T> {
+    Box::new(CachePadded::new(obj))
+}
+
 /// A pool of reusable objects: a factory makes them, a reset clears them between users.
 ///
 /// [`acquire`](ObjectPool::acquire) hands out a clean object: one that went back to the pool (reset when it
@@ -129,7 +141,7 @@ pub struct ObjectPool<T: Send> {
     create: Factory<T>,
     reset: Resetter<T>,
     config: PoolConfig,
-    shared: ArrayQueue<Box<T>>,
+    shared: ArrayQueue<Kept<T>>,
     /// This pool's id, under which a thread remembers its cache entry (see `last_used`).
     id: u64,
     /// Per-thread caches, each on its own cache lines (neighbouring entries are written by different threads).
@@ -173,7 +185,7 @@ fn add_shared(counter: &AtomicU64) {
 }
 
 struct LocalObjects<T> {
-    cache: OwnerCell<Vec<Box<T>>>,
+    cache: OwnerCell<Vec<Kept<T>>>,
     counts: Counts,
     /// Idle objects in `cache` now, and the most there ever were.
     idle: AtomicUsize,
@@ -281,7 +293,7 @@ impl<T: Send + 'static> ObjectPool<T> {
         for _ in 0..prewarm {
             pool.live.fetch_add(1, Relaxed);
             bump(&pool.shared_counts.created);
-            if let Err(obj) = pool.shared.push(Box::new((pool.create)())) {
+            if let Err(obj) = pool.shared.push(kept((pool.create)())) {
                 drop(obj);
                 pool.live.fetch_sub(1, Relaxed);
             }
@@ -353,18 +365,18 @@ impl<T: Send> ObjectPool<T> {
     /// A thread cache's miss: an object from the shared queue (a reuse, which `counts` works out) or a new
     /// one.
     #[cold]
-    fn take_shared_or_create(&self, counts: &Counts) -> Box<T> {
+    fn take_shared_or_create(&self, counts: &Counts) -> Kept<T> {
         match self.shared.pop() {
             Some(obj) => obj,
             None => {
                 bump(&counts.created);
                 self.live.fetch_add(1, Relaxed);
-                Box::new((self.create)())
+                kept((self.create)())
             }
         }
     }
 
-    fn lend(&self, obj: Box<T>) -> Pooled<'_, T> {
+    fn lend(&self, obj: Kept<T>) -> Pooled<'_, T> {
         Pooled {
             obj: ManuallyDrop::new(obj),
             pool: self,
@@ -398,7 +410,7 @@ impl<T: Send> ObjectPool<T> {
         }
         add_shared(&counts.acquired);
         add_shared(&counts.created);
-        Ok(self.lend(Box::new((self.create)())))
+        Ok(self.lend(kept((self.create)())))
     }
 
     fn register(&self, waiter: Waiter) -> u64 {
@@ -527,7 +539,7 @@ impl<T: Send> ObjectPool<T> {
     }
 
     /// Takes an object from outside the pool (made elsewhere, or detached from another pool).
-    pub(crate) fn release_object(&self, obj: Box<T>) {
+    pub(crate) fn release_object(&self, obj: Kept<T>) {
         if self.bounded() {
             let max = self.config.max_live.unwrap_or(usize::MAX);
             // An object from outside the pool becomes live only if the limit allows.
@@ -546,7 +558,7 @@ impl<T: Send> ObjectPool<T> {
 
     /// Resets a live object and keeps it: in this thread's cache, else the shared queue, else drops it.
     #[inline]
-    pub(crate) fn give_back(&self, mut obj: Box<T>) {
+    pub(crate) fn give_back(&self, mut obj: Kept<T>) {
         (self.reset)(&mut obj);
         if !self.bounded() {
             let local = self.local();
@@ -576,7 +588,7 @@ impl<T: Send> ObjectPool<T> {
     /// Keeps a reset object that no thread cache took: in the shared queue, else drops it.
     #[cold]
     #[inline(never)]
-    fn give_back_shared(&self, obj: Box<T>) {
+    fn give_back_shared(&self, obj: Kept<T>) {
         match self.shared.push(obj) {
             Ok(()) => {
                 self.peak_shared.fetch_max(self.shared.len(), Relaxed);
@@ -649,18 +661,18 @@ impl<T: Send> fmt::Debug for ObjectPool<T> {
 /// An object on loan from an [`ObjectPool`]: dereferences to `T`, reset and returned on drop.
 pub struct Pooled<'pool, T: Send> {
     /// Moved out only by `drop` and [`Pooled::into_object`], each the handle's end.
-    obj: ManuallyDrop<Box<T>>,
+    obj: ManuallyDrop<Kept<T>>,
     pool: &'pool ObjectPool<T>,
 }
 
 impl<'pool, T: Send> Pooled<'pool, T> {
     /// Keeps the object: it will not go back to the pool (and no longer counts against a bound).
     pub fn detach(self) -> T {
-        *self.detach_boxed()
+        CachePadded::into_inner(*self.detach_kept())
     }
 
     /// As [`detach`](Pooled::detach), in the box the pool keeps it in.
-    pub(crate) fn detach_boxed(self) -> Box<T> {
+    pub(crate) fn detach_kept(self) -> Kept<T> {
         let pool = self.pool;
         let obj = self.into_object();
         pool.forget_live();
@@ -673,7 +685,7 @@ impl<'pool, T: Send> Pooled<'pool, T> {
     }
 
     /// The object, out of the handle without going back (still live, still counted).
-    pub(crate) fn into_object(self) -> Box<T> {
+    pub(crate) fn into_object(self) -> Kept<T> {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the object is moved out exactly once and never used after.
         unsafe { ManuallyDrop::take(&mut this.obj) }
@@ -715,7 +727,7 @@ impl<T: Send> Drop for Pooled<'_, T> {
 
 impl<T: Send + fmt::Debug> fmt::Debug for Pooled<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Pooled").field(&**self.obj).finish()
+        f.debug_tuple("Pooled").field(&***self.obj).finish()
     }
 }
 

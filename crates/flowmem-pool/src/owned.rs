@@ -7,7 +7,12 @@ use std::{
     sync::Arc,
 };
 
-use crate::{ObjectPool, PoolError, Pooled};
+use flowmem_alloc::CachePadded;
+
+use crate::{
+    ObjectPool, PoolError, Pooled,
+    object::{Kept, kept},
+};
 
 /// An object on loan from an [`ObjectPool`] behind an `Arc`: dereferences to `T`, reset and returned on
 /// drop, as [`Pooled`], but holding the pool (an `Arc` clone) rather than borrowing it.
@@ -29,7 +34,7 @@ use crate::{ObjectPool, PoolError, Pooled};
 /// assert_eq!(pool.stats().pooled, 1);
 /// ```
 pub struct OwnedPooled<T: Send> {
-    obj: Option<Box<T>>,
+    obj: Option<Kept<T>>,
     pool: Arc<ObjectPool<T>>,
 }
 
@@ -66,11 +71,11 @@ fn owned<T: Send>(pool: &Arc<ObjectPool<T>>, pooled: Pooled<'_, T>) -> OwnedPool
 impl<T: Send> OwnedPooled<T> {
     /// Keeps the object: it will not go back to the pool (and no longer counts against a bound).
     pub fn detach(self) -> T {
-        *self.detach_boxed()
+        CachePadded::into_inner(*self.detach_kept())
     }
 
     /// As [`detach`](OwnedPooled::detach), in the box the pool keeps it in.
-    fn detach_boxed(mut self) -> Box<T> {
+    fn detach_kept(mut self) -> Kept<T> {
         let obj = self.take();
         self.pool.forget_live();
         obj
@@ -81,7 +86,7 @@ impl<T: Send> OwnedPooled<T> {
         &self.pool
     }
 
-    fn take(&mut self) -> Box<T> {
+    fn take(&mut self) -> Kept<T> {
         self.obj
             .take()
             .expect("an OwnedPooled holds its object until drop or detach")
@@ -94,6 +99,7 @@ impl<T: Send> Deref for OwnedPooled<T> {
     fn deref(&self) -> &T {
         self.obj
             .as_deref()
+            .map(|obj| &**obj)
             .expect("an OwnedPooled holds its object until drop or detach")
     }
 }
@@ -102,6 +108,7 @@ impl<T: Send> DerefMut for OwnedPooled<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.obj
             .as_deref_mut()
+            .map(|obj| &mut **obj)
             .expect("an OwnedPooled holds its object until drop or detach")
     }
 }
@@ -116,7 +123,9 @@ impl<T: Send> Drop for OwnedPooled<T> {
 
 impl<T: Send + fmt::Debug> fmt::Debug for OwnedPooled<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OwnedPooled").field(&self.obj).finish()
+        f.debug_tuple("OwnedPooled")
+            .field(&self.obj.as_deref().map(|obj| &**obj))
+            .finish()
     }
 }
 
@@ -129,7 +138,7 @@ pub trait Release<T: Send> {
 
 impl<T: Send> Release<T> for T {
     fn release_into(self, pool: &ObjectPool<T>) {
-        pool.release_object(Box::new(self));
+        pool.release_object(kept(self));
     }
 }
 
@@ -138,7 +147,7 @@ impl<T: Send> Release<T> for Pooled<'_, T> {
         if std::ptr::eq(self.pool(), pool) {
             drop(self); // back to its pool, as a drop does
         } else {
-            pool.release_object(self.detach_boxed());
+            pool.release_object(self.detach_kept());
         }
     }
 }
@@ -148,7 +157,7 @@ impl<T: Send> Release<T> for OwnedPooled<T> {
         if std::ptr::eq(Arc::as_ptr(&self.pool), pool) {
             drop(self);
         } else {
-            pool.release_object(self.detach_boxed());
+            pool.release_object(self.detach_kept());
         }
     }
 }
