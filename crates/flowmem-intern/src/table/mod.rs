@@ -234,36 +234,48 @@ impl Storage {
         unsafe { &(*leaf)[k % LEAF] }
     }
 
+    /// The chunk of `offset`, inside an allocated chunk, and the offset's address.
+    #[inline]
+    fn locate(&self, offset: u32) -> (&Chunk, *mut u8) {
+        let chunk = self.chunk(chunk_index(offset));
+        // The chunk was published (release) before the record or gap at `offset`: its base plus
+        // `offset` lands inside it, with its provenance.
+        (
+            chunk,
+            chunk.base.load(Acquire).wrapping_add(offset as usize),
+        )
+    }
+
     /// The address of `offset`, inside an allocated chunk.
     #[inline]
     fn address(&self, offset: u32) -> *mut u8 {
-        // The chunk was published (release) before the record or gap at `offset`: its base plus
-        // `offset` lands inside it, with its provenance.
-        self.chunk(chunk_index(offset))
-            .base
-            .load(Acquire)
-            .wrapping_add(offset as usize)
+        self.locate(offset).1
     }
 
     /// The record at `offset`, which must be that of a published record, and its chunk.
     #[inline]
     fn record_at(&self, offset: u32) -> (Record<'_>, &Chunk) {
-        let chunk = self.chunk(chunk_index(offset));
-        let p = chunk.base.load(Acquire).wrapping_add(offset as usize);
+        let (chunk, p) = self.locate(offset);
         // SAFETY: a published record, never written again, in a chunk that lives as long as the storage.
         (unsafe { read_record(p) }, chunk)
+    }
+
+    /// Anchor `g`'s entry, whose segment must be allocated.
+    #[inline]
+    fn anchor_entry(&self, g: usize) -> &AtomicU32 {
+        // The segment's address less its first anchor: plus `g`, the entry's address, inside the segment
+        // (published before any symbol it anchors, and before the writer stores into it).
+        let entry = self.anchors[anchor_segment(g)]
+            .load(Acquire)
+            .wrapping_add(g);
+        // SAFETY: as above: a live `AtomicU32` of the segment, which lives until the storage drops.
+        unsafe { &*entry }
     }
 
     /// The offset of symbol `g * ANCHOR_EVERY`, which must be published.
     #[inline]
     fn anchor(&self, g: usize) -> u32 {
-        // The segment's address less its first anchor: plus `g`, the entry's address, inside the segment
-        // (published before the symbol).
-        let entry = self.anchors[anchor_segment(g)]
-            .load(Acquire)
-            .wrapping_add(g);
-        // SAFETY: as above: a live `AtomicU32` of the segment, which lives until the storage drops.
-        unsafe { (*entry).load(Relaxed) }
+        self.anchor_entry(g).load(Relaxed)
     }
 
     /// The string of symbol `index`, if it is one of this storage's: from its anchor, over the records
@@ -294,10 +306,7 @@ impl Storage {
     /// answer, while a miss is trusted only from a probe that no split overlapped.
     #[inline]
     pub(crate) fn get(&self, s: &str, hash: u64) -> Option<u32> {
-        match self.probe(s, hash) {
-            Some(index) => Some(index),
-            None => self.get_missed(s, hash),
-        }
+        self.probe(s, hash).or_else(|| self.get_missed(s, hash))
     }
 
     /// [`get`](Storage::get) after a probe found nothing: probes again inside a seqlock read of the
@@ -411,12 +420,8 @@ impl Storage {
         }
         let offset = self.store(&mut w, s, index as u32)?;
         if anchored {
-            let entry = self.anchors[anchor_segment(g)]
-                .load(Relaxed)
-                .wrapping_add(g);
-            // SAFETY: anchor `g`'s entry, in a segment allocated above or before (it holds
-            // `anchor_len(j)` entries from `anchor_start(j)`, `g` among them).
-            unsafe { (*entry).store(offset, Relaxed) };
+            // Its segment was allocated above or before.
+            self.anchor_entry(g).store(offset, Relaxed);
         }
         // Release: a resolve that sees the length sees the record and its anchor; the slot after it, so
         // a lookup that finds the symbol can resolve it.
