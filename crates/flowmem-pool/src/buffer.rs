@@ -87,7 +87,8 @@ pub struct BufferPool {
     local: ThreadLocal<CachePadded<Local>>,
     /// Budget reserved by thread caches and shared queues; never above `max_pooled_bytes`.
     reserved: AtomicUsize,
-    /// Bytes of the buffers in the shared queues.
+    /// Bytes of the buffers in the shared queues (a buffer is counted just before it is queued, so the
+    /// count never goes below zero).
     shared_bytes: AtomicUsize,
 }
 
@@ -362,13 +363,18 @@ impl BufferPool {
             return;
         };
         if self.reserve(capacity) {
+            // Counted before it is queued: once queued, another thread may take it and subtract it at
+            // once, and the count must not go below zero meanwhile (`stats` adds it up).
+            self.shared_bytes.fetch_add(capacity, Relaxed);
             match self.classes[class].push(buf) {
                 Ok(()) => {
-                    self.shared_bytes.fetch_add(capacity, Relaxed);
                     bump(&local.counts.returns);
                     return;
                 }
-                Err(_full) => self.reserved.fetch_sub(capacity, Relaxed),
+                Err(_full) => {
+                    self.shared_bytes.fetch_sub(capacity, Relaxed);
+                    self.reserved.fetch_sub(capacity, Relaxed);
+                }
             };
         }
         bump(&local.counts.discards);

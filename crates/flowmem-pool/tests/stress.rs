@@ -192,3 +192,52 @@ fn the_idle_bytes_stay_within_the_bound_at_every_step() {
         done.store(true, Ordering::Release);
     });
 }
+
+/// Buffers passing through the shared queues from thread to thread while a monitor reads the stats: a
+/// buffer taken from a queue must not be subtracted from the queues' byte count before the thread that
+/// queued it has added it (the count went below zero for that moment, and `stats` overflowed adding
+/// it up).
+#[test]
+fn stats_read_while_buffers_cross_the_shared_queues() {
+    let pool = BufferPool::with_config(BufferPoolConfig {
+        max_pooled_bytes: 1 << 20,
+        // One buffer a class in each thread's cache: the rest of each batch goes to the shared queue.
+        thread_cache_buffers: 1,
+        ..BufferPoolConfig::default()
+    })
+    .expect("valid settings");
+    let done = AtomicBool::new(false);
+    let rounds = if cfg!(miri) || std::env::var_os("FLOWMEM_TEST_SCALE").is_some() {
+        2_000
+    } else {
+        50_000
+    };
+    std::thread::scope(|s| {
+        let monitor = s.spawn(|| {
+            let mut reads = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let stats = pool.stats();
+                assert!(stats.bytes_pooled <= 1 << 20, "{stats:?}");
+                reads += 1;
+            }
+            reads
+        });
+        // More threads than this machine's two cores, so that a thread is sometimes switched out between
+        // queueing a buffer and counting it.
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..rounds {
+                        let batch: Vec<Vec<u8>> = (0..4).map(|_| pool.take(4096)).collect();
+                        batch.into_iter().for_each(|b| pool.put(b));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("no panic");
+        }
+        done.store(true, Ordering::Release);
+        assert!(monitor.join().expect("no panic") > 0);
+    });
+}
