@@ -140,14 +140,16 @@ impl Bucket {
     }
 }
 
-/// Alignment of a bucket directory: the low bits of its address, zero, hold its depth instead.
-pub(super) const DIRECTORY_ALIGN: usize = 32;
-/// The bits of a directory's word that hold its depth (up to [`MAX_DEPTH`]).
-pub(super) const DEPTH_MASK: usize = DIRECTORY_ALIGN - 1;
-const _: () = assert!(MAX_DEPTH as usize <= DEPTH_MASK);
+/// Alignment of a bucket directory: the low bits of its address, zero, hold its shift instead.
+pub(super) const DIRECTORY_ALIGN: usize = 64;
+/// The bits of a directory's word that hold its shift, `63 - depth`: what a hash less its lowest bit
+/// is shifted right by to leave its top `depth` bits.
+pub(super) const SHIFT_MASK: usize = DIRECTORY_ALIGN - 1;
+const _: () = assert!(MAX_DEPTH < 64);
 
 /// The bucket directory: `2^depth` bucket pointers, indexed by a hash's top `depth` bits, in one
-/// allocation whose address carries the depth in its low bits, so that one load gives a look-up both.
+/// allocation whose address carries the shift that leaves those bits in its low bits, so that one load
+/// gives a look-up both (and the shift needs no arithmetic first).
 /// A copyable view of the word [`Storage::directory`] holds; it lives as long as the storage.
 #[derive(Clone, Copy)]
 pub(super) struct Directory<'s> {
@@ -171,7 +173,7 @@ impl<'s> Directory<'s> {
             // SAFETY: entry `i` is inside the allocation; written once, before anyone can read it.
             unsafe { array.add(i).write(AtomicPtr::new(bucket(i))) };
         }
-        array.map_addr(|a| a | depth as usize)
+        array.map_addr(|a| a | (63 - depth) as usize)
     }
 
     pub(super) fn layout(depth: u32) -> Layout {
@@ -189,19 +191,25 @@ impl<'s> Directory<'s> {
 
     #[inline]
     pub(super) fn depth(self) -> u32 {
-        (self.word.addr() & DEPTH_MASK) as u32
+        63 - self.shift()
+    }
+
+    /// `63 - depth`.
+    #[inline]
+    fn shift(self) -> u32 {
+        (self.word.addr() & SHIFT_MASK) as u32
     }
 
     #[inline]
     pub(super) fn array(self) -> *mut AtomicPtr<Bucket> {
-        self.word.map_addr(|a| a & !DEPTH_MASK)
+        self.word.map_addr(|a| a & !SHIFT_MASK)
     }
 
     /// The entry of `hash`.
     #[inline]
     pub(super) fn entry(self, hash: u64) -> &'s AtomicPtr<Bucket> {
         // The top `depth` bits; none for depth 0 (the first shift keeps the second one below 64).
-        let i = ((hash >> 1) >> (63 - self.depth())) as usize;
+        let i = ((hash >> 1) >> self.shift()) as usize;
         // SAFETY: `i < 2^depth`: an entry of the directory, which lives as long as the storage.
         unsafe { &*self.array().add(i) }
     }

@@ -1,6 +1,6 @@
-//! Where things are in a pool's storage: the chunk of a record's offset and the anchor segment of a
-//! symbol, and how long a varint is. Pure arithmetic, tested exhaustively near the
-//! boundaries.
+//! Where things are in a pool's storage: the chunk of a record's offset, the position that names a
+//! record by its chunk and its place in it, and the anchor segment of a symbol. Pure arithmetic, tested
+//! exhaustively near the boundaries.
 
 /// Chunks doubling from 256 bytes before the pages.
 pub(super) const SMALL_CHUNKS: u32 = 9;
@@ -13,6 +13,11 @@ pub(super) const SMALL_END: u32 = 256 * ((1 << SMALL_CHUNKS) - 1);
 pub(super) const NEAR: usize = 64;
 /// Chunk pointers per directory leaf.
 pub(super) const LEAF: usize = 256;
+/// Chunks a [position](position_of) can name: its chunk takes 16 bits. Offsets stop where chunk
+/// `MAX_CHUNKS` would start (4 GiB less half a megabyte).
+pub(super) const MAX_CHUNKS: usize = 0xffff;
+/// Bits of a position that hold the offset in its chunk (a chunk is at most 64 KiB).
+const POSITION_BITS: u32 = 16;
 /// Directory leaves: enough for every offset below `u32::MAX`.
 pub(super) const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
 /// Symbols per anchor: the offset of every eighth symbol's record is kept, and a resolve walks at most
@@ -42,6 +47,27 @@ pub(super) fn chunk_index(offset: u32) -> usize {
     let page = SMALL_CHUNKS.wrapping_add(offset.wrapping_sub(SMALL_END) / PAGE);
     let mask = 0u32.wrapping_sub(u32::from(offset < SMALL_END));
     ((small & mask) | (page & !mask)) as usize
+}
+
+/// The *position* of `offset`, which must lie below [`chunk_start`]`(MAX_CHUNKS)`: its chunk's index in
+/// the high 16 bits, its offset in that chunk in the low 16 (a chunk holds at most 64 KiB, and the
+/// record of a string longer than a chunk starts at the first of its own pages). A look-up turns a
+/// position into an address with a shift, a mask and the chunk's address, where an offset needs the
+/// chunk's index computed from the chunk sizes first.
+#[inline]
+pub(super) fn position_of(offset: u32) -> u32 {
+    let (k, start) = chunk_of(offset);
+    debug_assert!(k < MAX_CHUNKS, "offset {offset} is past the last chunk");
+    ((k as u32) << POSITION_BITS) | (offset - start)
+}
+
+/// The chunk of `position` and the offset in that chunk.
+#[inline]
+pub(super) fn split_position(position: u32) -> (usize, usize) {
+    (
+        (position >> POSITION_BITS) as usize,
+        (position & ((1 << POSITION_BITS) - 1)) as usize,
+    )
 }
 
 /// The offset where chunk `k` starts.
@@ -119,6 +145,32 @@ mod tests {
             u32::MAX,
         ]) {
             assert_eq!(chunk_index(offset), chunk_of(offset).0, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn positions_name_a_chunk_and_an_offset_in_it() {
+        assert_eq!(position_of(0), 0);
+        assert_eq!(position_of(255), 255);
+        assert_eq!(position_of(256), 1 << 16);
+        assert_eq!(position_of(SMALL_END - 1), (8 << 16) | (PAGE - 1));
+        assert_eq!(position_of(SMALL_END + PAGE + 7), (10 << 16) | 7);
+        let last = chunk_start(MAX_CHUNKS) - 1;
+        assert_eq!(
+            position_of(last),
+            ((MAX_CHUNKS as u32 - 1) << 16) | (PAGE - 1)
+        );
+        // Room for the slots' + 1.
+        assert!(position_of(last) < u32::MAX);
+        for offset in (0..SMALL_END + 3 * PAGE).step_by(89).chain([
+            SMALL_END - 1,
+            SMALL_END,
+            last - PAGE,
+            last,
+        ]) {
+            let (k, at) = split_position(position_of(offset));
+            assert_eq!(k, chunk_index(offset), "offset {offset}");
+            assert_eq!(chunk_start(k) + at as u32, offset, "offset {offset}");
         }
     }
 

@@ -5,16 +5,17 @@
 //! - **Bytes.** Each string is stored once, as a record (`record`): its length, its bytes, then its
 //!   symbol less the first symbol of its chunk (two bytes), in chunks that never move: nine chunks
 //!   doubling from 256 bytes to 64 KiB, then 64 KiB pages (a longer string gets pages of its own,
-//!   contiguous). A record's *offset* is its place in that sequence; an array inline in the storage
-//!   maps the first 64 chunks (3.7 MB) to their addresses and first symbols with one load and no
-//!   branch, a two-level directory the rest. Where the writer leaves the end of a chunk unused it
+//!   contiguous). A record's *offset* is its place in that sequence, which the writer keeps; what
+//!   the rest holds is its *position*, its chunk and its offset in the chunk (16 bits each). An array
+//!   inline in the storage maps the first 64 chunks (3.7 MB) to their addresses and first symbols with
+//!   one load, a two-level directory the rest. Where the writer leaves the end of a chunk unused it
 //!   writes a gap that says where the next record is.
-//! - **Anchors.** The offset of every eighth symbol's record (symbols are dense, in interning order): a
+//! - **Anchors.** The position of every eighth symbol's record (symbols are dense, in interning order): a
 //!   `u32` in segments that never move, four of 64 entries, then four of 128, and so on. A resolve walks
 //!   from its anchor over at most seven records: half a byte a string, where a span per symbol took
 //!   four.
 //! - **Table.** Extendible hashing: a directory indexed by a hash's top bits points to buckets of 256
-//!   slots, each slot a record's offset + 1 (0 is empty) with a tag byte (seven bits of the hash and a
+//!   slots, each slot a record's position + 1 (0 is empty) with a tag byte (seven bits of the hash and a
 //!   set top bit; 0 is empty), in groups of eight slots with their eight tags beside them (40 bytes: a
 //!   look-up ending in its first group reads one cache line of the bucket or two). A lookup reads a
 //!   group's tags at once, from the group the hash's low bits name on, and compares strings only where
@@ -112,8 +113,8 @@ struct Writer {
 
 /// Where a chunk is, and whose records it holds.
 struct Chunk {
-    /// The chunk's address less its start offset, so the address of offset `o` is `base + o` (a
-    /// wrapping pointer, only dereferenced at offsets inside the chunk); null until it is allocated.
+    /// The chunk's address (for each page of a long string, the page's: its run of pages is one
+    /// allocation); null until it is allocated.
     base: AtomicPtr<u8>,
     /// The symbol of the first record that starts in the chunk (for each page of a long string, that
     /// string's): a record holds its symbol less this. Stored before the chunk's first record is
@@ -234,28 +235,26 @@ impl Storage {
         unsafe { &(*leaf)[k % LEAF] }
     }
 
-    /// The chunk of `offset`, inside an allocated chunk, and the offset's address.
+    /// The chunk of `position`, inside an allocated chunk, and the position's address.
     #[inline]
-    fn locate(&self, offset: u32) -> (&Chunk, *mut u8) {
-        let chunk = self.chunk(chunk_index(offset));
-        // The chunk was published (release) before the record or gap at `offset`: its base plus
-        // `offset` lands inside it, with its provenance.
-        (
-            chunk,
-            chunk.base.load(Acquire).wrapping_add(offset as usize),
-        )
+    fn locate(&self, position: u32) -> (&Chunk, *mut u8) {
+        let (k, at) = split_position(position);
+        let chunk = self.chunk(k);
+        // The chunk was published (release) before the record or gap at `position`: its address plus
+        // the offset in it lands inside it.
+        (chunk, chunk.base.load(Acquire).wrapping_add(at))
     }
 
-    /// The address of `offset`, inside an allocated chunk.
+    /// The address of `position`, inside an allocated chunk.
     #[inline]
-    fn address(&self, offset: u32) -> *mut u8 {
-        self.locate(offset).1
+    fn address(&self, position: u32) -> *mut u8 {
+        self.locate(position).1
     }
 
-    /// The record at `offset`, which must be that of a published record, and its chunk.
+    /// The record at `position`, which must be that of a published record, and its chunk.
     #[inline]
-    fn record_at(&self, offset: u32) -> (Record<'_>, &Chunk) {
-        let (chunk, p) = self.locate(offset);
+    fn record_at(&self, position: u32) -> (Record<'_>, &Chunk) {
+        let (chunk, p) = self.locate(position);
         // SAFETY: a published record, never written again, in a chunk that lives as long as the storage.
         (unsafe { read_record(p) }, chunk)
     }
@@ -272,7 +271,7 @@ impl Storage {
         unsafe { &*entry }
     }
 
-    /// The offset of symbol `g * ANCHOR_EVERY`, which must be published.
+    /// The position of symbol `g * ANCHOR_EVERY`'s record, which must be published.
     #[inline]
     fn anchor(&self, g: usize) -> u32 {
         self.anchor_entry(g).load(Relaxed)
@@ -418,15 +417,15 @@ impl Storage {
         if anchored {
             self.make_anchor_room(&mut w, g, s)?;
         }
-        let offset = self.store(&mut w, s, index as u32)?;
+        let position = self.store(&mut w, s, index as u32)?;
         if anchored {
             // Its segment was allocated above or before.
-            self.anchor_entry(g).store(offset, Relaxed);
+            self.anchor_entry(g).store(position, Relaxed);
         }
         // Release: a resolve that sees the length sees the record and its anchor; the slot after it, so
         // a lookup that finds the symbol can resolve it.
         self.len.store(index + 1, Release);
-        place(bucket, hash, offset);
+        place(bucket, hash, position);
         bucket.len.fetch_add(1, Relaxed);
         self.string_bytes.fetch_add(s.len(), Relaxed);
         Ok(index as u32)
@@ -555,7 +554,7 @@ impl Storage {
     }
 
     /// Writes the record of `s`, symbol `index`, at the next free offset, allocating a chunk or pages
-    /// if needed (and a gap where it leaves a chunk's end unused); returns its offset.
+    /// if needed (and a gap where it leaves a chunk's end unused); returns its position.
     fn store(&self, w: &mut Writer, s: &str, index: u32) -> Result<u32, InternError> {
         let full = || InternError::SymbolsExhausted(index as usize);
         let need = record_len(s.len());
@@ -580,9 +579,10 @@ impl Storage {
             let pages = (need + GAP_LEN).div_ceil(PAGE) as usize;
             (start, Some((chunk_of(start).0, pages * PAGE as usize)))
         };
+        // The record and the gap after it lie before the last chunk a position can name.
         if offset
             .checked_add(need + GAP_LEN)
-            .is_none_or(|e| e >= u32::MAX - 1)
+            .is_none_or(|e| e > chunk_start(MAX_CHUNKS))
         {
             return Err(full());
         }
@@ -601,14 +601,15 @@ impl Storage {
         if started && offset != w.cursor {
             // SAFETY: the chunk of the cursor keeps `GAP_LEN` bytes after its last record, unread until
             // the record after the gap is published.
-            unsafe { write_gap(self.address(w.cursor), offset) };
+            unsafe { write_gap(self.address(position_of(w.cursor)), position_of(offset)) };
         }
+        let position = position_of(offset);
         // SAFETY: `need` bytes from `offset` lie inside the chunk's allocation (checked above: within the
         // chunk, or within the pages allocated for this string), past the cursor: nobody reads them until
         // the symbol is published.
-        unsafe { write_record(self.address(offset), delta, s) };
+        unsafe { write_record(self.address(position), delta, s) };
         w.cursor = offset + need;
-        Ok(offset)
+        Ok(position)
     }
 
     /// Allocates `bytes` for chunks from `first` on (one chunk, or pages of one string) whose first
@@ -657,9 +658,9 @@ impl Storage {
             });
         }
         w.owned.push((memory, layout));
-        // The allocation starts at chunk `first`'s offset: each of its chunks' base is the same.
-        let base = memory.wrapping_sub(chunk_start(first) as usize);
+        // The allocation starts at chunk `first`'s offset.
         for k in first..first + chunks {
+            let base = memory.wrapping_add((chunk_start(k) - chunk_start(first)) as usize);
             let chunk = if k < NEAR {
                 &self.near[k]
             } else {

@@ -3,7 +3,7 @@
 //! `u16`, little-endian: a chunk of at most 64 KiB holds at most 21,845 records of three bytes or more;
 //! a lookup reads it only once the string matched, with no branch); where the writer leaves the rest of a chunk
 //! unused it writes a *gap*: a zero byte (which no record starts with: its first varint is at least
-//! one) and the offset of the next record (`u32`, little-endian). A chunk always has room left for a gap
+//! one) and the position of the next record (`u32`, little-endian). A chunk always has room left for a gap
 //! after its last record.
 //!
 //! Writing is for the writer, under the pool's lock, into bytes nobody reads yet; reading is for
@@ -13,7 +13,7 @@ use std::{ptr, slice, str};
 
 /// The first byte of a gap.
 const GAP: u8 = 0;
-/// Bytes of a gap: the marker and the next record's offset.
+/// Bytes of a gap: the marker and the next record's position.
 pub(super) const GAP_LEN: u32 = 5;
 
 /// Bytes of the LEB128 varint of `n`.
@@ -64,7 +64,7 @@ impl Record<'_> {
 /// What a reader walking the chunks finds at the offset of a record or a gap.
 pub(super) enum Entry<'a> {
     Record(Record<'a>),
-    /// Unused bytes to a chunk's end; the next record is at this offset.
+    /// Unused bytes to a chunk's end; the next record is at this position.
     Gap(u32),
 }
 
@@ -132,7 +132,7 @@ pub(super) unsafe fn write_record(p: *mut u8, delta: u16, s: &str) {
     }
 }
 
-/// Writes a gap at `p`, leading to the record at offset `next`.
+/// Writes a gap at `p`, leading to the record at position `next`.
 ///
 /// # Safety
 ///
@@ -176,7 +176,7 @@ pub(super) unsafe fn read_record<'a>(p: *const u8) -> Record<'a> {
 pub(super) unsafe fn read<'a>(p: *const u8) -> Entry<'a> {
     // SAFETY: a record or a gap starts at `p`, as the caller promised.
     if unsafe { *p } == GAP {
-        // SAFETY: a gap's offset follows its marker.
+        // SAFETY: a gap's position follows its marker.
         let next = unsafe { ptr::read_unaligned(p.add(1).cast::<[u8; 4]>()) };
         Entry::Gap(u32::from_le_bytes(next))
     } else {
