@@ -726,7 +726,7 @@ mod tests {
     /// A hasher whose hashes all share their tag and first group (the low 16 bits), so every lookup
     /// probes past matching tags of other strings and across groups.
     #[derive(Clone, Default)]
-    struct SameTag(foldhash::quality::RandomState);
+    struct SameTag(foldhash::fast::RandomState);
 
     impl BuildHasher for SameTag {
         type Hasher = SameTagHasher;
@@ -735,7 +735,7 @@ mod tests {
         }
     }
 
-    struct SameTagHasher(<foldhash::quality::RandomState as BuildHasher>::Hasher);
+    struct SameTagHasher(<foldhash::fast::RandomState as BuildHasher>::Hasher);
 
     impl std::hash::Hasher for SameTagHasher {
         fn finish(&self) -> u64 {
@@ -780,7 +780,7 @@ mod tests {
 
     #[test]
     fn strings_of_every_size_come_back() {
-        let h = foldhash::quality::RandomState::default();
+        let h = foldhash::fast::RandomState::default();
         let s = Storage::new();
         let mut texts: Vec<String> = (0..2_000).map(|i| "x".repeat(i % 300)).collect();
         texts.push("y".repeat(200_000)); // pages of its own
@@ -799,7 +799,7 @@ mod tests {
 
     #[test]
     fn records_past_the_near_chunks_are_found_and_resolved() {
-        let h = foldhash::quality::RandomState::default();
+        let h = foldhash::fast::RandomState::default();
         let s = Storage::new();
         // 6,000 records of about a kilobyte: 6 MB, past the 3.7 MB the near chunks reach, with short
         // strings between them so that anchors fall on either kind and pages end in gaps.
