@@ -20,7 +20,7 @@ pub(super) const MAX_CHUNKS: usize = 0xffff;
 const POSITION_BITS: u32 = 16;
 /// Directory leaves: enough for every offset below `u32::MAX`.
 pub(super) const LEAVES: usize = ((u32::MAX - SMALL_END) / PAGE) as usize / LEAF + 2;
-/// Symbols per anchor: the offset of every eighth symbol's record is kept, and a resolve walks at most
+/// Symbols per anchor: the position of every eighth symbol's record is kept, and a resolve walks at most
 /// seven records on from it.
 pub(super) const ANCHOR_EVERY: usize = 8;
 /// Entries of each of the first anchor segments.
