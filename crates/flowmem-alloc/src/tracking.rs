@@ -416,10 +416,8 @@ static PUBLISHED: AtomicI64 = AtomicI64::new(0);
 /// Highest value `PUBLISHED` reached.
 static PEAK: AtomicI64 = AtomicI64::new(0);
 
-/// The calling thread's tracking state.
+/// The calling thread's tracking state (its slot is in [`OWNED`]).
 struct ThreadState {
-    /// The slot this thread owns, once claimed.
-    slot: Cell<Option<&'static Slot>>,
     /// Whether a claim was tried and no slot was free.
     slotless: Cell<bool>,
     /// The slot's counts when this thread claimed it.
@@ -435,7 +433,6 @@ struct ThreadState {
 thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
-            slot: Cell::new(None),
             slotless: Cell::new(false),
             base: Cell::new(Counts {
                 allocations: 0,
@@ -457,27 +454,51 @@ thread_local! {
     };
 }
 
+thread_local! {
+    /// The slot the calling thread owns, once claimed; cleared when its [`STATE`] is dropped. Apart from
+    /// `STATE` because it has no destructor: reading it is one load, with no check of whether the
+    /// thread-local is alive or torn down, which every allocator call would otherwise pay
+    /// (benches/examples/tracking_use.rs: six instructions an allocation and its free).
+    static OWNED: Cell<Option<&'static Slot>> = const { Cell::new(None) };
+}
+
+/// The calling thread's slot, if it owns one.
+#[inline(always)]
+fn owned() -> Option<&'static Slot> {
+    // No destructor: the access never fails (and `None` would only send the call to the slow path).
+    OWNED.try_with(Cell::get).ok().flatten()
+}
+
 #[inline(always)]
 fn record(event: Event, size: u64) {
-    if STATE.try_with(|s| s.record(event, size)).is_err() {
-        // This thread's state is gone (allocation during thread teardown).
+    match owned() {
+        Some(slot) => {
+            if slot.record_owned(event, size) {
+                // A byte count crossed a multiple of PEAK_GRANULARITY: sample the peaks. (Not during
+                // teardown: `OWNED` is cleared when `STATE` goes.)
+                let _ = STATE.try_with(ThreadState::publish);
+            }
+        }
+        None => record_unowned(event, size),
+    }
+}
+
+/// [`record`] for a thread without a slot: its first call (which claims one), a thread beyond
+/// [`SLOT_COUNT`], or a thread whose state is gone (allocation during thread teardown).
+#[cold]
+#[inline(never)]
+fn record_unowned(event: Event, size: u64) {
+    let recorded = STATE.try_with(|s| {
+        if s.record_unclaimed(event, size) {
+            s.publish();
+        }
+    });
+    if recorded.is_err() {
         SHARED.record_shared(event, size);
     }
 }
 
 impl ThreadState {
-    #[inline(always)]
-    fn record(&self, event: Event, size: u64) {
-        let crossed = match self.slot.get() {
-            Some(slot) => slot.record_owned(event, size),
-            None => self.record_unclaimed(event, size),
-        };
-        if crossed {
-            self.publish();
-        }
-    }
-
-    #[cold]
     fn record_unclaimed(&self, event: Event, size: u64) -> bool {
         match self.claim() {
             Some(slot) => slot.record_owned(event, size),
@@ -496,7 +517,7 @@ impl ThreadState {
 
     /// This thread's counts since it started.
     fn counts(&self) -> Counts {
-        match self.slot.get() {
+        match owned() {
             Some(slot) => slot.load().sub(&self.base.get()),
             None => self.own.get(),
         }
@@ -536,7 +557,7 @@ impl ThreadState {
             {
                 NEXT_SLOT.store((start + i + 1) % SLOT_COUNT, Relaxed);
                 self.base.set(slot.load());
-                self.slot.set(Some(slot));
+                let _ = OWNED.try_with(|o| o.set(Some(slot)));
                 return Some(slot);
             }
         }
@@ -567,7 +588,8 @@ fn publish(delta: i64) {
 impl Drop for ThreadState {
     fn drop(&mut self) {
         self.publish();
-        if let Some(slot) = self.slot.get() {
+        // From here on this thread's calls go to `SHARED` (`STATE` is gone).
+        if let Some(slot) = OWNED.try_with(Cell::take).ok().flatten() {
             // The next owner's writes must come after ours: Release pairs with the claim's Acquire.
             slot.claimed.store(false, Release);
         }
