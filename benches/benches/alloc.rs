@@ -4,7 +4,7 @@
 //! Target ratios are computed by `cargo xtask bench` from the ids below (see `xtask/src/targets.rs`).
 
 use std::{
-    alloc::{GlobalAlloc, Layout, System},
+    alloc::System,
     sync::atomic::{AtomicU64, Ordering},
     time::Instant,
 };
@@ -13,7 +13,7 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use flowmem_alloc::{
     ActivityStats, Arena, ArenaPool, CacheAligned, CachePadded, SyncArena, Tracking,
 };
-use flowmem_benches::{keep, run_parallel};
+use flowmem_benches::{alloc_free, keep, run_parallel};
 
 /// Allocations between two resets of an arena: 32 KiB of `u64`, so the work stays in cache.
 const ROUND: u64 = 4096;
@@ -188,28 +188,15 @@ fn sync_arena(c: &mut Criterion) {
 /// A `Box<u64>`-sized allocation and free, through `System` and through `Tracking<System>`.
 fn tracking(c: &mut Criterion) {
     static TRACKED: Tracking<System> = Tracking::new(System);
-    fn cycle<A: GlobalAlloc>(allocator: &A, iters: u64) {
-        let layout = Layout::new::<u64>();
-        for _ in 0..iters {
-            // SAFETY: `layout` is not zero-sized; the pointer is checked and freed with the same layout.
-            unsafe {
-                let p = allocator.alloc(layout);
-                assert!(!p.is_null());
-                keep(p);
-                allocator.dealloc(p, layout);
-            }
-        }
-    }
-
     let mut group = c.benchmark_group("tracking");
     group.sampling_mode(SamplingMode::Flat);
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements(threads as u64));
         group.bench_function(format!("system_{threads}t"), |b| {
-            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| cycle(&System, n)))
+            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| alloc_free(&System, n)))
         });
         group.bench_function(format!("tracking_{threads}t"), |b| {
-            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| cycle(&TRACKED, n)))
+            b.iter_custom(|iters| run_parallel(threads, iters, |_, n| alloc_free(&TRACKED, n)))
         });
     }
     group.finish();

@@ -5,12 +5,12 @@
 //! after `cargo build --release -p flowmem-benches --example tracking_use` (subtract a run of a
 //! smaller N to leave the setup out); without valgrind it prints ns per allocation and free.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, System};
 
 use flowmem_alloc::Tracking;
 use flowmem_benches::{
+    alloc_free,
     examples::{CommandLine, ns_each},
-    keep,
 };
 
 const COMMAND_LINE: CommandLine = CommandLine {
@@ -20,18 +20,9 @@ const COMMAND_LINE: CommandLine = CommandLine {
 
 static TRACKED: Tracking<System> = Tracking::new(System);
 
-/// Allocates a `u64`'s block from `allocator` and frees it, `n` times; ns each.
+/// [`alloc_free`] through `allocator`, `n` times: ns each.
 fn cycle<A: GlobalAlloc>(allocator: &A, n: u64) -> f64 {
-    let layout = Layout::new::<u64>();
-    ns_each(n, || {
-        // SAFETY: `layout` is not zero-sized; the pointer is checked and freed with the same layout.
-        unsafe {
-            let p = allocator.alloc(layout);
-            assert!(!p.is_null());
-            keep(p);
-            allocator.dealloc(p, layout);
-        }
-    })
+    ns_each(1, || alloc_free(allocator, n)) / n as f64
 }
 
 fn main() {

@@ -158,3 +158,18 @@ pub fn probes(words: &[String]) -> Vec<&str> {
 pub fn keep<T>(value: T) -> T {
     black_box(value)
 }
+
+/// Allocates a `u64`'s block from `allocator` and frees it, `iters` times: the loop of the `tracking`
+/// bench group (target A4) and of `examples/tracking_use.rs`, which counts its instructions.
+pub fn alloc_free<A: std::alloc::GlobalAlloc>(allocator: &A, iters: u64) {
+    let layout = std::alloc::Layout::new::<u64>();
+    for _ in 0..iters {
+        // SAFETY: `layout` is not zero-sized; the pointer is checked and freed with the same layout.
+        unsafe {
+            let p = allocator.alloc(layout);
+            assert!(!p.is_null());
+            keep(p);
+            allocator.dealloc(p, layout);
+        }
+    }
+}

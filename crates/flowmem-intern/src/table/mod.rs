@@ -598,12 +598,12 @@ impl Storage {
         if let Some((first, bytes)) = fresh {
             self.allocate(w, first, bytes, s, index)?;
         }
+        let position = position_of(offset);
         if started && offset != w.cursor {
             // SAFETY: the chunk of the cursor keeps `GAP_LEN` bytes after its last record, unread until
             // the record after the gap is published.
-            unsafe { write_gap(self.address(position_of(w.cursor)), position_of(offset)) };
+            unsafe { write_gap(self.address(position_of(w.cursor)), position) };
         }
-        let position = position_of(offset);
         // SAFETY: `need` bytes from `offset` lie inside the chunk's allocation (checked above: within the
         // chunk, or within the pages allocated for this string), past the cursor: nobody reads them until
         // the symbol is published.
