@@ -20,7 +20,9 @@ pub mod dags;
 pub mod damage;
 pub mod examples;
 pub mod faults;
+pub mod maps;
 pub mod mix;
+pub mod paired;
 pub mod shared_bench;
 pub mod shared_crash;
 

@@ -239,15 +239,15 @@ fn copy_counts(out: &Path, bin: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the counts binary `name` (kept by `copy_counts`) with `args`, its JSON lines logged to `log`,
-/// and reads them.
-fn measure_counts(
+/// Runs the measuring binary `name` (`counts` or `paired`, kept by `copy_counts`) with `args` and the
+/// run's mode and filter, logs its JSON lines to `log`, and returns them.
+fn run_measuring(
     out: &Path,
     name: &str,
     args: &[impl AsRef<std::ffi::OsStr>],
     opts: &Options,
     log: &Path,
-) -> Result<Vec<report::CountResult>> {
+) -> Result<String> {
     let mut cmd = Command::new(out.join(format!("{name}{EXE}")));
     cmd.args(args)
         .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
@@ -266,7 +266,26 @@ fn measure_counts(
         )
         .into());
     }
-    report::parse_counts(&String::from_utf8_lossy(&output.stdout), "system")
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs the counts binary `name` with `args` and reads its counts.
+fn measure_counts(
+    out: &Path,
+    name: &str,
+    args: &[impl AsRef<std::ffi::OsStr>],
+    opts: &Options,
+    log: &Path,
+) -> Result<Vec<report::CountResult>> {
+    report::parse_counts(&run_measuring(out, name, args, opts, log)?, "system")
+}
+
+/// The layer whose targets take ratios from alternating runs (`benches/src/bin/paired.rs`).
+const PAIRED_LAYER: &str = "map";
+
+/// Runs the paired binary for [`PAIRED_LAYER`] and reads its ratios.
+fn measure_paired(out: &Path, opts: &Options, log: &Path) -> Result<Vec<report::PairedResult>> {
+    report::parse_paired(&run_measuring(out, "paired", &[PAIRED_LAYER], opts, log)?)
 }
 
 /// Measures again, once, every benchmark that other processes disturbed (see `disturbance`), and keeps the
@@ -446,6 +465,8 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                     "pg_worker",
                     "--bin",
                     "alloc_instr",
+                    "--bin",
+                    "paired",
                 ],
                 &logs.join("build-counts.log"),
                 &pb,
@@ -456,6 +477,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             copy_counts(&out, "crash_child", "crash_child")?;
             copy_counts(&out, "pg_worker", "pg_worker")?;
             copy_counts(&out, "alloc_instr", "alloc_instr")?;
+            copy_counts(&out, "paired", "paired")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
@@ -511,6 +533,14 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             )?);
         }
     }
+    let mut paired = Vec::new();
+    if counts_layers.iter().any(|l| l == PAIRED_LAYER) {
+        say(
+            &pb,
+            "bench: measuring the ratios taken from alternating runs (system allocator)",
+        );
+        paired = measure_paired(&out, &opts, &logs.join("paired.log"))?;
+    }
     pb.finish_and_clear();
 
     if opts.native {
@@ -522,12 +552,13 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         filter: opts.filter.clone(),
         allocators,
         targets: {
-            let mut t = targets::evaluate(&results, &counts);
+            let mut t = targets::evaluate(&results, &counts, &paired);
             targets::mark_disturbed(&mut t, &results);
             t
         },
         benches: results,
         counts,
+        paired,
     };
     fs::write(
         out.join("report.json"),

@@ -68,6 +68,48 @@ pub(crate) fn parse_counts(text: &str, allocator: &str) -> Result<Vec<CountResul
     Ok(found)
 }
 
+/// A ratio from alternating runs of two sides (`benches/src/bin/paired.rs`, `flowmem_benches::paired`), with
+/// the system allocator: the median of the rounds' ratios and its quartiles.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PairedResult {
+    pub(crate) layer: String,
+    pub(crate) id: String,
+    pub(crate) median: f64,
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    pub(crate) rounds: u64,
+    pub(crate) what: String,
+}
+
+/// Parses the JSON lines the paired binary prints.
+pub(crate) fn parse_paired(text: &str) -> Result<Vec<PairedResult>> {
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("paired: `{line}`: {e}"))?;
+        let text = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("paired: `{line}` has no {k}"))
+        };
+        let number = |k: &str| {
+            v[k].as_f64()
+                .ok_or_else(|| format!("paired: `{line}` has no {k}"))
+        };
+        found.push(PairedResult {
+            layer: text("layer")?,
+            id: text("id")?,
+            median: number("median")?,
+            low: number("low")?,
+            high: number("high")?,
+            rounds: v["rounds"]
+                .as_u64()
+                .ok_or_else(|| format!("paired: `{line}` has no rounds"))?,
+            what: text("what")?,
+        });
+    }
+    Ok(found)
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
@@ -78,6 +120,7 @@ pub(crate) struct Report {
     pub(crate) targets: Vec<TargetResult>,
     pub(crate) benches: Vec<BenchResult>,
     pub(crate) counts: Vec<CountResult>,
+    pub(crate) paired: Vec<PairedResult>,
 }
 
 /// Reads every `new/benchmark.json` + `new/estimates.json` pair under `dir` (a `CRITERION_HOME`).
@@ -207,7 +250,8 @@ impl Report {
             .benches
             .iter()
             .map(|b| &b.layer)
-            .chain(self.counts.iter().map(|c| &c.layer));
+            .chain(self.counts.iter().map(|c| &c.layer))
+            .chain(self.paired.iter().map(|p| &p.layer));
         for layer in named {
             if !layers.contains(layer) {
                 layers.push(layer.clone());
@@ -302,6 +346,23 @@ impl Report {
                     let _ = writeln!(out, "| `{}` | {:.3} | {} |", c.id, c.value, c.unit);
                 }
             }
+            let paired: Vec<_> = self.paired.iter().filter(|p| p.layer == layer).collect();
+            if !paired.is_empty() {
+                out.push_str(
+                    "\nRatios from alternating runs (system allocator; the two sides run back to back, \
+                     round after round: the median of the rounds' ratios, and its quartiles):\n\n",
+                );
+                out.push_str(
+                    "| measurement | median | quartiles | rounds | what |\n|---|---|---|---|---|\n",
+                );
+                for p in paired {
+                    let _ = writeln!(
+                        out,
+                        "| `{}` | {:.3} | {:.3}–{:.3} | {} | {} |",
+                        p.id, p.median, p.low, p.high, p.rounds, p.what
+                    );
+                }
+            }
             let layer_targets: Vec<_> = self.targets.iter().filter(|t| t.layer == layer).collect();
             if !layer_targets.is_empty() {
                 out.push_str("\nTargets of this layer:\n\n");
@@ -357,6 +418,20 @@ mod tests {
             ("pool_memory/flowmem", 1.5)
         );
         assert!(parse_counts("{\"id\":\"x\"}", "system").is_err());
+    }
+
+    #[test]
+    fn parses_paired_lines() {
+        let paired = parse_paired(
+            "{\"layer\":\"map\",\"id\":\"paired/exchange/scc_2t\",\"median\":0.9,\"low\":0.8,\"high\":1.1,\"rounds\":9,\"what\":\"w\"}\n",
+        )
+        .unwrap();
+        assert_eq!(paired.len(), 1);
+        assert_eq!(
+            (paired[0].id.as_str(), paired[0].median, paired[0].rounds),
+            ("paired/exchange/scc_2t", 0.9, 9)
+        );
+        assert!(parse_paired("{\"id\":\"x\",\"layer\":\"map\"}").is_err());
     }
 
     #[test]

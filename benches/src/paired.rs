@@ -1,0 +1,139 @@
+//! Ratios taken from alternating runs, for the targets that compare two figures on this shared two-core
+//! machine.
+//!
+//! A criterion group measures one benchmark for seconds, then the next: two figures a target divides are
+//! taken up to a minute apart, and the machine's speed moves within a minute (the other tenants of the
+//! host, the memory the guest is given back). One map's one-thread run took 10–40 M operations/s in twenty
+//! runs of one process, and a two-thread ratio of the same code read 0.41 in one quick tour and 2.97 in
+//! another. Here the two sides run back to back, round after round, and the target is the median of the
+//! rounds' ratios: a slow minute slows both runs of its round, and the median drops the rounds that a
+//! burst hit in one run only. The quartiles of the ratios say how much the rounds agreed.
+
+use std::time::Duration;
+
+/// The ratio of two alternating measurements: the median over the rounds and its quartiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// The median of the rounds' ratios.
+    pub median: f64,
+    /// The lower quartile of the rounds' ratios.
+    pub low: f64,
+    /// The upper quartile of the rounds' ratios.
+    pub high: f64,
+    /// The number of rounds.
+    pub rounds: usize,
+}
+
+/// `rounds` rounds of one run of `ours` and one of `peer`, back to back (ours first in even rounds, the
+/// peer first in odd ones, so that neither always runs in the other's wake), after one run of each that is
+/// not counted (the first run of a process pays for its first pages). Each run returns its own timed span.
+/// A round's ratio is the peer's time over ours: ours' throughput over the peer's, above 1 when ours is
+/// faster.
+///
+/// # Panics
+/// If `rounds` is 0, or a run reports no time at all.
+pub fn alternate(
+    rounds: usize,
+    mut ours: impl FnMut() -> Duration,
+    mut peer: impl FnMut() -> Duration,
+) -> Paired {
+    assert!(rounds > 0, "alternate needs at least one round");
+    ours();
+    peer();
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let (a, b) = if round % 2 == 0 {
+                let a = ours();
+                (a, peer())
+            } else {
+                let b = peer();
+                (ours(), b)
+            };
+            assert!(
+                !a.is_zero() && !b.is_zero(),
+                "round {round}: a run reported no time (ours {a:?}, the peer's {b:?})"
+            );
+            b.as_secs_f64() / a.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    Paired {
+        median: at(0.5),
+        low: at(0.25),
+        high: at(0.75),
+        rounds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_machine_that_slows_down_slows_both_runs_of_a_round_and_the_ratio_holds() {
+        // The machine gets slower every round (speed 1, 2, 3, ... for the two runs of each): ours takes
+        // 10 ms, the peer 20 ms at speed 1. Blocks (all of ours, then all of the peer's, as criterion
+        // groups measure) would divide 10 * (2 + ... + 10) by 20 * (11 + ... + 19): the peer 3.4x slower.
+        let calls = Cell::new(0u64);
+        let run = |ms_at_speed_1: u64| {
+            let speed = 1 + calls.get() / 2;
+            calls.set(calls.get() + 1);
+            ms(ms_at_speed_1 * speed)
+        };
+        let paired = alternate(9, || run(10), || run(20));
+        assert_eq!((paired.low, paired.median, paired.high), (2.0, 2.0, 2.0));
+        assert_eq!(paired.rounds, 9);
+    }
+
+    #[test]
+    fn a_burst_in_one_run_is_dropped_by_the_median() {
+        let calls = Cell::new(0u32);
+        let paired = alternate(
+            7,
+            || {
+                calls.set(calls.get() + 1);
+                // The fourth counted run of ours (the fifth call) is hit by a burst: 10x slower.
+                if calls.get() == 5 { ms(100) } else { ms(10) }
+            },
+            || ms(10),
+        );
+        assert_eq!(paired.median, 1.0);
+        assert_eq!(paired.high, 1.0);
+    }
+
+    #[test]
+    fn the_two_sides_take_turns_to_go_first_after_one_uncounted_run_each() {
+        let order = RefCell::new(String::new());
+        alternate(
+            4,
+            || {
+                order.borrow_mut().push('o');
+                ms(1)
+            },
+            || {
+                order.borrow_mut().push('p');
+                ms(1)
+            },
+        );
+        assert_eq!(*order.borrow(), ["op", "op", "po", "op", "po"].concat());
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one round")]
+    fn no_rounds_is_refused() {
+        alternate(0, || ms(1), || ms(1));
+    }
+
+    #[test]
+    #[should_panic(expected = "no time")]
+    fn a_run_without_time_is_refused() {
+        alternate(1, || ms(1), || Duration::ZERO);
+    }
+}
