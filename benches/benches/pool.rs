@@ -2,11 +2,16 @@
 //! mimalloc), a context-like object from an `ObjectPool` against building it (P3, with the `object-pool`
 //! crate as a peer, and the floor no pool can go below: the same fill into a map the loop owns), and two
 //! threads against one (P4); get + touch + drop from 256 B to 4 MiB, and a
-//! producer/consumer pipeline whose buffers are freed on another thread (P6). P5 (the bound under
-//! churn) is measured by `src/bin/counts.rs`.
+//! producer/consumer pipeline whose buffers are freed on another thread (for reading: P6 is taken from
+//! alternating runs of the same pipeline by `src/bin/paired.rs`). P5 (the bound under churn) is measured
+//! by `src/bin/counts.rs`.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use flowmem_benches::{Ctx, fill, keep, new_ctx, run_parallel};
+use flowmem_benches::{
+    Ctx, fill, keep, new_ctx,
+    pipeline::{P6_SIZE, pool_pipeline, touch, vec_pipeline},
+    run_parallel,
+};
 use flowmem_pool::{BufferPool, ObjectPool, PoolConfig};
 
 fn buffer_4k(c: &mut Criterion) {
@@ -168,16 +173,6 @@ fn buffer_threads(c: &mut Criterion) {
     group.finish();
 }
 
-/// Writes one byte in every 4 KiB page of `buf` (up to its capacity), as a user filling it would: a
-/// fresh block from the allocator costs its page faults here, a pooled one does not.
-fn touch(buf: &mut Vec<u8>) {
-    buf.clear();
-    for byte in buf.spare_capacity_mut().iter_mut().step_by(4096) {
-        byte.write(keep(1));
-    }
-    buf.push(1);
-}
-
 /// Get + touch every page + drop, at sizes from 256 B to 4 MiB: where a pool pays and where it does not
 /// (the allocator's own reuse of freed blocks decides).
 fn buffer_sweep(c: &mut Criterion) {
@@ -214,74 +209,22 @@ fn buffer_sweep(c: &mut Criterion) {
     group.finish();
 }
 
-/// A producer/consumer pipeline (target P6): one thread gets buffers, writes a byte of every page and
-/// hands them over a channel; another reads and drops them, so buffers are freed on another thread than
-/// the one that allocated them. The pool's buffers go back to the pool from the consumer.
+/// The producer/consumer pipeline of target P6 (`flowmem_benches::pipeline`), at 64 KiB and 1 MiB. (P6 itself
+/// is taken from alternating runs of the same pipeline by the `paired` binary.)
 fn buffer_pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("buffer_pipeline");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(1));
     let pool = BufferPool::new();
-    for (size, label) in [(64usize << 10, "64k"), (1 << 20, "1m")] {
+    for (size, label) in [(P6_SIZE, "64k"), (1 << 20, "1m")] {
         group.bench_function(format!("pool_{label}"), |b| {
-            b.iter_custom(|n| {
-                pipeline(
-                    n,
-                    || {
-                        let mut buf = pool.get(size);
-                        touch(&mut buf);
-                        buf
-                    },
-                    |buf| buf[0],
-                )
-            })
+            b.iter_custom(|n| pool_pipeline(&pool, size, n))
         });
         group.bench_function(format!("vec_{label}"), |b| {
-            b.iter_custom(|n| {
-                pipeline(
-                    n,
-                    || {
-                        let mut buf = Vec::<u8>::with_capacity(size);
-                        touch(&mut buf);
-                        buf
-                    },
-                    |buf| buf[0],
-                )
-            })
+            b.iter_custom(|n| vec_pipeline(size, n))
         });
     }
     group.finish();
-}
-
-/// Runs `n` buffers from `make` through a two-thread pipeline, handed over in batches of 32 (so the
-/// channel's wake-ups do not hide the buffers' own cost); the time until the consumer dropped the last.
-fn pipeline<B: Send>(
-    n: u64,
-    make: impl Fn() -> B + Sync,
-    first: impl Fn(&B) -> u8 + Send,
-) -> std::time::Duration {
-    const BATCH: u64 = 32;
-    let start = std::time::Instant::now();
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<B>>(4);
-        s.spawn(move || {
-            for batch in rx {
-                for buf in batch {
-                    keep(first(&buf));
-                }
-            }
-        });
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(BATCH);
-            let batch: Vec<B> = (0..k).map(|_| make()).collect();
-            tx.send(batch)
-                .expect("the consumer runs until the channel closes");
-            left -= k;
-        }
-        drop(tx);
-    });
-    start.elapsed()
 }
 
 criterion_group! {

@@ -23,6 +23,7 @@ pub mod faults;
 pub mod maps;
 pub mod mix;
 pub mod paired;
+pub mod pipeline;
 pub mod shared_bench;
 pub mod shared_crash;
 

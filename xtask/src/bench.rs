@@ -280,12 +280,36 @@ fn measure_counts(
     report::parse_counts(&run_measuring(out, name, args, opts, log)?, "system")
 }
 
-/// The layer whose targets take ratios from alternating runs (`benches/src/bin/paired.rs`).
-const PAIRED_LAYER: &str = "map";
+/// The layers whose targets take ratios from alternating runs (`benches/src/bin/paired.rs`) under
+/// `allocator`, of those the run's `plan` measures: the pool's P6 under every allocator, the maps' M6 under
+/// the system allocator.
+fn paired_layers(plan: &[(String, String)], allocator: &str) -> Vec<&'static str> {
+    let planned = |layer: &str| plan.iter().any(|(a, l)| a == allocator && l == layer);
+    let mut layers = Vec::new();
+    if allocator == "system" && planned("map") {
+        layers.push("map");
+    }
+    if planned("pool") {
+        layers.push("pool");
+    }
+    layers
+}
 
-/// Runs the paired binary for [`PAIRED_LAYER`] and reads its ratios.
-fn measure_paired(out: &Path, opts: &Options, log: &Path) -> Result<Vec<report::PairedResult>> {
-    report::parse_paired(&run_measuring(out, "paired", &[PAIRED_LAYER], opts, log)?)
+/// Runs the paired binary of `allocator`'s build for `layers` and reads its ratios.
+fn measure_paired(
+    out: &Path,
+    allocator: &str,
+    layers: &[&str],
+    opts: &Options,
+    log: &Path,
+) -> Result<Vec<report::PairedResult>> {
+    report::parse_paired(&run_measuring(
+        out,
+        &format!("paired-{allocator}"),
+        layers,
+        opts,
+        log,
+    )?)
 }
 
 /// Measures again, once, every benchmark that other processes disturbed (see `disturbance`), and keeps the
@@ -465,8 +489,6 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                     "pg_worker",
                     "--bin",
                     "alloc_instr",
-                    "--bin",
-                    "paired",
                 ],
                 &logs.join("build-counts.log"),
                 &pb,
@@ -477,7 +499,6 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             copy_counts(&out, "crash_child", "crash_child")?;
             copy_counts(&out, "pg_worker", "pg_worker")?;
             copy_counts(&out, "alloc_instr", "alloc_instr")?;
-            copy_counts(&out, "paired", "paired")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
@@ -488,6 +509,13 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                 )?;
                 copy_counts(&out, "counts", "counts-tracing")?;
             }
+        }
+        if !paired_layers(&plan, a).is_empty() {
+            let mut args = vec!["--bin", "paired"];
+            let features = feature_args(a);
+            args.extend(features.iter().map(String::as_str));
+            build_release(&args, &logs.join(format!("build-paired-{a}.log")), &pb)?;
+            copy_counts(&out, "paired", &format!("paired-{a}"))?;
         }
         pb.inc(1);
     }
@@ -534,12 +562,25 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         }
     }
     let mut paired = Vec::new();
-    if counts_layers.iter().any(|l| l == PAIRED_LAYER) {
+    for a in &allocators {
+        let layers = paired_layers(&plan, a);
+        if layers.is_empty() {
+            continue;
+        }
         say(
             &pb,
-            "bench: measuring the ratios taken from alternating runs (system allocator)",
+            format!(
+                "bench: measuring the ratios taken from alternating runs ({a}: {})",
+                layers.join(", ")
+            ),
         );
-        paired = measure_paired(&out, &opts, &logs.join("paired.log"))?;
+        paired.extend(measure_paired(
+            &out,
+            a,
+            &layers,
+            &opts,
+            &logs.join(format!("paired-{a}.log")),
+        )?);
     }
     pb.finish_and_clear();
 

@@ -68,10 +68,12 @@ pub(crate) fn parse_counts(text: &str, allocator: &str) -> Result<Vec<CountResul
     Ok(found)
 }
 
-/// A ratio from alternating runs of two sides (`benches/src/bin/paired.rs`, `flowmem_benches::paired`), with
-/// the system allocator: the median of the rounds' ratios and its quartiles.
+/// A ratio from alternating runs of two sides (`benches/src/bin/paired.rs`, `flowmem_benches::paired`) under
+/// one global allocator: the median of the rounds' ratios and its quartiles.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PairedResult {
+    /// The global allocator of the paired binary's build.
+    pub(crate) allocator: String,
     pub(crate) layer: String,
     pub(crate) id: String,
     pub(crate) median: f64,
@@ -96,6 +98,7 @@ pub(crate) fn parse_paired(text: &str) -> Result<Vec<PairedResult>> {
                 .ok_or_else(|| format!("paired: `{line}` has no {k}"))
         };
         found.push(PairedResult {
+            allocator: text("allocator")?,
             layer: text("layer")?,
             id: text("id")?,
             median: number("median")?,
@@ -349,17 +352,17 @@ impl Report {
             let paired: Vec<_> = self.paired.iter().filter(|p| p.layer == layer).collect();
             if !paired.is_empty() {
                 out.push_str(
-                    "\nRatios from alternating runs (system allocator; the two sides run back to back, \
-                     round after round: the median of the rounds' ratios, and its quartiles):\n\n",
+                    "\nRatios from alternating runs (the two sides run back to back, round after round: \
+                     the median of the rounds' ratios, and its quartiles):\n\n",
                 );
                 out.push_str(
-                    "| measurement | median | quartiles | rounds | what |\n|---|---|---|---|---|\n",
+                    "| measurement | allocator | median | quartiles | rounds | what |\n|---|---|---|---|---|---|\n",
                 );
                 for p in paired {
                     let _ = writeln!(
                         out,
-                        "| `{}` | {:.3} | {:.3}–{:.3} | {} | {} |",
-                        p.id, p.median, p.low, p.high, p.rounds, p.what
+                        "| `{}` | {} | {:.3} | {:.3}–{:.3} | {} | {} |",
+                        p.id, p.allocator, p.median, p.low, p.high, p.rounds, p.what
                     );
                 }
             }
@@ -423,7 +426,7 @@ mod tests {
     #[test]
     fn parses_paired_lines() {
         let paired = parse_paired(
-            "{\"layer\":\"map\",\"id\":\"paired/exchange/scc_2t\",\"median\":0.9,\"low\":0.8,\"high\":1.1,\"rounds\":9,\"what\":\"w\"}\n",
+            "{\"allocator\":\"system\",\"layer\":\"map\",\"id\":\"paired/exchange/scc_2t\",\"median\":0.9,\"low\":0.8,\"high\":1.1,\"rounds\":9,\"what\":\"w\"}\n",
         )
         .unwrap();
         assert_eq!(paired.len(), 1);

@@ -15,6 +15,9 @@ pub(crate) enum Measure {
     Count,
     /// the numerator's own time per element in nanoseconds (no denominator).
     NsPerElement,
+    /// the median ratio of the numerator, a `paired/...` measurement of `benches/src/bin/paired.rs`
+    /// (alternating runs of the two sides under the target's allocator; no denominator).
+    Paired,
 }
 
 /// Targets that need data the repository does not carry (`../shared/wfcommons`): a run without it leaves
@@ -262,10 +265,10 @@ pub(crate) const TARGETS: &[TargetSpec] = &[
     TargetSpec {
         id: "P6",
         layer: "pool",
-        what: "producer/consumer pipeline of 64 KiB buffers (a byte written in every page, freed on the consumer thread): BufferPool / Vec::with_capacity, time",
-        numerator: "buffer_pipeline/pool_64k",
-        denominator: "buffer_pipeline/vec_64k",
-        measure: Measure::Time,
+        what: "producer/consumer pipeline of 64 KiB buffers (a byte written in every page, freed on the consumer thread): BufferPool / Vec::with_capacity, time, median of alternating runs",
+        numerator: "paired/buffer_pipeline/pool_64k",
+        denominator: "",
+        measure: Measure::Paired,
         goal: Goal::AtMost(0.7),
         allocators: &["system", "jemalloc", "mimalloc"],
     },
@@ -826,8 +829,7 @@ pub(crate) fn evaluate(
                 allocator,
                 id,
                 spec.what.to_string(),
-                results,
-                counts,
+                (results, counts, paired),
             ));
         }
     }
@@ -862,8 +864,7 @@ pub(crate) fn evaluate(
             NATIVE,
             format!("E5.native.{helper}"),
             format!("{}, both built with -C target-cpu=native", spec.what),
-            results,
-            counts,
+            (results, counts, paired),
         ));
     }
     out
@@ -887,8 +888,7 @@ fn evaluate_one(
     allocator: &str,
     id: String,
     what: String,
-    results: &[BenchResult],
-    counts: &[CountResult],
+    (results, counts, paired): (&[BenchResult], &[CountResult], &[PairedResult]),
 ) -> TargetResult {
     let find = |id: &str| {
         results
@@ -901,6 +901,10 @@ fn evaluate_one(
             .find(|c| c.allocator == allocator && c.layer == spec.layer && c.id == spec.numerator)
             .map(|c| c.value),
         Measure::NsPerElement => find(spec.numerator).map(|n| n.ns_per_element),
+        Measure::Paired => paired
+            .iter()
+            .find(|p| p.allocator == allocator && p.layer == spec.layer && p.id == spec.numerator)
+            .map(|p| p.median),
         Measure::Time | Measure::Throughput => {
             match (find(spec.numerator), find(spec.denominator)) {
                 (Some(n), Some(d)) if matches!(spec.measure, Measure::Time) => {
@@ -997,7 +1001,9 @@ fn map_peer_targets(paired: &[PairedResult]) -> Vec<TargetResult> {
     for workload in ["read_heavy", "exchange", "rapid_grow"] {
         for peer in ["papaya", "scc"] {
             let id = format!("paired/{workload}/{peer}_2t");
-            let found = paired.iter().find(|p| p.layer == "map" && p.id == id);
+            let found = paired
+                .iter()
+                .find(|p| p.allocator == "system" && p.layer == "map" && p.id == id);
             out.push(TargetResult::from_system_run(
                 format!("M6.{workload}.{peer}"),
                 "map",
@@ -1305,6 +1311,7 @@ mod tests {
             r.layer = "map".into();
         }
         let paired = |id: &str, median: f64| PairedResult {
+            allocator: "system".into(),
             layer: "map".into(),
             id: id.into(),
             median,

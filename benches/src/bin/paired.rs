@@ -1,20 +1,23 @@
 //! Ratios the targets take from alternating runs (`flowmem_benches::paired`) rather than from criterion
 //! groups, printed as JSON lines for `cargo xtask bench`:
-//! `{"layer": "map", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88, "high": 0.97, "rounds": 21,
-//! "what": "..."}`.
+//! `{"layer": "map", "allocator": "system", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88,
+//! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
-//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all (today: `map`, the M6 ratios). Runs under
-//! whichever global allocator the build chose (`cargo xtask bench` uses the system allocator's build).
+//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `map` (the M6 ratios) and `pool` (P6). Runs
+//! under the global allocator its build chose (`--features jemalloc` / `mimalloc`; `cargo xtask bench`
+//! builds it once per allocator a target needs).
 
 use flowmem_benches::{
     maps::{BenchMap, Papaya, Scc, WORKLOADS},
     paired::{Paired, alternate},
+    pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
 };
 use flowmem_map::ConcurrentMap;
+use flowmem_pool::BufferPool;
 
 /// Rounds of a ratio: each is one run of either side (2^20 operations; the quick tour's 2^18).
 fn rounds() -> usize {
-    if flowmem_benches::quick() { 9 } else { 21 }
+    if flowmem_benches::quick() { 11 } else { 21 }
 }
 
 struct Out {
@@ -33,7 +36,7 @@ impl Out {
         println!(
             "{}",
             serde_json::json!({
-                "layer": layer, "id": id, "median": p.median, "low": p.low, "high": p.high,
+                "layer": layer, "allocator": flowmem_benches::ALLOCATOR, "id": id, "median": p.median, "low": p.low, "high": p.high,
                 "rounds": p.rounds, "what": what,
             })
         );
@@ -72,6 +75,32 @@ fn map(out: &Out) {
     }
 }
 
+/// Buffers through the pipeline per run of P6: 5–10 ms a run.
+const P6_BUFFERS: u64 = 20_000;
+
+/// P6: the producer/consumer pipeline of 64 KiB buffers, `BufferPool` against `Vec::with_capacity`. The
+/// ratio is the pool's time over `Vec`'s (P6 is a time ratio, below 1 when the pool is faster).
+fn pool(out: &Out) {
+    let id = "paired/buffer_pipeline/pool_64k";
+    if !out.wants(id) {
+        return;
+    }
+    let pool = BufferPool::new();
+    let ratio = alternate(
+        rounds(),
+        || vec_pipeline(P6_SIZE, P6_BUFFERS),
+        || pool_pipeline(&pool, P6_SIZE, P6_BUFFERS),
+    );
+    out.emit(
+        "pool",
+        id,
+        ratio,
+        &format!(
+            "BufferPool / Vec::with_capacity time, producer/consumer pipeline of {P6_BUFFERS} 64 KiB buffers a run, alternating runs"
+        ),
+    );
+}
+
 fn main() {
     let mut layers = Vec::new();
     let mut filter = None;
@@ -83,12 +112,16 @@ fn main() {
             layers.push(a);
         }
     }
-    if let Some(unknown) = layers.iter().find(|l| *l != "map") {
-        eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: map)");
+    if let Some(unknown) = layers.iter().find(|l| *l != "map" && *l != "pool") {
+        eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: map, pool)");
         std::process::exit(2);
     }
     let out = Out { filter };
-    if layers.is_empty() || layers.iter().any(|l| l == "map") {
+    let wants = |layer: &str| layers.is_empty() || layers.iter().any(|l| l == layer);
+    if wants("map") {
         map(&out);
+    }
+    if wants("pool") {
+        pool(&out);
     }
 }
