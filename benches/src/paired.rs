@@ -4,8 +4,8 @@
 //! A criterion group measures one benchmark for seconds, then the next: two figures a target divides are
 //! taken up to a minute apart, and the machine's speed moves within a minute (the other tenants of the
 //! host, the memory the guest is given back). One map's one-thread run took 10–40 M operations/s in twenty
-//! runs of one process, and a two-thread ratio of the same code read 0.41 in one quick tour and 2.97 in
-//! another. Here the two sides run back to back, round after round, and the target is the median of the
+//! runs of one process, and with no map code changed a two-thread ratio (M6.exchange.scc) read 0.98 in one
+//! quick tour and 2.97 in the next. Here the two sides run back to back, round after round, and the target is the median of the
 //! rounds' ratios: a slow minute slows both runs of its round, and the median drops the rounds that a
 //! burst hit in one run only. The quartiles of the ratios say how much the rounds agreed.
 

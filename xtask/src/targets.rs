@@ -994,7 +994,7 @@ fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
 /// foldhash as ours), conc-map-bench workload, two threads, goal >= 0.9. The ratio is the median of
 /// alternating runs (`paired/<workload>/<peer>_2t`, `benches/src/bin/paired.rs`), not the quotient of two
 /// criterion figures: those are taken up to a minute apart, and on this shared machine the same code's
-/// two-thread quotient read 0.41 in one quick tour and 2.97 in another.
+/// M6.exchange.scc quotient read 0.98 in one quick tour and 2.97 in the next.
 fn map_peer_targets(paired: &[PairedResult]) -> Vec<TargetResult> {
     let goal = Goal::AtLeast(0.9);
     let mut out = Vec::new();
