@@ -13,7 +13,7 @@
 
 use std::{
     collections::HashMap,
-    hash::{BuildHasher, RandomState},
+    hash::RandomState,
     sync::{Mutex, RwLock},
 };
 
@@ -24,8 +24,7 @@ use criterion::{
 use dashmap::DashMap;
 use flowmem_benches::{
     keep,
-    maps::{BenchMap, CAPACITY_LOG2, Papaya, Scc, Spec, WORKLOADS},
-    run_parallel,
+    maps::{BenchMap, Lookups, Papaya, Scc, Spec, WORKLOADS},
 };
 use flowmem_map::{ConcurrentMap, ReadMap};
 
@@ -56,13 +55,8 @@ fn workloads(c: &mut Criterion) {
 /// Read-only lookups on a map prefilled like ReadHeavy (3/4 of the probed keys present), on one and two
 /// threads: `ReadMap` against `ConcurrentMap` (M4), with raw dashmap and `RwLock<HashMap>` for context.
 fn read_only(c: &mut Criterion) {
-    let keys: Vec<u64> = {
-        let state = RandomState::new();
-        (0..1u64 << CAPACITY_LOG2)
-            .map(|i| state.hash_one(i))
-            .collect()
-    };
-    let present = &keys[..keys.len() * 3 / 4];
+    let lookups = Lookups::new();
+    let present = lookups.present();
     let read_map: ReadMap<u64, u64> = present.iter().map(|k| (*k, *k)).collect();
     let concurrent: ConcurrentMap<u64, u64> = present.iter().map(|k| (*k, *k)).collect();
     let dashmap: DashMap<u64, u64, RandomState> = present.iter().map(|k| (*k, *k)).collect();
@@ -70,31 +64,20 @@ fn read_only(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("read_only");
     group.sampling_mode(SamplingMode::Flat);
-    let mask = keys.len() - 1;
-    let lookups = |threads: usize, iters: u64, get: &(dyn Fn(u64) -> Option<u64> + Sync)| {
-        run_parallel(threads, iters, |t, n| {
-            // A scattered walk over all keys, each thread from its own start.
-            let mut i = t * 7919;
-            for _ in 0..n {
-                i = (i + 40_503) & mask;
-                keep(get(keep(keys[i])));
-            }
-        })
-    };
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements(threads as u64));
         group.bench_function(format!("read_map_{threads}t"), |b| {
-            b.iter_custom(|iters| lookups(threads, iters, &|k| read_map.get(&k)))
+            b.iter_custom(|iters| lookups.run(threads, iters, &|k| read_map.get(&k)))
         });
         group.bench_function(format!("concurrent_map_{threads}t"), |b| {
-            b.iter_custom(|iters| lookups(threads, iters, &|k| concurrent.get(&k)))
+            b.iter_custom(|iters| lookups.run(threads, iters, &|k| concurrent.get(&k)))
         });
         group.bench_function(format!("dashmap_std_{threads}t"), |b| {
-            b.iter_custom(|iters| lookups(threads, iters, &|k| dashmap.get(&k).map(|r| *r)))
+            b.iter_custom(|iters| lookups.run(threads, iters, &|k| dashmap.get(&k).map(|r| *r)))
         });
         group.bench_function(format!("rwlock_std_{threads}t"), |b| {
             b.iter_custom(|iters| {
-                lookups(threads, iters, &|k| rwlock.read().unwrap().get(&k).copied())
+                lookups.run(threads, iters, &|k| rwlock.read().unwrap().get(&k).copied())
             })
         });
     }

@@ -247,3 +247,51 @@ impl Spec {
         WORKLOADS.iter().find(|s| s.name == name)
     }
 }
+
+/// The read-only lookups of target M4: 2^[`CAPACITY_LOG2`] hashed integers, of which the maps hold the first
+/// three quarters; every thread walks all of them in a scattered order from its own start.
+#[derive(Debug, Clone)]
+pub struct Lookups {
+    keys: Vec<u64>,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Lookups {
+    /// The keys, hashed with a fresh std `RandomState`.
+    pub fn new() -> Self {
+        let state = RandomState::new();
+        Self {
+            keys: (0..1u64 << CAPACITY_LOG2)
+                .map(|i| std::hash::BuildHasher::hash_one(&state, i))
+                .collect(),
+        }
+    }
+
+    /// The keys a map under test holds (each mapped to itself).
+    pub fn present(&self) -> &[u64] {
+        &self.keys[..self.keys.len() * 3 / 4]
+    }
+
+    /// `iters` lookups through `get` on each of `threads` threads (a quarter of them misses); the wall time.
+    pub fn run(
+        &self,
+        threads: usize,
+        iters: u64,
+        get: &(dyn Fn(u64) -> Option<u64> + Sync),
+    ) -> Duration {
+        let mask = self.keys.len() - 1;
+        crate::run_parallel(threads, iters, |t, n| {
+            // A scattered walk over all keys, each thread from its own start.
+            let mut i = t * 7919;
+            for _ in 0..n {
+                i = (i + 40_503) & mask;
+                crate::keep(get(crate::keep(self.keys[i])));
+            }
+        })
+    }
+}

@@ -3,16 +3,19 @@
 //! `{"layer": "map", "allocator": "system", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88,
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
-//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `map` (the M6 ratios) and `pool` (P6). Runs
+//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `map` (M1, M3, M4, M6) and `pool` (P6). Runs
 //! under the global allocator its build chose (`--features jemalloc` / `mimalloc`; `cargo xtask bench`
 //! builds it once per allocator a target needs).
 
+use std::{collections::HashMap, hash::RandomState, sync::RwLock};
+
+use dashmap::DashMap;
 use flowmem_benches::{
-    maps::{BenchMap, Papaya, Scc, WORKLOADS},
+    maps::{BenchMap, Lookups, Papaya, Scc, Spec},
     paired::{Paired, alternate},
     pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
 };
-use flowmem_map::ConcurrentMap;
+use flowmem_map::{ConcurrentMap, ReadMap};
 use flowmem_pool::BufferPool;
 
 /// Rounds of a ratio: each is one run of either side (2^20 operations; the quick tour's 2^18).
@@ -44,7 +47,7 @@ impl Out {
 }
 
 /// `ConcurrentMap` against `M` on `spec`'s workload, `threads` threads.
-fn map_ratio<M: BenchMap>(spec: &flowmem_benches::maps::Spec, threads: usize) -> Paired {
+fn map_ratio<M: BenchMap>(spec: &Spec, threads: usize) -> Paired {
     alternate(
         rounds(),
         || spec.runs::<ConcurrentMap<u64, u64>>(threads, 1),
@@ -52,26 +55,72 @@ fn map_ratio<M: BenchMap>(spec: &flowmem_benches::maps::Spec, threads: usize) ->
     )
 }
 
-/// M6: `ConcurrentMap`'s throughput over papaya's and scc's, every workload, one and two threads.
+/// The workload comparisons: `ConcurrentMap` against papaya and scc on every workload, one and two threads
+/// (M6 is the two-thread ones), against `RwLock<HashMap>` on ReadHeavy (M1) and raw dashmap on Exchange and
+/// RapidGrow (M3), two threads.
+const COMPARISONS: &[(&str, &str, usize)] = &[
+    ("read_heavy", "papaya", 1),
+    ("read_heavy", "scc", 1),
+    ("read_heavy", "papaya", 2),
+    ("read_heavy", "scc", 2),
+    ("read_heavy", "rwlock_std", 2),
+    ("exchange", "papaya", 1),
+    ("exchange", "scc", 1),
+    ("exchange", "papaya", 2),
+    ("exchange", "scc", 2),
+    ("exchange", "dashmap_std", 2),
+    ("rapid_grow", "papaya", 1),
+    ("rapid_grow", "scc", 1),
+    ("rapid_grow", "papaya", 2),
+    ("rapid_grow", "scc", 2),
+    ("rapid_grow", "dashmap_std", 2),
+];
+
+/// Read-only lookups a run of M4, on each thread.
+fn lookups_per_run() -> u64 {
+    if flowmem_benches::quick() {
+        1 << 18
+    } else {
+        1 << 20
+    }
+}
+
+/// M1, M3, M6 (`COMPARISONS`) and M4 (`ReadMap` against `ConcurrentMap`, read-only lookups, two threads).
 fn map(out: &Out) {
-    for spec in &WORKLOADS {
-        for threads in [1, 2] {
-            for peer in ["papaya", "scc"] {
-                let id = format!("paired/{}/{peer}_{threads}t", spec.name);
-                if !out.wants(&id) {
-                    continue;
-                }
-                let ratio = match peer {
-                    "papaya" => map_ratio::<Papaya>(spec, threads),
-                    _ => map_ratio::<Scc>(spec, threads),
-                };
-                let what = format!(
-                    "ConcurrentMap / {peer} throughput, {}, {threads} thread(s), alternating runs",
-                    spec.name
-                );
-                out.emit("map", &id, ratio, &what);
-            }
+    for &(workload, peer, threads) in COMPARISONS {
+        let id = format!("paired/{workload}/{peer}_{threads}t");
+        if !out.wants(&id) {
+            continue;
         }
+        let spec = Spec::named(workload).expect("COMPARISONS names known workloads");
+        let ratio = match peer {
+            "papaya" => map_ratio::<Papaya>(spec, threads),
+            "scc" => map_ratio::<Scc>(spec, threads),
+            "rwlock_std" => map_ratio::<RwLock<HashMap<u64, u64>>>(spec, threads),
+            "dashmap_std" => map_ratio::<DashMap<u64, u64, RandomState>>(spec, threads),
+            other => unreachable!("no map {other:?} in COMPARISONS"),
+        };
+        let what = format!(
+            "ConcurrentMap / {peer} throughput, {workload}, {threads} thread(s), alternating runs"
+        );
+        out.emit("map", &id, ratio, &what);
+    }
+    let id = "paired/read_only/read_map_2t";
+    if out.wants(id) {
+        let lookups = Lookups::new();
+        let read_map: ReadMap<u64, u64> = lookups.present().iter().map(|k| (*k, *k)).collect();
+        let concurrent: ConcurrentMap<u64, u64> =
+            lookups.present().iter().map(|k| (*k, *k)).collect();
+        let n = lookups_per_run();
+        let ratio = alternate(
+            rounds(),
+            || lookups.run(2, n, &|k| read_map.get(&k)),
+            || lookups.run(2, n, &|k| concurrent.get(&k)),
+        );
+        let what = format!(
+            "ReadMap / ConcurrentMap throughput, read-only lookups ({n} a thread a run), 2 threads, alternating runs"
+        );
+        out.emit("map", id, ratio, &what);
     }
 }
 
