@@ -21,6 +21,7 @@ pub mod damage;
 pub mod examples;
 pub mod faults;
 pub mod maps;
+pub mod measuring;
 pub mod mix;
 pub mod paired;
 pub mod pipeline;

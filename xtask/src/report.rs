@@ -45,27 +45,61 @@ pub(crate) struct CountResult {
     pub(crate) unit: String,
 }
 
+/// One JSON line printed by a measuring binary (`counts` or `paired`), its fields read with errors that
+/// quote the line.
+struct JsonLine<'a> {
+    binary: &'static str,
+    line: &'a str,
+    value: Value,
+}
+
+impl<'a> JsonLine<'a> {
+    /// The non-empty lines of `text`, parsed.
+    fn all(binary: &'static str, text: &'a str) -> Result<Vec<Self>> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line)
+                    .map(|value| JsonLine {
+                        binary,
+                        line,
+                        value,
+                    })
+                    .map_err(|e| format!("{binary}: `{line}`: {e}").into())
+            })
+            .collect()
+    }
+
+    fn missing(&self, key: &str) -> String {
+        format!("{}: `{}` has no {key}", self.binary, self.line)
+    }
+
+    fn text(&self, key: &str) -> Result<String> {
+        Ok(self.value[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.missing(key))?)
+    }
+
+    fn number(&self, key: &str) -> Result<f64> {
+        Ok(self.value[key].as_f64().ok_or_else(|| self.missing(key))?)
+    }
+}
+
 /// Parses the JSON lines the counts binary prints.
 pub(crate) fn parse_counts(text: &str, allocator: &str) -> Result<Vec<CountResult>> {
-    let mut found = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(|e| format!("counts: `{line}`: {e}"))?;
-        let field = |k: &str| {
-            v[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("counts: `{line}` has no {k}"))
-        };
-        found.push(CountResult {
-            allocator: allocator.to_string(),
-            layer: field("layer")?,
-            id: field("id")?,
-            value: v["value"]
-                .as_f64()
-                .ok_or_else(|| format!("counts: `{line}` has no value"))?,
-            unit: field("unit")?,
-        });
-    }
-    Ok(found)
+    JsonLine::all("counts", text)?
+        .into_iter()
+        .map(|l| {
+            Ok(CountResult {
+                allocator: allocator.to_string(),
+                layer: l.text("layer")?,
+                id: l.text("id")?,
+                value: l.number("value")?,
+                unit: l.text("unit")?,
+            })
+        })
+        .collect()
 }
 
 /// A ratio from alternating runs of two sides (`benches/src/bin/paired.rs`, `flowmem_benches::paired`) under
@@ -85,32 +119,23 @@ pub(crate) struct PairedResult {
 
 /// Parses the JSON lines the paired binary prints.
 pub(crate) fn parse_paired(text: &str) -> Result<Vec<PairedResult>> {
-    let mut found = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(|e| format!("paired: `{line}`: {e}"))?;
-        let text = |k: &str| {
-            v[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("paired: `{line}` has no {k}"))
-        };
-        let number = |k: &str| {
-            v[k].as_f64()
-                .ok_or_else(|| format!("paired: `{line}` has no {k}"))
-        };
-        found.push(PairedResult {
-            allocator: text("allocator")?,
-            layer: text("layer")?,
-            id: text("id")?,
-            median: number("median")?,
-            low: number("low")?,
-            high: number("high")?,
-            rounds: v["rounds"]
-                .as_u64()
-                .ok_or_else(|| format!("paired: `{line}` has no rounds"))?,
-            what: text("what")?,
-        });
-    }
-    Ok(found)
+    JsonLine::all("paired", text)?
+        .into_iter()
+        .map(|l| {
+            Ok(PairedResult {
+                allocator: l.text("allocator")?,
+                layer: l.text("layer")?,
+                id: l.text("id")?,
+                median: l.number("median")?,
+                low: l.number("low")?,
+                high: l.number("high")?,
+                rounds: l.value["rounds"]
+                    .as_u64()
+                    .ok_or_else(|| l.missing("rounds"))?,
+                what: l.text("what")?,
+            })
+        })
+        .collect()
 }
 
 /// Everything a run measured.

@@ -13,20 +13,18 @@ static GLOBAL: flowmem_alloc::Tracking<std::alloc::System> =
 use std::{collections::HashMap, hint::black_box};
 
 use flowmem_alloc::{Arena, tracking};
+use flowmem_benches::measuring::MeasuringArgs;
 use flowmem_intern::StringPool;
 use lasso::{Spur, ThreadedRodeo};
 
 struct Out {
-    filter: Option<String>,
+    args: MeasuringArgs,
 }
 
 impl Out {
-    /// Whether `id` passes the filter: a substring, or several separated by `|` (as in a criterion
-    /// filter such as `intern_hit|pool_memory`).
+    /// Whether `id` passes the filter.
     fn wants(&self, id: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| f.split('|').any(|part| id.contains(part)))
+        self.args.wants(id)
     }
 
     fn emit(&self, layer: &str, id: &str, value: f64, unit: &str) {
@@ -353,19 +351,10 @@ fn main() {
         std::process::exit(2);
     }
     assert!(tracking::is_installed());
-    let mut layers = Vec::new();
-    let mut filter = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--filter" {
-            filter = args.next();
-        } else {
-            layers.push(a);
-        }
-    }
-    let out = Out { filter };
-    let all = layers.is_empty();
-    let wants = |l: &str| all || layers.iter().any(|x| x == l);
+    let out = Out {
+        args: MeasuringArgs::from_env(),
+    };
+    let wants = |l: &str| out.args.wants_layer(l);
     if wants("alloc") {
         alloc(&out);
         arena_capacity(&out);
@@ -386,7 +375,7 @@ fn main() {
     }
     // Only when asked by name, from the build with the engine's `tracing` feature (it installs a global
     // subscriber: nothing may be measured after it in this process).
-    if layers.iter().any(|l| l == "tracing") {
+    if out.args.layers.iter().any(|l| l == "tracing") {
         tracing_costs(&out);
     }
 }

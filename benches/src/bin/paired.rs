@@ -12,6 +12,7 @@ use std::{collections::HashMap, hash::RandomState, sync::RwLock};
 use dashmap::DashMap;
 use flowmem_benches::{
     maps::{BenchMap, Lookups, Papaya, Scc, Spec},
+    measuring::MeasuringArgs,
     paired::{Paired, alternate},
     pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
 };
@@ -24,15 +25,13 @@ fn rounds() -> usize {
 }
 
 struct Out {
-    filter: Option<String>,
+    args: MeasuringArgs,
 }
 
 impl Out {
-    /// Whether `id` passes the filter: a substring, or several separated by `|`.
+    /// Whether `id` passes the filter.
     fn wants(&self, id: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| f.split('|').any(|part| id.contains(part)))
+        self.args.wants(id)
     }
 
     fn emit(&self, layer: &str, id: &str, p: Paired, what: &str) {
@@ -151,26 +150,17 @@ fn pool(out: &Out) {
 }
 
 fn main() {
-    let mut layers = Vec::new();
-    let mut filter = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--filter" {
-            filter = args.next();
-        } else {
-            layers.push(a);
-        }
-    }
-    if let Some(unknown) = layers.iter().find(|l| *l != "map" && *l != "pool") {
+    let out = Out {
+        args: MeasuringArgs::from_env(),
+    };
+    if let Some(unknown) = out.args.layers.iter().find(|l| *l != "map" && *l != "pool") {
         eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: map, pool)");
         std::process::exit(2);
     }
-    let out = Out { filter };
-    let wants = |layer: &str| layers.is_empty() || layers.iter().any(|l| l == layer);
-    if wants("map") {
+    if out.args.wants_layer("map") {
         map(&out);
     }
-    if wants("pool") {
+    if out.args.wants_layer("pool") {
         pool(&out);
     }
 }
