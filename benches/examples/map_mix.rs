@@ -8,7 +8,7 @@
 
 use flowmem_benches::{
     examples::CommandLine,
-    maps::{BenchMap, CAPACITY_LOG2, Papaya, SEED, Scc, Spec},
+    maps::{BenchMap, Papaya, Scc, Spec},
     mix::Workload,
 };
 use flowmem_map::ConcurrentMap;
@@ -38,12 +38,10 @@ fn main() {
             "WORKLOAD is read_heavy, exchange or rapid_grow, not {workload:?}"
         ))
     };
+    // The full run's size, also when FLOWMEM_BENCH_QUICK is set.
     let w = Workload {
-        mix: spec.mix,
-        capacity_log2: CAPACITY_LOG2,
-        prefill: spec.prefill,
         operations: 8.0,
-        seed: SEED,
+        ..spec.workload()
     };
     for _ in 0..runs {
         let spent = match map.as_str() {

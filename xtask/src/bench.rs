@@ -231,7 +231,7 @@ fn build_release(args: &[&str], log: &Path, pb: &ProgressBar) -> Result<()> {
 
 /// Keeps the binary `bin` of the benches crate just built as `name` in the output directory (builds with
 /// other features write their own to the same place).
-fn copy_counts(out: &Path, bin: &str, name: &str) -> Result<()> {
+fn keep_binary(out: &Path, bin: &str, name: &str) -> Result<()> {
     let from = crate::target_dir().join(format!("release/{bin}{EXE}"));
     let to = out.join(format!("{name}{EXE}"));
     fs::copy(&from, &to)
@@ -239,7 +239,7 @@ fn copy_counts(out: &Path, bin: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the measuring binary `name` (`counts` or `paired`, kept by `copy_counts`) with `args` and the
+/// Runs the measuring binary `name` (`counts` or `paired`, kept by `keep_binary`) with `args` and the
 /// run's mode and filter, logs its JSON lines to `log`, and returns them.
 fn run_measuring(
     out: &Path,
@@ -280,19 +280,13 @@ fn measure_counts(
     report::parse_counts(&run_measuring(out, name, args, opts, log)?, "system")
 }
 
-/// The layers whose targets take ratios from alternating runs (`benches/src/bin/paired.rs`) under
-/// `allocator`, of those the run's `plan` measures: the pool's P6 under every allocator, the maps' M6 under
-/// the system allocator.
+/// The layers of the run's `plan` under `allocator` whose targets take ratios from alternating runs
+/// (`benches/src/bin/paired.rs`).
 fn paired_layers(plan: &[(String, String)], allocator: &str) -> Vec<&'static str> {
-    let planned = |layer: &str| plan.iter().any(|(a, l)| a == allocator && l == layer);
-    let mut layers = Vec::new();
-    if allocator == "system" && planned("map") {
-        layers.push("map");
-    }
-    if planned("pool") {
-        layers.push("pool");
-    }
-    layers
+    targets::paired_layers(allocator)
+        .into_iter()
+        .filter(|layer| plan.iter().any(|(a, l)| a == allocator && l == layer))
+        .collect()
 }
 
 /// Runs the paired binary of `allocator`'s build for `layers` and reads its ratios.
@@ -498,10 +492,10 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             )?;
             // The builds with an allocator feature write their own `counts` to the same place: keep this
             // one, and the crash trials' children beside it.
-            copy_counts(&out, "counts", "counts")?;
-            copy_counts(&out, "crash_child", "crash_child")?;
-            copy_counts(&out, "pg_worker", "pg_worker")?;
-            copy_counts(&out, "alloc_instr", "alloc_instr")?;
+            keep_binary(&out, "counts", "counts")?;
+            keep_binary(&out, "crash_child", "crash_child")?;
+            keep_binary(&out, "pg_worker", "pg_worker")?;
+            keep_binary(&out, "alloc_instr", "alloc_instr")?;
             if counts_layers.iter().any(|l| l == "engine") {
                 // The engine with its `tracing` feature, for E2.tracing (its own artifacts: cargo keeps
                 // both feature sets, so neither build undoes the other).
@@ -510,7 +504,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                     &logs.join("build-counts-tracing.log"),
                     &pb,
                 )?;
-                copy_counts(&out, "counts", "counts-tracing")?;
+                keep_binary(&out, "counts", "counts-tracing")?;
             }
         }
         if !paired_layers(&plan, a).is_empty() {
@@ -518,7 +512,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
             let features = feature_args(a);
             args.extend(features.iter().map(String::as_str));
             build_release(&args, &logs.join(format!("build-paired-{a}.log")), &pb)?;
-            copy_counts(&out, "paired", &format!("paired-{a}"))?;
+            keep_binary(&out, "paired", &format!("paired-{a}"))?;
         }
         pb.inc(1);
     }

@@ -901,10 +901,9 @@ fn evaluate_one(
             .find(|c| c.allocator == allocator && c.layer == spec.layer && c.id == spec.numerator)
             .map(|c| c.value),
         Measure::NsPerElement => find(spec.numerator).map(|n| n.ns_per_element),
-        Measure::Paired => paired
-            .iter()
-            .find(|p| p.allocator == allocator && p.layer == spec.layer && p.id == spec.numerator)
-            .map(|p| p.median),
+        Measure::Paired => {
+            find_paired(paired, allocator, spec.layer, spec.numerator).map(|p| p.median)
+        }
         Measure::Time | Measure::Throughput => {
             match (find(spec.numerator), find(spec.denominator)) {
                 (Some(n), Some(d)) if matches!(spec.measure, Measure::Time) => {
@@ -990,6 +989,33 @@ fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
     )
 }
 
+/// The paired measurement `id` of `layer` under `allocator`, if it ran.
+fn find_paired<'a>(
+    paired: &'a [PairedResult],
+    allocator: &str,
+    layer: &str,
+    id: &str,
+) -> Option<&'a PairedResult> {
+    paired
+        .iter()
+        .find(|p| p.allocator == allocator && p.layer == layer && p.id == id)
+}
+
+/// The layers with a target taken from alternating runs under `allocator` (the `Measure::Paired` specs;
+/// M6, made by [`map_peer_targets`], is in the map layer with M1).
+pub(crate) fn paired_layers(allocator: &str) -> Vec<&'static str> {
+    let mut layers: Vec<&'static str> = Vec::new();
+    for spec in TARGETS
+        .iter()
+        .filter(|t| matches!(t.measure, Measure::Paired) && t.allocators.contains(&allocator))
+    {
+        if !layers.contains(&spec.layer) {
+            layers.push(spec.layer);
+        }
+    }
+    layers
+}
+
 /// Targets `M6.<workload>.<peer>`: ConcurrentMap's throughput / a peer's (papaya, scc, both with
 /// foldhash as ours), conc-map-bench workload, two threads, goal >= 0.9. The ratio is the median of
 /// alternating runs (`paired/<workload>/<peer>_2t`, `benches/src/bin/paired.rs`), not the quotient of two
@@ -1001,9 +1027,7 @@ fn map_peer_targets(paired: &[PairedResult]) -> Vec<TargetResult> {
     for workload in ["read_heavy", "exchange", "rapid_grow"] {
         for peer in ["papaya", "scc"] {
             let id = format!("paired/{workload}/{peer}_2t");
-            let found = paired
-                .iter()
-                .find(|p| p.allocator == "system" && p.layer == "map" && p.id == id);
+            let found = find_paired(paired, "system", "map", &id);
             out.push(TargetResult::from_system_run(
                 format!("M6.{workload}.{peer}"),
                 "map",
@@ -1296,6 +1320,13 @@ mod tests {
             (None, None),
             "bumpalo was not measured"
         );
+    }
+
+    #[test]
+    fn the_paired_layers_are_the_maps_under_the_system_allocator_and_the_pool_under_each() {
+        assert_eq!(paired_layers("system"), ["pool", "map"]);
+        assert_eq!(paired_layers("jemalloc"), ["pool"]);
+        assert_eq!(paired_layers("mimalloc"), ["pool"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use flowmem_benches::{
 use flowmem_map::{ConcurrentMap, ReadMap};
 use flowmem_pool::BufferPool;
 
-/// Rounds of a ratio: each is one run of either side (2^20 operations; the quick tour's 2^18).
+/// Rounds of a ratio, each one run of either side.
 fn rounds() -> usize {
     if flowmem_benches::quick() { 11 } else { 21 }
 }
@@ -38,8 +38,14 @@ impl Out {
         println!(
             "{}",
             serde_json::json!({
-                "layer": layer, "allocator": flowmem_benches::ALLOCATOR, "id": id, "median": p.median, "low": p.low, "high": p.high,
-                "rounds": p.rounds, "what": what,
+                "layer": layer,
+                "allocator": flowmem_benches::ALLOCATOR,
+                "id": id,
+                "median": p.median,
+                "low": p.low,
+                "high": p.high,
+                "rounds": p.rounds,
+                "what": what,
             })
         );
     }
