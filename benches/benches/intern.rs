@@ -1,6 +1,8 @@
 //! Layer 1 benches: interning hits against raw lasso and a `Mutex<HashMap>` (I1) and the fastest peers,
 //! string-interner's `BufferBackend` and ustr (I7), resolve (I2), frozen lookups (I3), two threads against
-//! one (I4). Memory (I5, I6) is measured by `src/bin/counts.rs`.
+//! one (I4). I1, I3, I4 and I7 take their figures from alternating runs of the same loops by the `paired`
+//! binary (`flowmem_benches::paired`): these criterion groups stay in the report as information. Memory
+//! (I5, I6) is measured by `src/bin/counts.rs`.
 
 use std::{
     collections::HashMap,

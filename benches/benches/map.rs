@@ -1,9 +1,9 @@
 //! Layer 3 benches: the bustle workloads of conc-map-bench (ReadHeavy, Exchange, RapidGrow) at one and two
 //! threads for `ConcurrentMap`, raw `DashMap` with std's hasher, `RwLock<HashMap>` and `Mutex<HashMap>`
-//! (M1–M3), and the peers papaya and scc with foldhash, as ours (the M6 ratios are taken from alternating
-//! runs of the same workloads by the `paired` binary: `flowmem_benches::paired`); read-only lookups,
-//! `ReadMap` against `ConcurrentMap` (M4); a `ReadMap` batch of 1,000 inserts against 1,000 single inserts
-//! (M5).
+//! (M1–M3), and the peers papaya and scc with foldhash, as ours (the M6 ratios, and M7's, each map's two
+//! threads against its one, are taken from alternating runs of the same workloads by the `paired` binary:
+//! `flowmem_benches::paired`); read-only lookups, `ReadMap` against `ConcurrentMap` (M4); a `ReadMap` batch
+//! of 1,000 inserts against 1,000 single inserts (M5).
 //!
 //! One criterion iteration of a workload is one whole run of a fixed size (`flowmem_benches::mix`, bustle's
 //! operations timed by the worker threads themselves): the table is created with room for 2^17 keys,

@@ -24,6 +24,28 @@ pub struct Paired {
     pub rounds: usize,
 }
 
+impl Paired {
+    /// The same ratio times `factor` (a positive constant): the median and quartiles of the rounds' ratios
+    /// scaled, as scaling each round's ratio would give them. A two-thread run against a one-thread run of
+    /// the same total work, scaled by 1/2, is the two-thread throughput over twice the one-thread one.
+    ///
+    /// # Panics
+    /// If `factor` is not a positive finite number.
+    #[must_use]
+    pub fn scaled(self, factor: f64) -> Paired {
+        assert!(
+            factor.is_finite() && factor > 0.0,
+            "a ratio scales by a positive finite factor, not {factor}"
+        );
+        Paired {
+            median: self.median * factor,
+            low: self.low * factor,
+            high: self.high * factor,
+            rounds: self.rounds,
+        }
+    }
+}
+
 /// `rounds` rounds of one run of `ours` and one of `peer`, back to back (ours first in even rounds, the
 /// peer first in odd ones, so that neither always runs in the other's wake), after one run of each that is
 /// not counted (the first run of a process pays for its first pages). Each run returns its own timed span.
@@ -123,6 +145,31 @@ mod tests {
             },
         );
         assert_eq!(*order.borrow(), ["op", "op", "po", "op", "po"].concat());
+    }
+
+    #[test]
+    fn a_two_thread_run_against_a_one_thread_run_scaled_by_half_is_the_scaling() {
+        // Two threads do the run's operations in 6 ms, one thread in 10 ms: 10 / (2 x 6) = 0.833.
+        let mut one = 9;
+        let paired = alternate(
+            5,
+            || ms(6),
+            || {
+                // 9, 10, 11, 9, 10, 11, ... ms: the median of the rounds is 10.
+                one = if one == 11 { 9 } else { one + 1 };
+                ms(one)
+            },
+        )
+        .scaled(0.5);
+        assert!((paired.median - 10.0 / 12.0).abs() < 1e-12, "{paired:?}");
+        assert!(paired.low <= paired.median && paired.median <= paired.high);
+        assert_eq!(paired.rounds, 5);
+    }
+
+    #[test]
+    #[should_panic(expected = "positive finite factor, not 0")]
+    fn a_zero_scale_is_refused() {
+        let _ = alternate(1, || ms(1), || ms(1)).scaled(0.0);
     }
 
     #[test]

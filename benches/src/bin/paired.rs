@@ -3,21 +3,31 @@
 //! `{"layer": "map", "allocator": "system", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88,
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
-//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `map` (M1, M3, M4, M6) and `pool` (P6). Runs
-//! under the global allocator its build chose (`--features jemalloc` / `mimalloc`; `cargo xtask bench`
-//! builds it once per allocator a target needs).
+//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1, M3,
+//! M4, M6, M7) and `pool` (P6). Runs under the global allocator its build chose (`--features jemalloc` /
+//! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs).
 
-use std::{collections::HashMap, hash::RandomState, sync::RwLock};
+use std::{
+    collections::HashMap,
+    hash::RandomState,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
 
 use dashmap::DashMap;
 use flowmem_benches::{
-    maps::{BenchMap, Lookups, Papaya, Scc, Spec},
+    keep,
+    maps::{BenchMap, Lookups, Papaya, Scc, Spec, WORKLOADS},
     measuring::MeasuringArgs,
     paired::{Paired, alternate},
     pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
+    probes, run_parallel, vocabulary,
 };
+use flowmem_intern::StringPool;
 use flowmem_map::{ConcurrentMap, ReadMap};
 use flowmem_pool::BufferPool;
+use lasso::{Spur, ThreadedRodeo};
+use string_interner::{StringInterner, backend::BufferBackend};
 
 /// Rounds of a ratio, each one run of either side.
 fn rounds() -> usize {
@@ -81,6 +91,22 @@ const COMPARISONS: &[(&str, &str, usize)] = &[
     ("rapid_grow", "dashmap_std", 2),
 ];
 
+/// The maps whose two-thread runs give a target its figure (M1, M3, M6), checked for credibility (M7).
+const SCALING_MAPS: &[&str] = &[
+    "concurrent_map",
+    "dashmap_std",
+    "rwlock_std",
+    "papaya",
+    "scc",
+];
+
+/// M7: `M` on `spec`'s workload on two threads against the same on one thread, alternating; the ratio is
+/// the two-thread throughput over twice the one-thread throughput (two threads do the same operations in
+/// all as one), which two cores cannot take much above 1.
+fn scaling<M: BenchMap>(spec: &Spec) -> Paired {
+    alternate(rounds(), || spec.runs::<M>(2, 1), || spec.runs::<M>(1, 1)).scaled(0.5)
+}
+
 /// Read-only lookups a run of M4, on each thread.
 fn lookups_per_run() -> u64 {
     if flowmem_benches::quick() {
@@ -90,7 +116,8 @@ fn lookups_per_run() -> u64 {
     }
 }
 
-/// M1, M3, M6 (`COMPARISONS`) and M4 (`ReadMap` against `ConcurrentMap`, read-only lookups, two threads).
+/// M1, M3, M6 (`COMPARISONS`), M7 (each map's two threads against its one, `SCALING_MAPS`) and M4
+/// (`ReadMap` against `ConcurrentMap`, read-only lookups, two threads).
 fn map(out: &Out) {
     for &(workload, peer, threads) in COMPARISONS {
         let id = format!("paired/{workload}/{peer}_{threads}t");
@@ -109,6 +136,27 @@ fn map(out: &Out) {
             "ConcurrentMap / {peer} throughput, {workload}, {threads} thread(s), alternating runs"
         );
         out.emit("map", &id, ratio, &what);
+    }
+    for spec in &WORKLOADS {
+        for &name in SCALING_MAPS {
+            let id = format!("paired/scaling/{}/{name}", spec.name);
+            if !out.wants(&id) {
+                continue;
+            }
+            let ratio = match name {
+                "concurrent_map" => scaling::<ConcurrentMap<u64, u64>>(spec),
+                "dashmap_std" => scaling::<DashMap<u64, u64, RandomState>>(spec),
+                "rwlock_std" => scaling::<RwLock<HashMap<u64, u64>>>(spec),
+                "papaya" => scaling::<Papaya>(spec),
+                "scc" => scaling::<Scc>(spec),
+                other => unreachable!("no map {other:?} in SCALING_MAPS"),
+            };
+            let what = format!(
+                "{name} two-thread throughput / (2 x its one-thread throughput), {}, alternating runs",
+                spec.name
+            );
+            out.emit("map", &id, ratio, &what);
+        }
     }
     let id = "paired/read_only/read_map_2t";
     if out.wants(id) {
@@ -155,13 +203,136 @@ fn pool(out: &Out) {
     );
 }
 
+/// Passes over the 10,000 probes a run of the intern ratios (one pass takes 0.3–1 ms).
+fn intern_passes() -> u64 {
+    if flowmem_benches::quick() { 20 } else { 50 }
+}
+
+/// The time of `passes` passes of `op` over `probes`.
+fn timed_passes(probes: &[&str], passes: u64, mut op: impl FnMut(&str)) -> Duration {
+    let started = Instant::now();
+    for _ in 0..passes {
+        for w in probes {
+            op(keep(w));
+        }
+    }
+    started.elapsed()
+}
+
+/// I1, I7 (interning hits, one thread: `StringPool` against raw lasso and string-interner's
+/// `BufferBackend`), I3 (`FrozenPool::get` against `StringPool::get`) and I4 (two threads interning hits
+/// against one). The first three are time ratios, ours over the peer's; I4 is a throughput ratio. A
+/// pool, its peers and the probes are those of the `intern` bench (10,000 words, probed in a stride).
+fn intern(out: &Out) {
+    let words = vocabulary(10_000);
+    let probes = probes(&words);
+    let pool = StringPool::new();
+    words.iter().for_each(|w| {
+        pool.intern(w);
+    });
+    let passes = intern_passes();
+    let ours = || {
+        timed_passes(&probes, passes, |w| {
+            keep(pool.intern(w));
+        })
+    };
+    let hits = format!(
+        "one thread, {passes} passes over {} probes a run, alternating runs",
+        probes.len()
+    );
+    let id = "paired/intern_hit/lasso";
+    if out.wants(id) {
+        let rodeo: ThreadedRodeo<Spur> = ThreadedRodeo::new();
+        words.iter().for_each(|w| {
+            rodeo.get_or_intern(w);
+        });
+        let lasso = || {
+            timed_passes(&probes, passes, |w| {
+                keep(rodeo.get_or_intern(w));
+            })
+        };
+        let what =
+            format!("StringPool::intern / lasso ThreadedRodeo::get_or_intern time, hits, {hits}");
+        out.emit("intern", id, alternate(rounds(), lasso, ours), &what);
+    }
+    let id = "paired/intern_hit/string_interner_buffer";
+    if out.wants(id) {
+        let mut interner: StringInterner<BufferBackend> = StringInterner::new();
+        words.iter().for_each(|w| {
+            interner.get_or_intern(w);
+        });
+        let peer = || {
+            timed_passes(&probes, passes, |w| {
+                keep(interner.get_or_intern(w));
+            })
+        };
+        let what = format!(
+            "StringPool::intern / string-interner StringInterner<BufferBackend>::get_or_intern time, hits, {hits}"
+        );
+        out.emit("intern", id, alternate(rounds(), peer, ours), &what);
+    }
+    let id = "paired/lookup/frozen_get";
+    if out.wants(id) {
+        let frozen = {
+            let pool = StringPool::new();
+            words.iter().for_each(|w| {
+                pool.intern(w);
+            });
+            pool.freeze()
+        };
+        let what = format!("FrozenPool::get / StringPool::get time, {hits}");
+        let ratio = alternate(
+            rounds(),
+            || {
+                timed_passes(&probes, passes, |w| {
+                    keep(pool.get(w));
+                })
+            },
+            || {
+                timed_passes(&probes, passes, |w| {
+                    keep(frozen.get(w));
+                })
+            },
+        );
+        out.emit("intern", id, ratio, &what);
+    }
+    let id = "paired/intern_threads/2t";
+    if out.wants(id) {
+        // Each thread walks all the probes from its own place in them, as in the bench: two threads do
+        // twice one thread's work, so the throughput ratio is twice the time ratio.
+        let run = |threads: usize| {
+            run_parallel(threads, passes, |t, n| {
+                for _ in 0..n {
+                    for k in 0..probes.len() {
+                        keep(pool.intern(keep(probes[(k + t * 5003) % probes.len()])));
+                    }
+                }
+            })
+        };
+        let ratio = alternate(rounds(), || run(2), || run(1)).scaled(2.0);
+        let what = format!(
+            "StringPool::intern hits, two threads' throughput / one thread's, each thread {passes} passes over {} probes a run, alternating runs",
+            probes.len()
+        );
+        out.emit("intern", id, ratio, &what);
+    }
+}
+
 fn main() {
     let out = Out {
         args: MeasuringArgs::from_env(),
     };
-    if let Some(unknown) = out.args.layers.iter().find(|l| *l != "map" && *l != "pool") {
-        eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: map, pool)");
+    if let Some(unknown) = out
+        .args
+        .layers
+        .iter()
+        .find(|l| !["intern", "map", "pool"].contains(&l.as_str()))
+    {
+        eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: intern, map, pool)");
         std::process::exit(2);
+    }
+    if out.args.wants_layer("intern") {
+        intern(&out);
     }
     if out.args.wants_layer("map") {
         map(&out);
