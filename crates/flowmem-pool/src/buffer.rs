@@ -16,6 +16,7 @@ use flowmem_alloc::CachePadded;
 
 use crate::{
     PoolError, last_used,
+    magazine::{MAGAZINE, Magazine},
     owner_cell::{OwnerCell, bump},
 };
 
@@ -57,7 +58,9 @@ const MAX_SHARED_PER_CLASS: usize = 256;
 /// [`get`](BufferPool::get) hands out an empty buffer with at least the capacity asked; it goes back to the
 /// pool when the [`PooledBuf`] drops. Each thread keeps a few buffers of each class of its own (plain loads
 /// and stores, no atomic read-modify-write); behind them, each class has a bounded lock-free queue shared by
-/// all threads. There is no global lock.
+/// all threads, of *magazines*: a thread whose cache of a class is full hands the cache over whole, and a
+/// thread whose cache is empty takes one whole, so buffers freed on another thread than the one that takes
+/// them (a producer/consumer pipeline) cross a few at a time. There is no global lock.
 ///
 /// The bytes of all idle buffers — in thread caches and shared queues — never exceed
 /// [`max_pooled_bytes`](BufferPoolConfig::max_pooled_bytes): a buffer enters the pool only against a
@@ -80,7 +83,8 @@ pub struct BufferPool {
     config: BufferPoolConfig,
     /// log2 of the smallest class.
     min_shift: u32,
-    classes: Box<[ArrayQueue<Vec<u8>>]>,
+    /// Per class, magazines of idle buffers shared by all threads.
+    classes: Box<[ArrayQueue<Magazine>]>,
     /// This pool's id, under which a thread remembers its cache entry (see `last_used`).
     id: u64,
     /// Per-thread caches, each on its own cache lines (neighbouring entries are written by different threads).
@@ -201,7 +205,9 @@ impl BufferPool {
             .map(|i| {
                 let size = min << i;
                 let fits = (config.max_pooled_bytes / size).clamp(1, MAX_SHARED_PER_CLASS);
-                ArrayQueue::new(fits)
+                // In magazines of as many buffers as a thread cache hands over at once.
+                let per_magazine = config.thread_cache_buffers.clamp(1, MAGAZINE);
+                ArrayQueue::new(fits.div_ceil(per_magazine))
             })
             .collect();
         Ok(BufferPool {
@@ -314,18 +320,77 @@ impl BufferPool {
             bump(&local.counts.hits);
             return buf;
         }
-        if let Some(buf) = self.classes[class].pop() {
-            self.shared_bytes.fetch_sub(buf.capacity(), Relaxed);
-            self.reserved.fetch_sub(buf.capacity(), Relaxed);
+        if let Some(magazine) = self.classes[class].pop() {
             bump(&local.counts.hits);
-            return buf;
+            return self.unload(local, class, magazine);
         }
         bump(&local.counts.misses);
         Vec::with_capacity(self.config.min_size << class)
     }
 
+    /// One buffer of `magazine`, just taken from the shared queue of `class`; the rest go into this
+    /// thread's cache (whose stack of `class` is empty) as far as its share allows, their reservation of
+    /// the bound moving with them, and what does not fit goes back to the queue.
+    #[cold]
+    fn unload(&self, local: &Local, class: usize, mut magazine: Magazine) -> Vec<u8> {
+        self.shared_bytes.fetch_sub(magazine.bytes(), Relaxed);
+        let buf = magazine
+            .pop()
+            .expect("the shared queues hold no empty magazine");
+        // The bytes whose reservation ends here: the buffer handed out, and any kept against budget this
+        // thread already holds.
+        let mut release = buf.capacity();
+        let share = self.config.thread_cache_bytes;
+        // SAFETY: as in `take`; the closure only moves buffers between the magazine and this thread's cache.
+        unsafe {
+            local.cache.with(|cache| {
+                let mut used = local.used.load(Relaxed);
+                let stack = &mut cache.stacks[class];
+                while stack.len() < self.config.thread_cache_buffers {
+                    let Some(next) = magazine.pop() else { break };
+                    let capacity = next.capacity();
+                    if used + capacity <= cache.budget {
+                        release += capacity;
+                    } else if cache.budget + capacity <= share.max(capacity) {
+                        cache.budget += capacity;
+                    } else {
+                        magazine.push(next);
+                        break;
+                    }
+                    used += capacity;
+                    stack.push(next);
+                }
+                local.used.store(used, Relaxed);
+            });
+        }
+        if !magazine.is_empty() {
+            // Buffers that did not fit in this thread's share stay pooled (dropped if the queue filled).
+            self.load(class, magazine);
+        }
+        self.reserved.fetch_sub(release, Relaxed);
+        buf
+    }
+
+    /// Queues `magazine`, whose bytes are reserved, in the shared queue of `class`: true if queued; if the
+    /// queue is full its buffers are dropped and their reservation ends.
+    fn load(&self, class: usize, magazine: Magazine) -> bool {
+        let bytes = magazine.bytes();
+        // Counted before it is queued: once queued, another thread may take it and subtract it at once,
+        // and the count must not go below zero meanwhile (`stats` adds it up).
+        self.shared_bytes.fetch_add(bytes, Relaxed);
+        if self.classes[class].push(magazine).is_err() {
+            self.shared_bytes.fetch_sub(bytes, Relaxed);
+            self.reserved.fetch_sub(bytes, Relaxed);
+            return false;
+        }
+        true
+    }
+
     /// Takes `buf` back: cleared and kept in the largest class its capacity can serve, or dropped if its
     /// capacity is below `min_size` or above `max_size`, or the pool is at its bound.
+    ///
+    /// A buffer goes into this thread's cache; a full cache first goes whole to the class's shared queue,
+    /// as one magazine (its reservation of the bound with it).
     #[inline]
     pub fn put(&self, mut buf: Vec<u8>) {
         let local = self.local();
@@ -338,44 +403,57 @@ impl BufferPool {
         let per_class = self.config.thread_cache_buffers;
         let cache_share = self.config.thread_cache_bytes;
         // SAFETY: as in `take`; `reserve` only touches atomics.
-        let rest = unsafe {
+        let (rest, full) = unsafe {
             local.cache.with(|cache| {
                 let stack = &mut cache.stacks[class];
-                if stack.len() >= per_class {
-                    return Some(buf);
+                let mut used = local.used.load(Relaxed);
+                // More of the bound this thread's cache must reserve to take `buf` (in chunks of a quarter
+                // of its share), if its share allows it.
+                let more = |budget: usize, used: usize| {
+                    let want = (used + capacity).saturating_sub(budget);
+                    let want = if want == 0 {
+                        0
+                    } else {
+                        want.max(cache_share / 4)
+                    };
+                    (budget + want <= cache_share.max(capacity)).then_some(want)
+                };
+                let mut full = None;
+                if !stack.is_empty()
+                    && (stack.len() >= per_class || more(cache.budget, used).is_none())
+                {
+                    // No room for `buf`: the stack goes to the shared queue with its reservation.
+                    let magazine = Magazine::from_stack(stack);
+                    used -= magazine.bytes();
+                    cache.budget -= magazine.bytes();
+                    local.used.store(used, Relaxed);
+                    full = Some(magazine);
                 }
-                let used = local.used.load(Relaxed);
-                if used + capacity > cache.budget {
-                    // Reserve more of the bound for this thread's cache, in chunks of a quarter of its share.
-                    let want = (used + capacity - cache.budget).max(cache_share / 4);
-                    if cache.budget + want > cache_share.max(capacity) || !self.reserve(want) {
-                        return Some(buf);
-                    }
-                    cache.budget += want;
+                if stack.len() >= per_class {
+                    return (Some(buf), full);
+                }
+                match more(cache.budget, used) {
+                    Some(0) => {}
+                    Some(want) if self.reserve(want) => cache.budget += want,
+                    _ => return (Some(buf), full),
                 }
                 local.used.store(used + capacity, Relaxed);
                 stack.push(buf);
-                None
+                (None, full)
             })
         };
+        if let Some(magazine) = full {
+            // Its buffers were counted as returns when they came in; if the queue is full they are dropped
+            // now, which the bytes pooled show.
+            self.load(class, magazine);
+        }
         let Some(buf) = rest else {
             bump(&local.counts.returns);
             return;
         };
-        if self.reserve(capacity) {
-            // Counted before it is queued: once queued, another thread may take it and subtract it at
-            // once, and the count must not go below zero meanwhile (`stats` adds it up).
-            self.shared_bytes.fetch_add(capacity, Relaxed);
-            match self.classes[class].push(buf) {
-                Ok(()) => {
-                    bump(&local.counts.returns);
-                    return;
-                }
-                Err(_full) => {
-                    self.shared_bytes.fetch_sub(capacity, Relaxed);
-                    self.reserved.fetch_sub(capacity, Relaxed);
-                }
-            };
+        if self.reserve(capacity) && self.load(class, Magazine::one(buf)) {
+            bump(&local.counts.returns);
+            return;
         }
         bump(&local.counts.discards);
     }
@@ -580,6 +658,72 @@ mod tests {
         assert_eq!(s.bytes_pooled, 16 * 4096);
         assert_eq!(s.returns + s.discards, 100);
         assert_eq!(s.returns, 16);
+    }
+
+    #[test]
+    fn a_full_thread_cache_goes_over_as_a_magazine_and_what_another_cache_cannot_hold_stays_pooled()
+    {
+        let pool = BufferPool::with_config(BufferPoolConfig {
+            min_size: 1024,
+            thread_cache_bytes: 8 * 1024,
+            thread_cache_buffers: 4,
+            ..BufferPoolConfig::default()
+        })
+        .unwrap();
+        let on_a_thread =
+            |f: &(dyn Fn() + Sync)| std::thread::scope(|s| s.spawn(f).join().unwrap());
+        // A consumer: five 1 KiB buffers; the fifth finds its cache full, which goes to the shared queue.
+        on_a_thread(&|| (0..5).for_each(|_| pool.put(Vec::with_capacity(1024))));
+        on_a_thread(&|| {
+            // A thread whose cache holds three 2 KiB buffers (6 KiB of its 8 KiB share)...
+            (0..3).for_each(|_| pool.put(Vec::with_capacity(2048)));
+            // ...takes the magazine: one buffer out, two into its cache (8 KiB), one left over.
+            assert_eq!(pool.take(1024).capacity(), 1024);
+        });
+        let s = pool.stats();
+        assert_eq!((s.hits, s.misses, s.returns, s.discards), (1, 0, 8, 0));
+        // The consumer's 1 KiB, the taker's 6 + 2 KiB, the one left over in the shared queue.
+        assert_eq!(s.bytes_pooled, 1024 + 8 * 1024 + 1024);
+        // Reserved: the consumer's budget (2 KiB, reserved again in a quarter of its share after its full
+        // cache left with its own), the taker's (8 KiB: 6 of its own, 2 moved with the magazine), the one
+        // left over. The buffer handed out took its reservation with it.
+        assert_eq!(pool.shared_bytes.load(Relaxed), 1024);
+        assert_eq!(pool.reserved.load(Relaxed), (2 + 8 + 1) * 1024);
+        on_a_thread(&|| {
+            assert_eq!(pool.take(1024).capacity(), 1024, "the one left over");
+            assert_eq!(pool.take(1024).capacity(), 1024, "a new one");
+        });
+        let s = pool.stats();
+        assert_eq!((s.hits, s.misses), (2, 1));
+        assert_eq!(s.bytes_pooled, 1024 + 8 * 1024);
+    }
+
+    #[test]
+    fn buffers_freed_on_another_thread_come_back_and_the_counts_add_up() {
+        let pool = BufferPool::with_config(BufferPoolConfig {
+            max_pooled_bytes: 1 << 20,
+            ..BufferPoolConfig::default()
+        })
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<PooledBuf<'_>>(8);
+        std::thread::scope(|s| {
+            s.spawn(move || rx.into_iter().for_each(drop));
+            for i in 0..10_000u32 {
+                let mut buf = pool.get(16 * 1024);
+                buf.push(i as u8);
+                tx.send(buf).unwrap();
+            }
+            drop(tx);
+        });
+        let s = pool.stats();
+        assert_eq!(s.hits + s.misses, 10_000);
+        assert_eq!(s.returns + s.discards, 10_000);
+        assert!(
+            s.hits > 9_000,
+            "the consumer's buffers reach the producer: {s:?}"
+        );
+        assert!(s.bytes_pooled <= 1 << 20, "{s:?}");
+        assert!(pool.reserved.load(Relaxed) <= 1 << 20);
     }
 
     #[test]

@@ -33,6 +33,7 @@
 mod buffer;
 mod error;
 mod last_used;
+mod magazine;
 mod object;
 mod owned;
 mod owner_cell;
