@@ -280,12 +280,12 @@ fn measure_counts(
     report::parse_counts(&run_measuring(out, name, args, opts, log)?, "system")
 }
 
-/// The layers of the run's `plan` under `allocator` whose targets take ratios from alternating runs
-/// (`benches/src/bin/paired.rs`).
+/// The layers of the run's `plan` (under any allocator) whose targets take ratios from alternating runs
+/// under `allocator` (`benches/src/bin/paired.rs`, built for that allocator).
 fn paired_layers(plan: &[(String, String)], allocator: &str) -> Vec<&'static str> {
     targets::paired_layers(allocator)
         .into_iter()
-        .filter(|layer| plan.iter().any(|(a, l)| a == allocator && l == layer))
+        .filter(|layer| plan.iter().any(|(_, l)| l == layer))
         .collect()
 }
 
@@ -433,7 +433,10 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         }
     }
     for layer in &layers {
-        for a in targets::allocators_needed(std::slice::from_ref(layer)) {
+        // The full run measures the criterion groups under every allocator a target names (the pool's size
+        // sweep and pipelines under each, for the report's charts); the quick tour only those whose
+        // criterion figures a target divides: P6's other allocators come from the paired binaries alone.
+        for a in targets::allocators_needed(std::slice::from_ref(layer), opts.quick) {
             if !plan.iter().any(|(pa, pb)| pa == a && pb == layer) {
                 plan.push((a.to_string(), layer.clone()));
             }
@@ -441,7 +444,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
     }
     let mut allocators: Vec<String> = Vec::new();
     for a in ALLOCATORS {
-        if plan.iter().any(|(pa, _)| pa == a) {
+        if plan.iter().any(|(pa, _)| pa == a) || !paired_layers(&plan, a).is_empty() {
             allocators.push(a.to_string());
         }
     }
@@ -461,20 +464,27 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         .collect();
     for a in &allocators {
         pb.set_message(format!("building the benches ({a})"));
+        let benches = plan.iter().any(|(pa, _)| pa == a);
         say(
             &pb,
-            format!("bench: building the benches with the {a} allocator"),
+            if benches {
+                format!("bench: building the benches with the {a} allocator")
+            } else {
+                format!("bench: building the paired binary with the {a} allocator")
+            },
         );
-        // Only the bench files this allocator runs (under jemalloc and mimalloc often just `pool`): every
-        // bench binary is a long link.
-        let mut build = cargo();
-        build
-            .args(["bench", "--package", "flowmem-benches", "--no-run"])
-            .args(feature_args(a));
-        for (_, layer) in plan.iter().filter(|(pa, _)| pa == a) {
-            build.args(["--bench", layer]);
+        // Only the bench files this allocator runs (under jemalloc and mimalloc often just `pool`, in the
+        // quick tour none): every bench binary is a long link.
+        if benches {
+            let mut build = cargo();
+            build
+                .args(["bench", "--package", "flowmem-benches", "--no-run"])
+                .args(feature_args(a));
+            for (_, layer) in plan.iter().filter(|(pa, _)| pa == a) {
+                build.args(["--bench", layer]);
+            }
+            run_logged(&mut build, &logs.join(format!("build-{a}.log")), &pb)?;
         }
-        run_logged(&mut build, &logs.join(format!("build-{a}.log")), &pb)?;
         if a == "system" && !counts_layers.is_empty() {
             build_release(
                 &[

@@ -1233,13 +1233,16 @@ fn trace_targets(results: &[BenchResult]) -> Vec<TargetResult> {
     out
 }
 
-/// The allocator runs the targets of the selected layers need, beyond those asked for.
-pub(crate) fn allocators_needed(layers: &[String]) -> Vec<&'static str> {
+/// The allocators under which the criterion groups of the selected layers run, beyond those asked for:
+/// every allocator a target of those layers names, or with `paired_only_aside` only those of targets that
+/// divide criterion figures (a `Measure::Paired` target takes its figure from the paired binary built for
+/// its allocator, not from the bench groups).
+pub(crate) fn allocators_needed(layers: &[String], paired_only_aside: bool) -> Vec<&'static str> {
     let mut needed: Vec<&'static str> = Vec::new();
-    for spec in TARGETS
-        .iter()
-        .filter(|t| layers.iter().any(|l| l == t.layer))
-    {
+    for spec in TARGETS.iter().filter(|t| {
+        layers.iter().any(|l| l == t.layer)
+            && !(paired_only_aside && matches!(t.measure, Measure::Paired))
+    }) {
         for a in spec.allocators {
             if !needed.contains(a) {
                 needed.push(a);
@@ -1498,9 +1501,21 @@ mod tests {
         let e5 = TARGETS.iter().filter(|t| t.id.starts_with("E5.")).count();
         assert_eq!(targets.iter().filter(|t| is_native(&t.id)).count(), e5);
         assert!(
-            !allocators_needed(&["engine".to_string()]).contains(&NATIVE),
+            !allocators_needed(&["engine".to_string()], false).contains(&NATIVE),
             "the native build runs only with --native"
         );
+    }
+
+    #[test]
+    fn the_pool_groups_run_under_every_allocator_unless_only_paired_targets_need_them() {
+        let pool = ["pool".to_string()];
+        assert_eq!(
+            allocators_needed(&pool, false),
+            ["system", "jemalloc", "mimalloc"]
+        );
+        // P6 under jemalloc and mimalloc is a paired ratio: the criterion groups need only the system run.
+        assert_eq!(allocators_needed(&pool, true), ["system"]);
+        assert!(paired_layers("jemalloc").contains(&"pool"));
     }
 
     #[test]

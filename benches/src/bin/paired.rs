@@ -203,9 +203,11 @@ fn pool(out: &Out) {
     );
 }
 
-/// Passes over the 10,000 probes a run of the intern ratios (one pass takes 0.3–1 ms).
+/// Passes over the 10,000 probes a run of the intern ratios (one pass takes 0.1–0.3 ms): a run lasts
+/// several of the host's scheduling periods, so that a vCPU taken away for a few milliseconds does not
+/// decide a two-thread run (I4 read 1.19 in a quick tour with runs of 20 passes, 2–3 ms).
 fn intern_passes() -> u64 {
-    if flowmem_benches::quick() { 20 } else { 50 }
+    if flowmem_benches::quick() { 50 } else { 100 }
 }
 
 /// The time of `passes` passes of `op` over `probes`.
