@@ -670,32 +670,60 @@ mod tests {
             ..BufferPoolConfig::default()
         })
         .unwrap();
-        let on_a_thread =
-            |f: &(dyn Fn() + Sync)| std::thread::scope(|s| s.spawn(f).join().unwrap());
-        // A consumer: five 1 KiB buffers; the fifth finds its cache full, which goes to the shared queue.
-        on_a_thread(&|| (0..5).for_each(|_| pool.put(Vec::with_capacity(1024))));
-        on_a_thread(&|| {
-            // A thread whose cache holds three 2 KiB buffers (6 KiB of its 8 KiB share)...
-            (0..3).for_each(|_| pool.put(Vec::with_capacity(2048)));
-            // ...takes the magazine: one buffer out, two into its cache (8 KiB), one left over.
-            assert_eq!(pool.take(1024).capacity(), 1024);
-        });
-        let s = pool.stats();
+        // Three threads with caches of their own, alive together (a thread that has ended may leave its
+        // cache to the next thread started), taking turns: the consumer, the taker, then this one. What
+        // they see is checked once all have passed every turn (a failed check mid-way would leave the
+        // others waiting).
+        let turn = std::sync::Barrier::new(3);
+        let (taken, before, shared, reserved, left_over, new_one, after) =
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // A consumer: five 1 KiB buffers; the fifth finds its cache full, which goes to the shared
+                    // queue.
+                    (0..5).for_each(|_| pool.put(Vec::with_capacity(1024)));
+                    turn.wait();
+                    turn.wait();
+                    turn.wait();
+                });
+                let taker = s.spawn(|| {
+                    turn.wait();
+                    // A thread whose cache holds three 2 KiB buffers (6 KiB of its 8 KiB share)...
+                    (0..3).for_each(|_| pool.put(Vec::with_capacity(2048)));
+                    // ...takes the magazine: one buffer out, two into its cache (8 KiB), one left over.
+                    let taken = pool.take(1024).capacity();
+                    turn.wait();
+                    turn.wait();
+                    taken
+                });
+                turn.wait();
+                turn.wait();
+                let before = pool.stats();
+                let shared = pool.shared_bytes.load(Relaxed);
+                let reserved = pool.reserved.load(Relaxed);
+                let left_over = pool.take(1024).capacity();
+                let new_one = pool.take(1024).capacity();
+                let after = pool.stats();
+                turn.wait();
+                let taken = taker.join().expect("the taker does not panic");
+                (taken, before, shared, reserved, left_over, new_one, after)
+            });
+        assert_eq!(taken, 1024);
+        let s = before;
         assert_eq!((s.hits, s.misses, s.returns, s.discards), (1, 0, 8, 0));
         // The consumer's 1 KiB, the taker's 6 + 2 KiB, the one left over in the shared queue.
         assert_eq!(s.bytes_pooled, 1024 + 8 * 1024 + 1024);
         // Reserved: the consumer's budget (2 KiB, reserved again in a quarter of its share after its full
         // cache left with its own), the taker's (8 KiB: 6 of its own, 2 moved with the magazine), the one
         // left over. The buffer handed out took its reservation with it.
-        assert_eq!(pool.shared_bytes.load(Relaxed), 1024);
-        assert_eq!(pool.reserved.load(Relaxed), (2 + 8 + 1) * 1024);
-        on_a_thread(&|| {
-            assert_eq!(pool.take(1024).capacity(), 1024, "the one left over");
-            assert_eq!(pool.take(1024).capacity(), 1024, "a new one");
-        });
-        let s = pool.stats();
-        assert_eq!((s.hits, s.misses), (2, 1));
-        assert_eq!(s.bytes_pooled, 1024 + 8 * 1024);
+        assert_eq!(shared, 1024);
+        assert_eq!(reserved, (2 + 8 + 1) * 1024);
+        assert_eq!((left_over, new_one), (1024, 1024));
+        assert_eq!(
+            (after.hits, after.misses),
+            (2, 1),
+            "the one left over, then a new one"
+        );
+        assert_eq!(after.bytes_pooled, 1024 + 8 * 1024);
     }
 
     #[test]
