@@ -50,7 +50,8 @@ impl Default for BufferPoolConfig {
     }
 }
 
-/// Idle buffers of one size class shared by all threads: at most this many.
+/// Idle buffers of one size class shared by all threads: at most about this many (the queue holds this
+/// many over the buffers a thread cache hands over at once, in magazines of up to that many).
 const MAX_SHARED_PER_CLASS: usize = 256;
 
 /// A pool of byte buffers (`Vec<u8>`) in power-of-two size classes.
