@@ -10,7 +10,7 @@ use std::{
 };
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use flowmem_benches::{keep, probes, run_parallel, vocabulary};
+use flowmem_benches::{keep, probes, run_parallel, vocabulary, walk_probes};
 use flowmem_intern::{StringPool, Symbol};
 use lasso::{Spur, ThreadedRodeo};
 use string_interner::{StringInterner, backend::BufferBackend};
@@ -162,20 +162,12 @@ fn intern_threads(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("intern_threads");
     group.sampling_mode(SamplingMode::Flat);
-    // Each thread starts at a different place in the vocabulary.
-    let walk = |t: usize, n: u64, op: &dyn Fn(&str)| {
-        for _ in 0..n {
-            for k in 0..probes.len() {
-                op(probes[(k + t * 5003) % probes.len()]);
-            }
-        }
-    };
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements((threads * probes.len()) as u64));
         group.bench_function(format!("{threads}t"), |b| {
             b.iter_custom(|iters| {
                 run_parallel(threads, iters, |t, n| {
-                    walk(t, n, &|w| {
+                    walk_probes(&probes, t, n, |w| {
                         keep(pool.intern(keep(w)));
                     })
                 })
@@ -195,7 +187,7 @@ fn intern_threads(c: &mut Criterion) {
         group.bench_function(format!("frozen_{threads}t"), |b| {
             b.iter_custom(|iters| {
                 run_parallel(threads, iters, |t, n| {
-                    walk(t, n, &|w| {
+                    walk_probes(&probes, t, n, |w| {
                         keep(frozen.get(keep(w)));
                     })
                 })

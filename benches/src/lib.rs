@@ -157,6 +157,16 @@ pub fn probes(words: &[String]) -> Vec<&str> {
         .collect()
 }
 
+/// `passes` passes of `op` over `probes` for thread `t` of the `intern_threads` workload (I4): each thread
+/// walks all the probes, starting at its own place in them.
+pub fn walk_probes(probes: &[&str], t: usize, passes: u64, op: impl Fn(&str)) {
+    for _ in 0..passes {
+        for k in 0..probes.len() {
+            op(probes[(k + t * 5003) % probes.len()]);
+        }
+    }
+}
+
 /// Keeps the optimiser from removing `value` and the work that made it.
 #[inline(always)]
 pub fn keep<T>(value: T) -> T {

@@ -21,7 +21,7 @@ use flowmem_benches::{
     measuring::MeasuringArgs,
     paired::{Paired, alternate},
     pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
-    probes, run_parallel, vocabulary,
+    probes, run_parallel, vocabulary, walk_probes,
 };
 use flowmem_intern::StringPool;
 use flowmem_map::{ConcurrentMap, ReadMap};
@@ -304,11 +304,9 @@ fn intern(out: &Out) {
         // twice one thread's work, so the throughput ratio is twice the time ratio.
         let run = |threads: usize| {
             run_parallel(threads, passes, |t, n| {
-                for _ in 0..n {
-                    for k in 0..probes.len() {
-                        keep(pool.intern(keep(probes[(k + t * 5003) % probes.len()])));
-                    }
-                }
+                walk_probes(&probes, t, n, |w| {
+                    keep(pool.intern(keep(w)));
+                })
             })
         };
         let ratio = alternate(rounds(), || run(2), || run(1)).scaled(2.0);

@@ -420,20 +420,20 @@ impl BufferPool {
                     (budget + want <= cache_share.max(capacity)).then_some(want)
                 };
                 let mut full = None;
-                if !stack.is_empty()
-                    && (stack.len() >= per_class || more(cache.budget, used).is_none())
-                {
+                let mut room = more(cache.budget, used);
+                if !stack.is_empty() && (stack.len() >= per_class || room.is_none()) {
                     // No room for `buf`: the stack goes to the shared queue with its reservation.
                     let magazine = Magazine::from_stack(stack);
                     used -= magazine.bytes();
                     cache.budget -= magazine.bytes();
                     local.used.store(used, Relaxed);
                     full = Some(magazine);
+                    room = more(cache.budget, used);
                 }
                 if stack.len() >= per_class {
                     return (Some(buf), full);
                 }
-                match more(cache.budget, used) {
+                match room {
                     Some(0) => {}
                     Some(want) if self.reserve(want) => cache.budget += want,
                     _ => return (Some(buf), full),
