@@ -112,6 +112,15 @@ fn run_logged(
     log: &Path,
     pb: &ProgressBar,
 ) -> Result<std::collections::HashMap<String, f64>> {
+    run_watched(cmd, log, pb).map(|(seen, _)| seen)
+}
+
+/// [`run_logged`], returning the command's standard output too.
+fn run_watched(
+    cmd: &mut Command,
+    log: &Path,
+    pb: &ProgressBar,
+) -> Result<(std::collections::HashMap<String, f64>, String)> {
     let mut file = fs::File::create(log).map_err(crate::io_at(log))?;
     writeln!(file, "$ {cmd:?}").map_err(crate::io_at(log))?;
     let mut child = cmd
@@ -140,11 +149,14 @@ fn run_logged(
         watch.seen
     });
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+    let mut out = String::new();
     for line in BufReader::new(stdout)
         .lines()
         .map_while(std::result::Result::ok)
     {
         writeln!(file, "{line}").map_err(crate::io_at(log))?;
+        out.push_str(&line);
+        out.push('\n');
     }
     let seen = progress.join().unwrap_or_default();
     let status = child.wait()?;
@@ -159,7 +171,7 @@ fn run_logged(
         )
         .into());
     }
-    Ok(seen)
+    Ok((seen, out))
 }
 
 /// The native build (`--native`): the engine bench's E5 groups built with `-C target-cpu=native` (added to
@@ -239,6 +251,24 @@ fn keep_binary(out: &Path, bin: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The command that runs the measuring binary `name` (`counts` or `paired`, kept by `keep_binary`) with
+/// `args`, in the run's mode, with `filter` (substrings of the ids to measure, `|` between them).
+fn measuring_command(
+    out: &Path,
+    name: &str,
+    args: &[impl AsRef<std::ffi::OsStr>],
+    quick: bool,
+    filter: Option<&str>,
+) -> Command {
+    let mut cmd = Command::new(out.join(format!("{name}{EXE}")));
+    cmd.args(args)
+        .env("FLOWMEM_BENCH_QUICK", if quick { "1" } else { "0" });
+    if let Some(f) = filter {
+        cmd.args(["--filter", f]);
+    }
+    cmd
+}
+
 /// Runs the measuring binary `name` (`counts` or `paired`, kept by `keep_binary`) with `args` and the
 /// run's mode and filter, logs its JSON lines to `log`, and returns them.
 fn run_measuring(
@@ -248,12 +278,7 @@ fn run_measuring(
     opts: &Options,
     log: &Path,
 ) -> Result<String> {
-    let mut cmd = Command::new(out.join(format!("{name}{EXE}")));
-    cmd.args(args)
-        .env("FLOWMEM_BENCH_QUICK", if opts.quick { "1" } else { "0" });
-    if let Some(f) = &opts.filter {
-        cmd.args(["--filter", f]);
-    }
+    let mut cmd = measuring_command(out, name, args, opts.quick, opts.filter.as_deref());
     let output = cmd
         .output()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
@@ -289,21 +314,56 @@ fn paired_layers(plan: &[(String, String)], allocator: &str) -> Vec<&'static str
         .collect()
 }
 
-/// Runs the paired binary of `allocator`'s build for `layers` and reads its ratios.
+/// Runs the paired binary of `allocator`'s build for `layers` and reads its ratios, each with the CPU
+/// other processes took while its rounds ran; the ratios they disturbed are measured again, once, and a
+/// ratio still disturbed leaves its targets unjudged (as `remeasure_disturbed` does for criterion's).
 fn measure_paired(
     out: &Path,
     allocator: &str,
     layers: &[&str],
     opts: &Options,
-    log: &Path,
+    (logs, pb): (&Path, &ProgressBar),
 ) -> Result<Vec<report::PairedResult>> {
-    report::parse_paired(&run_measuring(
-        out,
-        &format!("paired-{allocator}"),
-        layers,
-        opts,
-        log,
-    )?)
+    let name = format!("paired-{allocator}");
+    let run = |filter: Option<&str>, log: &Path| -> Result<Vec<report::PairedResult>> {
+        let mut cmd = measuring_command(out, &name, layers, opts.quick, filter);
+        let (seen, stdout) = run_watched(&mut cmd, log, pb)?;
+        let mut ratios = report::parse_paired(&stdout)?;
+        for r in &mut ratios {
+            r.others_cores = seen.get(&r.id).copied();
+        }
+        Ok(ratios)
+    };
+    let mut ratios = run(
+        opts.filter.as_deref(),
+        &logs.join(format!("paired-{allocator}.log")),
+    )?;
+    let disturbed: Vec<&str> = ratios
+        .iter()
+        .filter(|r| r.disturbed())
+        .map(|r| r.id.as_str())
+        .collect();
+    if disturbed.is_empty() {
+        return Ok(ratios);
+    }
+    say(
+        pb,
+        format!(
+            "bench: measuring again {} ratio(s) ({allocator}) that other processes disturbed: {}",
+            disturbed.len(),
+            disturbed.join(", ")
+        ),
+    );
+    let fresh = run(
+        Some(&disturbed.join("|")),
+        &logs.join(format!("paired-{allocator}-again.log")),
+    )?;
+    for f in fresh {
+        if let Some(old) = ratios.iter_mut().find(|r| r.id == f.id) {
+            *old = f;
+        }
+    }
+    Ok(ratios)
 }
 
 /// Measures again, once, every benchmark that other processes disturbed (see `disturbance`), and keeps the
@@ -581,13 +641,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
                 layers.join(", ")
             ),
         );
-        paired.extend(measure_paired(
-            &out,
-            a,
-            &layers,
-            &opts,
-            &logs.join(format!("paired-{a}.log")),
-        )?);
+        paired.extend(measure_paired(&out, a, &layers, &opts, (&logs, &pb))?);
     }
     pb.finish_and_clear();
 
@@ -601,7 +655,7 @@ pub(crate) fn run(mut opts: Options) -> Result<()> {
         allocators,
         targets: {
             let mut t = targets::evaluate(&results, &counts, &paired);
-            targets::mark_disturbed(&mut t, &results);
+            targets::mark_disturbed(&mut t, &results, &paired);
             t
         },
         benches: results,

@@ -6,13 +6,20 @@
 //! line to its "Analyzing" line), the machine's busy time (`/proc/stat`) minus the CPU time of this
 //! process tree (xtask, cargo, the bench binary: `/proc/<pid>/stat`) is the CPU others took. A benchmark
 //! during which others took more than [`DISTURBED_CORES`] on average is *disturbed*: the bench measures it
-//! again, and a target whose figure stays disturbed is reported as such instead of being judged.
+//! again, and a target whose figure stays disturbed is reported as such instead of being judged. The
+//! paired binary (ratios from alternating runs) prints the same progress lines around each ratio's
+//! rounds, and its ratios are watched and measured again alike.
 
 use std::{collections::HashMap, fs, time::Instant};
 
 /// Others' average CPU use, in cores, above which a measurement is disturbed. The services this machine
 /// runs idle below 0.05 cores together; a competing compile or test run takes a whole core.
 pub(crate) const DISTURBED_CORES: f64 = 0.15;
+
+/// Whether others' CPU use during a measurement (`None`: not known) makes its figure untrustworthy.
+pub(crate) fn is_disturbed(others_cores: Option<f64>) -> bool {
+    others_cores.is_some_and(|c| c > DISTURBED_CORES)
+}
 
 /// Clock ticks per second of `/proc` CPU times (`USER_HZ`: 100 on Linux, whatever `CONFIG_HZ`).
 const TICKS_PER_SECOND: f64 = 100.0;

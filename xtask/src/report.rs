@@ -115,6 +115,9 @@ pub(crate) struct PairedResult {
     pub(crate) high: f64,
     pub(crate) rounds: u64,
     pub(crate) what: String,
+    /// Other processes' average CPU use (cores) while the rounds ran, where `/proc` tells; above
+    /// `disturbance::DISTURBED_CORES` the ratio is disturbed.
+    pub(crate) others_cores: Option<f64>,
 }
 
 /// Parses the JSON lines the paired binary prints.
@@ -133,6 +136,8 @@ pub(crate) fn parse_paired(text: &str) -> Result<Vec<PairedResult>> {
                     .as_u64()
                     .ok_or_else(|| l.missing("rounds"))?,
                 what: l.text("what")?,
+                // Filled in by whoever watched the run (`bench::measure_paired`).
+                others_cores: None,
             })
         })
         .collect()
@@ -265,8 +270,14 @@ fn target_table(out: &mut String, targets: &[&TargetResult]) {
 impl BenchResult {
     /// Whether other processes took so much CPU while it was measured that the figure cannot be trusted.
     pub(crate) fn disturbed(&self) -> bool {
-        self.others_cores
-            .is_some_and(|c| c > crate::disturbance::DISTURBED_CORES)
+        crate::disturbance::is_disturbed(self.others_cores)
+    }
+}
+
+impl PairedResult {
+    /// Whether other processes took so much CPU while its rounds ran that the ratio cannot be trusted.
+    pub(crate) fn disturbed(&self) -> bool {
+        crate::disturbance::is_disturbed(self.others_cores)
     }
 }
 
@@ -378,15 +389,19 @@ impl Report {
             if !paired.is_empty() {
                 out.push_str(
                     "\nRatios from alternating runs (the two sides run back to back, round after round: \
-                     the median of the rounds' ratios, and its quartiles):\n\n",
+                     the median of the rounds' ratios, and its quartiles; others' CPU: the cores other \
+                     processes used on average while the rounds ran):\n\n",
                 );
                 out.push_str(
-                    "| measurement | allocator | median | quartiles | rounds | what |\n|---|---|---|---|---|---|\n",
+                    "| measurement | allocator | median | quartiles | rounds | others' CPU | what |\n|---|---|---|---|---|---|---|\n",
                 );
                 for p in paired {
+                    let others = p
+                        .others_cores
+                        .map_or("–".to_string(), |c| format!("{c:.2}"));
                     let _ = writeln!(
                         out,
-                        "| `{}` | {} | {:.3} | {:.3}–{:.3} | {} | {} |",
+                        "| `{}` | {} | {:.3} | {:.3}–{:.3} | {} | {others} | {} |",
                         p.id, p.allocator, p.median, p.low, p.high, p.rounds, p.what
                     );
                 }

@@ -792,19 +792,30 @@ pub(crate) struct TargetResult {
     pub(crate) disturbed: Option<f64>,
 }
 
-/// Marks every target one of whose benchmarks is disturbed (`BenchResult::disturbed`): not judged.
-pub(crate) fn mark_disturbed(targets: &mut [TargetResult], results: &[BenchResult]) {
-    for t in targets.iter_mut() {
-        let worst = results
-            .iter()
-            .filter(|r| {
-                r.allocator == t.allocator && (r.id == t.numerator || r.id == t.denominator)
-            })
-            .filter(|r| r.disturbed())
-            .filter_map(|r| r.others_cores)
-            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
-        if let Some(cores) = worst {
-            t.disturbed = Some(cores);
+/// Marks every target one of whose figures is disturbed (`BenchResult::disturbed`,
+/// `PairedResult::disturbed`): not judged.
+pub(crate) fn mark_disturbed(
+    targets: &mut [TargetResult],
+    results: &[BenchResult],
+    paired: &[PairedResult],
+) {
+    let disturbed = results
+        .iter()
+        .filter(|r| r.disturbed())
+        .map(|r| (&r.allocator, &r.id, r.others_cores))
+        .chain(
+            paired
+                .iter()
+                .filter(|p| p.disturbed())
+                .map(|p| (&p.allocator, &p.id, p.others_cores)),
+        );
+    for (allocator, id, cores) in disturbed {
+        let Some(cores) = cores else { continue };
+        for t in targets
+            .iter_mut()
+            .filter(|t| t.allocator == *allocator && (t.numerator == *id || t.denominator == *id))
+        {
+            t.disturbed = Some(t.disturbed.map_or(cores, |m| m.max(cores)));
             t.pass = None;
         }
     }
@@ -1309,7 +1320,7 @@ mod tests {
         ];
         let judged = |results: &[BenchResult]| {
             let mut t = evaluate(results, &[], &[]);
-            mark_disturbed(&mut t, results);
+            mark_disturbed(&mut t, results, &[]);
             t.into_iter().find(|t| t.id == "F1").unwrap()
         };
         let f1 = judged(&results);
@@ -1322,6 +1333,45 @@ mod tests {
             (f1.ratio, f1.pass, f1.disturbed),
             (Some(5.0), None, Some(0.9))
         );
+    }
+
+    #[test]
+    fn a_target_of_a_disturbed_paired_ratio_is_not_judged() {
+        let mut pipeline = PairedResult {
+            allocator: "mimalloc".into(),
+            layer: "pool".into(),
+            id: "paired/buffer_pipeline/pool_64k".into(),
+            median: 0.5,
+            low: 0.4,
+            high: 0.6,
+            rounds: 21,
+            what: String::new(),
+            others_cores: Some(0.05),
+        };
+        let mut on_system = pipeline.clone();
+        on_system.allocator = "system".into();
+        let judged = |p: &PairedResult, allocator: &str| {
+            let both = [p.clone(), on_system.clone()];
+            let mut t = evaluate(&[], &[], &both);
+            mark_disturbed(&mut t, &[], &both);
+            t.into_iter()
+                .find(|t| t.id.starts_with("P6") && t.allocator == allocator)
+                .unwrap()
+        };
+        let p6 = judged(&pipeline, "mimalloc");
+        assert_eq!(
+            (p6.ratio, p6.pass, p6.disturbed),
+            (Some(0.5), Some(true), None)
+        );
+        pipeline.others_cores = Some(0.8);
+        let p6 = judged(&pipeline, "mimalloc");
+        assert_eq!(
+            (p6.ratio, p6.pass, p6.disturbed),
+            (Some(0.5), None, Some(0.8))
+        );
+        // The same id under another allocator is another figure.
+        let p6 = judged(&pipeline, "system");
+        assert_eq!((p6.pass, p6.disturbed), (Some(true), None));
     }
 
     #[test]
@@ -1383,6 +1433,7 @@ mod tests {
             high: median + 0.1,
             rounds: 21,
             what: String::new(),
+            others_cores: None,
         };
         let targets = evaluate(
             &results,
@@ -1429,6 +1480,7 @@ mod tests {
             high: median + 0.05,
             rounds: 11,
             what: String::new(),
+            others_cores: None,
         };
         let m7 = |paired: &[PairedResult]| {
             evaluate(&results, &[], paired)

@@ -5,7 +5,9 @@
 //!
 //! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1, M3,
 //! M4, M6, M7) and `pool` (P6). Runs under the global allocator its build chose (`--features jemalloc` /
-//! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs).
+//! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs). Around each ratio's
+//! rounds it writes criterion's progress lines to standard error, from which `cargo xtask bench` tells
+//! whether other processes took CPU meanwhile (and then measures the ratio again).
 
 use std::{
     collections::HashMap,
@@ -44,7 +46,17 @@ impl Out {
         self.args.wants(id)
     }
 
-    fn emit(&self, layer: &str, id: &str, p: Paired, what: &str) {
+    /// Measures `id` and prints its line. The measurement is bracketed by criterion's progress lines on
+    /// standard error (`Benchmarking ID: Collecting …`, `Benchmarking ID: Analyzing`), from which
+    /// `cargo xtask bench` shows its progress and works out the CPU other processes took meanwhile: a
+    /// ratio measured while they took a core is measured again, as a criterion figure is.
+    fn emit(&self, layer: &str, id: &str, what: &str, measure: impl FnOnce() -> Paired) {
+        eprintln!(
+            "Benchmarking {id}: Collecting {} alternating rounds",
+            rounds()
+        );
+        let p = measure();
+        eprintln!("Benchmarking {id}: Analyzing");
         println!(
             "{}",
             serde_json::json!({
@@ -125,17 +137,16 @@ fn map(out: &Out) {
             continue;
         }
         let spec = Spec::named(workload).expect("COMPARISONS names known workloads");
-        let ratio = match peer {
+        let what = format!(
+            "ConcurrentMap / {peer} throughput, {workload}, {threads} thread(s), alternating runs"
+        );
+        out.emit("map", &id, &what, || match peer {
             "papaya" => map_ratio::<Papaya>(spec, threads),
             "scc" => map_ratio::<Scc>(spec, threads),
             "rwlock_std" => map_ratio::<RwLock<HashMap<u64, u64>>>(spec, threads),
             "dashmap_std" => map_ratio::<DashMap<u64, u64, RandomState>>(spec, threads),
             other => unreachable!("no map {other:?} in COMPARISONS"),
-        };
-        let what = format!(
-            "ConcurrentMap / {peer} throughput, {workload}, {threads} thread(s), alternating runs"
-        );
-        out.emit("map", &id, ratio, &what);
+        });
     }
     for spec in &WORKLOADS {
         for &name in SCALING_MAPS {
@@ -143,19 +154,18 @@ fn map(out: &Out) {
             if !out.wants(&id) {
                 continue;
             }
-            let ratio = match name {
+            let what = format!(
+                "{name} two-thread throughput / (2 x its one-thread throughput), {}, alternating runs",
+                spec.name
+            );
+            out.emit("map", &id, &what, || match name {
                 "concurrent_map" => scaling::<ConcurrentMap<u64, u64>>(spec),
                 "dashmap_std" => scaling::<DashMap<u64, u64, RandomState>>(spec),
                 "rwlock_std" => scaling::<RwLock<HashMap<u64, u64>>>(spec),
                 "papaya" => scaling::<Papaya>(spec),
                 "scc" => scaling::<Scc>(spec),
                 other => unreachable!("no map {other:?} in SCALING_MAPS"),
-            };
-            let what = format!(
-                "{name} two-thread throughput / (2 x its one-thread throughput), {}, alternating runs",
-                spec.name
-            );
-            out.emit("map", &id, ratio, &what);
+            });
         }
     }
     let id = "paired/read_only/read_map_2t";
@@ -165,15 +175,16 @@ fn map(out: &Out) {
         let concurrent: ConcurrentMap<u64, u64> =
             lookups.present().iter().map(|k| (*k, *k)).collect();
         let n = lookups_per_run();
-        let ratio = alternate(
-            rounds(),
-            || lookups.run(2, n, &|k| read_map.get(&k)),
-            || lookups.run(2, n, &|k| concurrent.get(&k)),
-        );
         let what = format!(
             "ReadMap / ConcurrentMap throughput, read-only lookups ({n} a thread a run), 2 threads, alternating runs"
         );
-        out.emit("map", id, ratio, &what);
+        out.emit("map", id, &what, || {
+            alternate(
+                rounds(),
+                || lookups.run(2, n, &|k| read_map.get(&k)),
+                || lookups.run(2, n, &|k| concurrent.get(&k)),
+            )
+        });
     }
 }
 
@@ -188,19 +199,16 @@ fn pool(out: &Out) {
         return;
     }
     let pool = BufferPool::new();
-    let ratio = alternate(
-        rounds(),
-        || vec_pipeline(P6_SIZE, P6_BUFFERS),
-        || pool_pipeline(&pool, P6_SIZE, P6_BUFFERS),
+    let what = format!(
+        "BufferPool / Vec::with_capacity time, producer/consumer pipeline of {P6_BUFFERS} 64 KiB buffers a run, alternating runs"
     );
-    out.emit(
-        "pool",
-        id,
-        ratio,
-        &format!(
-            "BufferPool / Vec::with_capacity time, producer/consumer pipeline of {P6_BUFFERS} 64 KiB buffers a run, alternating runs"
-        ),
-    );
+    out.emit("pool", id, &what, || {
+        alternate(
+            rounds(),
+            || vec_pipeline(P6_SIZE, P6_BUFFERS),
+            || pool_pipeline(&pool, P6_SIZE, P6_BUFFERS),
+        )
+    });
 }
 
 /// Passes over the 10,000 probes a run of the intern ratios (one pass takes 0.1–0.3 ms): a run lasts
@@ -255,7 +263,7 @@ fn intern(out: &Out) {
         };
         let what =
             format!("StringPool::intern / lasso ThreadedRodeo::get_or_intern time, hits, {hits}");
-        out.emit("intern", id, alternate(rounds(), lasso, ours), &what);
+        out.emit("intern", id, &what, || alternate(rounds(), lasso, ours));
     }
     let id = "paired/intern_hit/string_interner_buffer";
     if out.wants(id) {
@@ -271,7 +279,7 @@ fn intern(out: &Out) {
         let what = format!(
             "StringPool::intern / string-interner StringInterner<BufferBackend>::get_or_intern time, hits, {hits}"
         );
-        out.emit("intern", id, alternate(rounds(), peer, ours), &what);
+        out.emit("intern", id, &what, || alternate(rounds(), peer, ours));
     }
     let id = "paired/lookup/frozen_get";
     if out.wants(id) {
@@ -283,20 +291,21 @@ fn intern(out: &Out) {
             pool.freeze()
         };
         let what = format!("FrozenPool::get / StringPool::get time, {hits}");
-        let ratio = alternate(
-            rounds(),
-            || {
-                timed_passes(&probes, passes, |w| {
-                    keep(pool.get(w));
-                })
-            },
-            || {
-                timed_passes(&probes, passes, |w| {
-                    keep(frozen.get(w));
-                })
-            },
-        );
-        out.emit("intern", id, ratio, &what);
+        out.emit("intern", id, &what, || {
+            alternate(
+                rounds(),
+                || {
+                    timed_passes(&probes, passes, |w| {
+                        keep(pool.get(w));
+                    })
+                },
+                || {
+                    timed_passes(&probes, passes, |w| {
+                        keep(frozen.get(w));
+                    })
+                },
+            )
+        });
     }
     let id = "paired/intern_threads/2t";
     if out.wants(id) {
@@ -309,12 +318,13 @@ fn intern(out: &Out) {
                 })
             })
         };
-        let ratio = alternate(rounds(), || run(2), || run(1)).scaled(2.0);
         let what = format!(
             "StringPool::intern hits, two threads' throughput / one thread's, each thread {passes} passes over {} probes a run, alternating runs",
             probes.len()
         );
-        out.emit("intern", id, ratio, &what);
+        out.emit("intern", id, &what, || {
+            alternate(rounds(), || run(2), || run(1)).scaled(2.0)
+        });
     }
 }
 
