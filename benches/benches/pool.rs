@@ -8,11 +8,12 @@
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use flowmem_benches::{
-    Ctx, fill, keep, new_ctx,
+    fill, keep, new_ctx,
+    objects::ObjectPools,
     pipeline::{P6_SIZE, pool_pipeline, touch, vec_pipeline},
     run_parallel,
 };
-use flowmem_pool::{BufferPool, ObjectPool, PoolConfig};
+use flowmem_pool::BufferPool;
 
 fn buffer_4k(c: &mut Criterion) {
     let mut group = c.benchmark_group("buffer_4k");
@@ -33,63 +34,6 @@ fn buffer_4k(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// One acquire + fill + release with one of the [`ObjectPools`].
-type PoolUse = fn(&ObjectPools);
-
-/// The pools of the object benches, each as a competent user of it would set it up (a capacity of 64
-/// where the pool asks for one; a reset that clears the map), and one acquire + fill + release with each.
-struct ObjectPools {
-    ours: ObjectPool<Ctx>,
-    object_pool: object_pool::Pool<Ctx>,
-    linear: lockfree_object_pool::LinearObjectPool<Ctx>,
-    opool: opool::Pool<CtxAllocator, Ctx>,
-}
-
-impl ObjectPools {
-    fn new() -> ObjectPools {
-        ObjectPools {
-            ours: ObjectPool::with_reset(new_ctx, PoolConfig::default()),
-            object_pool: object_pool::Pool::new(64, new_ctx),
-            linear: lockfree_object_pool::LinearObjectPool::new(new_ctx, |c: &mut Ctx| c.clear()),
-            opool: opool::Pool::new(64, CtxAllocator),
-        }
-    }
-
-    fn use_ours(&self) {
-        let mut ctx = self.ours.acquire();
-        fill(&mut ctx);
-        keep(&*ctx);
-    }
-
-    fn use_object_pool(&self) {
-        // object-pool does not clear what comes back: the user does.
-        let mut ctx = self.object_pool.pull(new_ctx);
-        ctx.clear();
-        fill(&mut ctx);
-        keep(&*ctx);
-    }
-
-    fn use_linear(&self) {
-        let mut ctx = self.linear.pull();
-        fill(&mut ctx);
-        keep(&*ctx);
-    }
-
-    fn use_opool(&self) {
-        let mut ctx = self.opool.get();
-        fill(&mut ctx);
-        keep(&*ctx);
-    }
-
-    /// Each pool's bench name and use, ours first.
-    const USES: [(&'static str, PoolUse); 4] = [
-        ("pool", ObjectPools::use_ours),
-        ("object_pool_crate", ObjectPools::use_object_pool),
-        ("lockfree_linear", ObjectPools::use_linear),
-        ("opool", ObjectPools::use_opool),
-    ];
 }
 
 fn object_ctx(c: &mut Criterion) {
@@ -121,19 +65,8 @@ fn object_ctx(c: &mut Criterion) {
     group.finish();
 }
 
-/// opool's way to make and clear the contexts.
-struct CtxAllocator;
-
-impl opool::PoolAllocator<Ctx> for CtxAllocator {
-    fn allocate(&self) -> Ctx {
-        new_ctx()
-    }
-    fn reset(&self, ctx: &mut Ctx) {
-        ctx.clear();
-    }
-}
-
-/// The same acquire + fill + release from two threads at once (target P8), each pool shared by both.
+/// The same acquire + fill + release from two threads at once, each pool shared by both (for reading and
+/// for P9's credibility check: P8 is taken from alternating runs of the same pools by `src/bin/paired.rs`).
 fn object_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("object_threads");
     group.sampling_mode(SamplingMode::Flat);

@@ -23,6 +23,7 @@ pub mod faults;
 pub mod maps;
 pub mod measuring;
 pub mod mix;
+pub mod objects;
 pub mod paired;
 pub mod pipeline;
 pub mod shared_bench;

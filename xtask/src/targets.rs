@@ -861,7 +861,7 @@ pub(crate) fn evaluate(
         "pool",
         &["object_threads/", "buffer_threads/"],
     ));
-    out.push(object_pool_threads_target(results));
+    out.push(object_pool_threads_target(paired));
     // E5 again on the native build (`--native`): E5.native.<helper>.
     for spec in TARGETS.iter().filter(|t| t.id.starts_with("E5.")) {
         let helper = spec.id.trim_start_matches("E5.");
@@ -969,29 +969,39 @@ fn system_result<'a>(results: &'a [BenchResult], layer: &str, id: &str) -> Optio
 }
 
 /// Target P8: two threads sharing a pool (acquire + fill + release): ObjectPool's total throughput /
-/// the best peer's (object-pool, lockfree-object-pool's linear pool, opool), goal >= 2.5.
-fn object_pool_threads_target(results: &[BenchResult]) -> TargetResult {
+/// the best peer's (object-pool, lockfree-object-pool's linear pool, opool), goal >= 2.5. Each peer runs
+/// alternately with ours (`paired/object_threads/<peer>_2t`, system allocator); the best peer is the one
+/// whose ratio is lowest. (The criterion group `object_threads` stays as information: its two-thread
+/// figures, taken minutes apart, once read ours at 8.4 M uses/s in a full run where the alternating
+/// example of the same pools gave 20–22.)
+fn object_pool_threads_target(paired: &[PairedResult]) -> TargetResult {
     let goal = Goal::AtLeast(2.5);
-    let find = |id: &str| system_result(results, "pool", id);
-    let best = ["object_pool_crate", "lockfree_linear", "opool"]
+    let best = paired
         .iter()
-        .filter_map(|p| find(&format!("object_threads/{p}_2t")).map(|r| (*p, r.ns_per_element)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
-    let ratio = match (find("object_threads/pool_2t"), best) {
-        (Some(ours), Some((_, peer))) => Some(peer / ours.ns_per_element),
-        _ => None,
-    };
+        .filter(|p| {
+            p.allocator == "system"
+                && p.layer == "pool"
+                && p.id.starts_with("paired/object_threads/")
+        })
+        .min_by(|a, b| a.median.total_cmp(&b.median));
     TargetResult::from_system_run(
         "P8".into(),
         "pool",
-        format!(
-            "two threads sharing a pool, acquire + fill + release: ObjectPool / the best peer ({}), total throughput",
-            best.map_or("not measured", |(p, _)| p)
-        ),
-        ratio,
+        match best {
+            Some(p) => format!(
+                "two threads sharing a pool, acquire + fill + release: ObjectPool / the best peer ({}), total throughput, median of {} alternating runs (quartiles {:.3}–{:.3})",
+                p.id.trim_start_matches("paired/object_threads/")
+                    .trim_end_matches("_2t"),
+                p.rounds,
+                p.low,
+                p.high
+            ),
+            None => "two threads sharing a pool, acquire + fill + release: ObjectPool / the best peer, total throughput (not measured)".into(),
+        },
+        best.map(|p| p.median),
         goal,
-        "object_threads/pool_2t".into(),
-        best.map_or(String::new(), |(p, _)| format!("object_threads/{p}_2t")),
+        best.map_or(String::new(), |p| p.id.clone()),
+        String::new(),
     )
 }
 
@@ -1333,6 +1343,44 @@ mod tests {
             (f1.ratio, f1.pass, f1.disturbed),
             (Some(5.0), None, Some(0.9))
         );
+    }
+
+    #[test]
+    fn p8_is_ours_against_the_best_peer_of_the_alternating_runs() {
+        let ratio = |peer: &str, median: f64, allocator: &str| PairedResult {
+            allocator: allocator.into(),
+            layer: "pool".into(),
+            id: format!("paired/object_threads/{peer}_2t"),
+            median,
+            low: median - 0.1,
+            high: median + 0.1,
+            rounds: 21,
+            what: String::new(),
+            others_cores: None,
+        };
+        let p8 = |paired: &[PairedResult]| {
+            evaluate(&[], &[], paired)
+                .into_iter()
+                .find(|t| t.id == "P8")
+                .unwrap()
+        };
+        let mut paired = vec![
+            ratio("object_pool_crate", 2.8, "system"),
+            ratio("lockfree_linear", 4.4, "system"),
+            ratio("opool", 2.6, "system"),
+            // Another allocator's run is information, not P8.
+            ratio("opool", 1.2, "jemalloc"),
+        ];
+        let t = p8(&paired);
+        assert_eq!((t.ratio, t.pass), (Some(2.6), Some(true)));
+        assert_eq!(t.numerator, "paired/object_threads/opool_2t");
+        assert!(t.what.contains("best peer (opool)"), "{}", t.what);
+        paired[0].median = 2.2;
+        let t = p8(&paired);
+        assert_eq!((t.ratio, t.pass), (Some(2.2), Some(false)));
+        assert!(t.what.contains("(object_pool_crate)"), "{}", t.what);
+        let none = p8(&[]);
+        assert_eq!((none.ratio, none.pass), (None, None));
     }
 
     #[test]

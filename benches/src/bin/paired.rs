@@ -4,7 +4,7 @@
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
 //! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1, M3,
-//! M4, M6, M7) and `pool` (P6). Runs under the global allocator its build chose (`--features jemalloc` /
+//! M4, M6, M7) and `pool` (P6, P8). Runs under the global allocator its build chose (`--features jemalloc` /
 //! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs). Around each ratio's
 //! rounds it writes criterion's progress lines to standard error, from which `cargo xtask bench` tells
 //! whether other processes took CPU meanwhile (and then measures the ratio again).
@@ -21,6 +21,7 @@ use flowmem_benches::{
     keep,
     maps::{BenchMap, Lookups, Papaya, Scc, Spec, WORKLOADS},
     measuring::MeasuringArgs,
+    objects::{ObjectPools, PoolUse},
     paired::{Paired, alternate},
     pipeline::{P6_SIZE, pool_pipeline, vec_pipeline},
     probes, run_parallel, vocabulary, walk_probes,
@@ -211,6 +212,31 @@ fn pool(out: &Out) {
     });
 }
 
+/// Uses on each thread per run of P8: a run of ours takes 5–10 ms, a peer's 10–40 ms.
+const P8_USES: u64 = 200_000;
+
+/// P8: two threads sharing one pool, acquire + fill + release, `ObjectPool` against each peer of the
+/// `object_threads` bench group (the same pools, set up alike). Each ratio is ours over the peer's total
+/// throughput; P8 is the lowest of them, against the best peer on two threads.
+fn objects(out: &Out) {
+    let pools = ObjectPools::new();
+    let [(_, ours), peers @ ..] = ObjectPools::USES;
+    let two_threads =
+        |work: PoolUse| run_parallel(2, P8_USES, |_, n| (0..n).for_each(|_| work(&pools)));
+    for (peer, work) in peers {
+        let id = format!("paired/object_threads/{peer}_2t");
+        if !out.wants(&id) {
+            continue;
+        }
+        let what = format!(
+            "ObjectPool / {peer} total throughput, two threads sharing the pool, acquire + fill + release, {P8_USES} uses a thread a run, alternating runs"
+        );
+        out.emit("pool", &id, &what, || {
+            alternate(rounds(), || two_threads(ours), || two_threads(work))
+        });
+    }
+}
+
 /// Passes over the 10,000 probes a run of the intern ratios (one pass takes 0.1–0.3 ms): a run lasts
 /// several of the host's scheduling periods, so that a vCPU taken away for a few milliseconds does not
 /// decide a two-thread run (I4 read 1.19 in a quick tour with runs of 20 passes, 2–3 ms).
@@ -349,5 +375,6 @@ fn main() {
     }
     if out.args.wants_layer("pool") {
         pool(&out);
+        objects(&out);
     }
 }
