@@ -1,6 +1,7 @@
 //! Interning hits in a loop: the 10k-word vocabulary of the `intern_hit` bench, probed in its scattered
 //! order, by ours (`flowmem`), string-interner's `BufferBackend` (`string_interner`) or lasso's
-//! `ThreadedRodeo` (`lasso`). For instruction counts per hit (I7, I1, docs/intern.md):
+//! `ThreadedRodeo` (`lasso`); or looked up, never added, by `StringPool::get` (`flowmem_get`) or
+//! `FrozenPool::get` (`frozen`). For instruction counts per hit (I7, I1, I3, docs/intern.md):
 //! `valgrind --tool=callgrind target/release/examples/intern_use flowmem 20` after
 //! `cargo build --release -p flowmem-benches --example intern_use` (N passes over the vocabulary;
 //! subtract a run of 1 pass to leave the setup out); without valgrind it prints ns per hit.
@@ -12,7 +13,7 @@ use flowmem_intern::StringPool;
 
 const COMMAND_LINE: CommandLine = CommandLine {
     program: "intern_use",
-    usage: "[flowmem|string_interner|lasso [N]]",
+    usage: "[flowmem|flowmem_get|frozen|string_interner|lasso [N]]",
 };
 
 /// Runs `hit` over the probes `n` times and prints the time per hit.
@@ -37,6 +38,22 @@ fn main() {
                 keep(pool.intern(w));
             });
         }
+        "flowmem_get" | "frozen" => {
+            let pool = StringPool::new();
+            words.iter().for_each(|w| {
+                pool.intern(w);
+            });
+            if which == "frozen" {
+                let frozen = pool.freeze();
+                run(&which, n, &probes, |w| {
+                    keep(frozen.get(w));
+                });
+            } else {
+                run(&which, n, &probes, |w| {
+                    keep(pool.get(w));
+                });
+            }
+        }
         "string_interner" => {
             let mut interner: string_interner::StringInterner<
                 string_interner::backend::BufferBackend,
@@ -58,7 +75,7 @@ fn main() {
             });
         }
         other => COMMAND_LINE.refuse(&format!(
-            "no mode {other:?}; use flowmem, string_interner or lasso"
+            "no mode {other:?}; use flowmem, flowmem_get, frozen, string_interner or lasso"
         )),
     }
 }
