@@ -1345,18 +1345,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn p8_is_ours_against_the_best_peer_of_the_alternating_runs() {
-        let ratio = |peer: &str, median: f64, allocator: &str| PairedResult {
+    /// A ratio of 21 alternating rounds, quartiles 0.1 either side of its median.
+    fn paired_result(allocator: &str, layer: &str, id: &str, median: f64) -> PairedResult {
+        PairedResult {
             allocator: allocator.into(),
-            layer: "pool".into(),
-            id: format!("paired/object_threads/{peer}_2t"),
+            layer: layer.into(),
+            id: id.into(),
             median,
             low: median - 0.1,
             high: median + 0.1,
             rounds: 21,
             what: String::new(),
             others_cores: None,
+        }
+    }
+
+    #[test]
+    fn p8_is_ours_against_the_best_peer_of_the_alternating_runs() {
+        let ratio = |peer: &str, median: f64, allocator: &str| {
+            paired_result(
+                allocator,
+                "pool",
+                &format!("paired/object_threads/{peer}_2t"),
+                median,
+            )
         };
         let p8 = |paired: &[PairedResult]| {
             evaluate(&[], &[], paired)
@@ -1385,17 +1397,9 @@ mod tests {
 
     #[test]
     fn a_target_of_a_disturbed_paired_ratio_is_not_judged() {
-        let mut pipeline = PairedResult {
-            allocator: "mimalloc".into(),
-            layer: "pool".into(),
-            id: "paired/buffer_pipeline/pool_64k".into(),
-            median: 0.5,
-            low: 0.4,
-            high: 0.6,
-            rounds: 21,
-            what: String::new(),
-            others_cores: Some(0.05),
-        };
+        let mut pipeline =
+            paired_result("mimalloc", "pool", "paired/buffer_pipeline/pool_64k", 0.5);
+        pipeline.others_cores = Some(0.05);
         let mut on_system = pipeline.clone();
         on_system.allocator = "system".into();
         let judged = |p: &PairedResult, allocator: &str| {
@@ -1472,17 +1476,7 @@ mod tests {
         for r in &mut results {
             r.layer = "map".into();
         }
-        let paired = |id: &str, median: f64| PairedResult {
-            allocator: "system".into(),
-            layer: "map".into(),
-            id: id.into(),
-            median,
-            low: median - 0.1,
-            high: median + 0.1,
-            rounds: 21,
-            what: String::new(),
-            others_cores: None,
-        };
+        let paired = |id: &str, median: f64| paired_result("system", "map", id, median);
         let targets = evaluate(
             &results,
             &[],
