@@ -52,7 +52,8 @@ struct FrozenEntry {
 const INLINE: usize = 16;
 
 impl FrozenEntry {
-    fn new(s: &str, start: u32, len: u32, symbol: Symbol) -> FrozenEntry {
+    /// The entry of `s`, which starts at `start` in a buffer of under 4 GiB.
+    fn new(s: &str, start: u32, symbol: Symbol) -> FrozenEntry {
         let (head, tail) = words(s.as_bytes());
         FrozenEntry {
             head,
@@ -61,7 +62,8 @@ impl FrozenEntry {
             } else {
                 u64::from(start)
             },
-            len,
+            // It lies inside the buffer, whose length fits in a `u32`.
+            len: s.len() as u32,
             symbol,
         }
     }
@@ -122,7 +124,7 @@ impl<S: BuildHasher + Clone> FrozenPool<S> {
             let start = bytes.len();
             bytes.push_str(s);
             offsets.push(to_u32(bytes.len()));
-            let entry = FrozenEntry::new(s, to_u32(start), to_u32(s.len()), symbol);
+            let entry = FrozenEntry::new(s, to_u32(start), symbol);
             // Should the table grow, an entry's string is found by its symbol (one more offset than
             // strings pushed so far: the closure sees only entries already in).
             table.insert_unique(hash_str(&hasher, s), entry, |e| {
