@@ -1,9 +1,9 @@
 //! One map under one conc-map-bench workload, run after run, printing each run's throughput: to see the
 //! spread of a map figure within one process (the criterion group takes the median of many runs).
 //!
-//! `cargo run --release -p flowmem-benches --example map_mix -- MAP WORKLOAD THREADS RUNS [SHARDS]` with MAP
-//! `concurrent_map`, `papaya` or `scc`, WORKLOAD `read_heavy`, `exchange` or `rapid_grow`; SHARDS sets
-//! `ConcurrentMap`'s shard count (default: its own). The maps and workloads are the bench's
+//! `cargo run --release -p flowmem-benches --example map_mix -- MAP WORKLOAD THREADS RUNS` with MAP
+//! `concurrent_map`, `papaya` or `scc`, WORKLOAD `read_heavy`, `exchange` or `rapid_grow`. The maps and
+//! workloads are the bench's
 //! (`flowmem_benches::maps`), at the full run's size.
 
 use flowmem_benches::{
@@ -15,7 +15,7 @@ use flowmem_map::ConcurrentMap;
 
 const COMMAND_LINE: CommandLine = CommandLine {
     program: "map_mix",
-    usage: "[MAP [WORKLOAD [THREADS [RUNS [SHARDS]]]]]",
+    usage: "[MAP [WORKLOAD [THREADS [RUNS]]]]",
 };
 
 fn main() {
@@ -32,7 +32,6 @@ fn main() {
     };
     let threads = count(2, "THREADS", 2);
     let runs = count(3, "RUNS", 10);
-    let shards = args.get(4).map(|_| count(4, "SHARDS", 1));
     let Some(spec) = Spec::named(&workload) else {
         COMMAND_LINE.refuse(&format!(
             "WORKLOAD is read_heavy, exchange or rapid_grow, not {workload:?}"
@@ -45,14 +44,7 @@ fn main() {
     };
     for _ in 0..runs {
         let spent = match map.as_str() {
-            "concurrent_map" => w.run(threads, |capacity| match shards {
-                Some(n) => ConcurrentMap::<u64, u64>::with_capacity_hasher_and_shards(
-                    capacity,
-                    Default::default(),
-                    n,
-                ),
-                None => ConcurrentMap::with_capacity(capacity),
-            }),
+            "concurrent_map" => w.run(threads, ConcurrentMap::<u64, u64>::with_capacity),
             "papaya" => w.run(threads, Papaya::with_capacity),
             "scc" => w.run(threads, Scc::with_capacity),
             other => unreachable!("MAP {other:?} was checked above"),

@@ -48,7 +48,7 @@ pub struct ArcCache<K, V, S = DefaultHashBuilder> {
     /// Advanced by every creation; a slot's `last_used` is the clock value of its last use.
     clock: AtomicU64,
     evicting: Mutex<()>,
-    /// Created values in the map (slots being created are not counted): exact, unlike a sum over shards
+    /// Created values in the map (slots being created are not counted): exact, unlike a sum of counts
     /// read one after another while other threads write.
     stored: AtomicUsize,
     created: PaddedCounter,

@@ -2,7 +2,7 @@
 //!
 //! | need | type |
 //! |---|---|
-//! | a map many threads read and write (counters, registries, run state) | [`ConcurrentMap`]: sharded locks, no guard escapes a call |
+//! | a map many threads read and write (counters, registries, run state) | [`ConcurrentMap`]: a lock per bucket of sixteen entries, no guard escapes a call |
 //! | a map read constantly and written rarely (configuration, routing, symbol tables) | [`ReadMap`]: lock-free reads of an immutable snapshot, copy on write |
 //! | values costly to create, shared by `Arc`, bounded in number (open files, parsed specs) | [`ArcCache`]: one creation per key, LRU eviction |
 //!
@@ -25,9 +25,10 @@
 //!
 //! # Choosing, and what it costs
 //!
-//! - [`ConcurrentMap`] is dashmap with a faster default hasher (foldhash) and an API without guards. Each
-//!   call takes one shard lock (a read-write lock; sixteen shards per CPU). Use it when writes are common,
-//!   or when reads and writes mix.
+//! - [`ConcurrentMap`] is a hash table of our own with a fast default hasher (foldhash) and an API without
+//!   guards. Each call takes one bucket lock (a read-write lock beside the bucket's sixteen tags), so
+//!   threads on different buckets write nothing in common. Use it when writes are common, or when reads
+//!   and writes mix.
 //! - [`ReadMap`] reads are an atomic load of the current map plus a plain `HashMap` lookup: no lock, no
 //!   shared write, so reads scale with threads. Every write copies the whole map (O(n)); batch writes with
 //!   [`ReadMap::update_batch`]. Use it when writes are rare or come in batches.
@@ -41,14 +42,15 @@
 //! Every lock these types take is released before the call returns, and code that runs under a lock
 //! (closures passed to `get_with`, `update`, `retain`, `update_batch`, and `Clone`/`Eq`/`Drop` of keys and
 //! values) may not call into a map that takes a lock of the same kind: it panics with an explanation
-//! instead of deadlocking. So a thread never holds two shard locks, and never waits for itself.
+//! instead of deadlocking. So a thread never holds two bucket locks, and never waits for itself.
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![forbid(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod cache;
 mod concurrent;
 mod read_map;
 mod reentry;
+mod table;
 
 pub use cache::{ArcCache, ArcCacheStats};
 pub use concurrent::ConcurrentMap;

@@ -1,5 +1,6 @@
-//! The dashmap deadlocks, shown to deadlock on raw dashmap and shown unreachable through `ConcurrentMap`
-//! (the same code completes, or a nested call is refused with a panic instead of hanging).
+//! The deadlocks of lock-based maps that hand out guards, shown to deadlock on raw dashmap (a peer in the
+//! bench) and shown unreachable through `ConcurrentMap`, whose table is also lock-based (the same code
+//! completes, or a nested call is refused with a panic instead of hanging).
 
 use std::{
     sync::{Arc, Barrier, mpsc},
@@ -89,9 +90,9 @@ fn raw_dashmap_deadlocks_with_two_shards_taken_in_opposite_orders() {
 }
 
 #[test]
-fn concurrent_map_two_threads_combining_two_shards_complete() {
+fn concurrent_map_two_threads_combining_two_keys_complete() {
     // The same intent — each thread adds the other key's value to its own — written with this API: the
-    // read and the write are separate calls, so no thread ever holds two shard locks.
+    // read and the write are separate calls, so no thread ever holds two bucket locks.
     let map = Arc::new(ConcurrentMap::<u64, u64>::new());
     map.insert(0, 1);
     map.insert(1, 1);
@@ -121,7 +122,7 @@ fn a_nested_call_under_a_lock_panics_instead_of_deadlocking_and_the_map_recovers
     let inner = Arc::clone(&map);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         map.update(&1, |v| {
-            *v = inner.get(&1).unwrap_or(0) + 1; // same shard: would deadlock on raw dashmap
+            *v = inner.get(&1).unwrap_or(0) + 1; // same bucket: would deadlock on a raw lock
         })
     }));
     let message = *outcome.unwrap_err().downcast::<String>().unwrap();
