@@ -9,7 +9,7 @@ use std::{
 use crate::{
     DefaultHashBuilder,
     reentry::{LockKind, enter},
-    table::{Change, Hashed, Table},
+    table::{Hashed, Table},
 };
 
 /// A concurrent hash map whose every operation takes and releases one bucket lock inside the call.
@@ -107,12 +107,12 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let _held = enter(LockKind::Bucket, "ConcurrentMap::insert");
         let hashed = self.hashed(&key);
-        let (old, _key) = self.table.write(hashed, move |b| {
+        let (old, _key) = self.table.write(hashed, move |b, count| {
             if let Some(v) = b.find_mut(hashed, &key) {
-                ((Some(std::mem::replace(v, value)), Some(key)), Change::None)
+                ((Some(std::mem::replace(v, value)), Some(key)), None)
             } else {
-                let (_, bucket_len) = b.push(hashed, key, value);
-                ((None, None), Change::Added { bucket_len })
+                let (_, bucket_len) = b.push(hashed, key, value, count);
+                ((None, None), Some(bucket_len))
             }
         });
         old
@@ -176,7 +176,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
         let _held = enter(LockKind::Bucket, "ConcurrentMap::update");
         let hashed = self.hashed(key);
         self.table
-            .write(hashed, |b| (b.find_mut(hashed, key).map(f), Change::None))
+            .write(hashed, |b, _| (b.find_mut(hashed, key).map(f), None))
     }
 
     /// The value under `key`, inserting `f()` first if the key is absent.
@@ -202,12 +202,12 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
         let hashed = self.hashed(&key);
         // If another thread inserted meanwhile, its value wins; ours and our key are dropped after the
         // lock is released.
-        let (winner, _loser) = self.table.write(hashed, move |b| {
+        let (winner, _loser) = self.table.write(hashed, move |b, count| {
             if let Some(v) = b.find_mut(hashed, &key) {
-                ((v.clone(), Some((key, value))), Change::None)
+                ((v.clone(), Some((key, value))), None)
             } else {
-                let (v, bucket_len) = b.push(hashed, key, value);
-                ((v.clone(), None), Change::Added { bucket_len })
+                let (v, bucket_len) = b.push(hashed, key, value, count);
+                ((v.clone(), None), Some(bucket_len))
             }
         });
         winner
@@ -259,9 +259,8 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
         let _held = enter(LockKind::Bucket, operation);
         let hashed = self.hashed(key);
         self.table
-            .write(hashed, |b| match b.remove_if(hashed, key, f) {
-                Some(entry) => (Some(entry), Change::Removed),
-                None => (None, Change::None),
+            .write(hashed, |b, count| {
+                (b.remove_if(hashed, key, f, count), None)
             })
             .map(|(_key, value)| value)
     }
@@ -337,7 +336,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
     /// `ConcurrentMap`).
     pub fn clear(&self) {
         let _held = enter(LockKind::Bucket, "ConcurrentMap::clear");
-        self.table.for_each_exclusive(|b, removed| b.clear(removed));
+        self.table.for_each_exclusive(|b, count| b.clear(count));
     }
 
     /// Calls `f` once for every entry present for the whole call, with **no lock held** while `f` runs: `f`
@@ -382,7 +381,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
     pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
         let _held = enter(LockKind::Bucket, "ConcurrentMap::retain");
         self.table
-            .for_each_exclusive(|b, removed| b.retain(&mut f, removed));
+            .for_each_exclusive(|b, count| b.retain(&mut f, count));
     }
 }
 

@@ -11,9 +11,10 @@
 
 use std::{
     borrow::Borrow,
-    cell::{Cell, UnsafeCell},
+    cell::UnsafeCell,
     mem::MaybeUninit,
     ptr::{self, addr_of_mut},
+    sync::atomic::{AtomicIsize, Ordering},
 };
 
 use super::lock::BucketLock;
@@ -47,11 +48,15 @@ impl Hashed {
 }
 
 /// A bucket's spilled entries: boxed, so that the meta stays 32 bytes (a `Vec` is 24).
-#[allow(
-    clippy::box_collection,
-    reason = "a thin pointer keeps the meta at 32 bytes"
-)]
-type SpillList<K, V> = Option<Box<Vec<Spill<K, V>>>>;
+type SpillList<K, V> = Option<Box<SpillEntries<K, V>>>;
+
+/// The entries of a spill list.
+type SpillEntries<K, V> = Vec<Spill<K, V>>;
+
+/// A new spill list, with room for a few entries (a bucket that spills once usually spills again).
+fn new_spill<K, V>() -> Box<SpillEntries<K, V>> {
+    Box::new(Vec::with_capacity(4))
+}
 
 /// An entry's cell in a bucket's block, initialised while its occupancy bit is set.
 pub(crate) type BlockCell<K, V> = UnsafeCell<MaybeUninit<Block<K, V>>>;
@@ -292,10 +297,20 @@ impl<'a, K, V> Exclusive<'a, K, V> {
             .map(|s| &mut s.value)
     }
 
-    /// Adds an entry whose key the bucket does not hold (the caller looked), returning its value and the
-    /// number of entries the bucket now holds.
+    /// Adds an entry whose key the bucket does not hold (the caller looked), counting it in `count`,
+    /// and returns its value and the number of entries the bucket now holds.
+    ///
+    /// The count goes first: its locked add then waits for no store (after the entry's stores, which may
+    /// miss the cache, it would wait for them to land).
     #[inline]
-    pub(crate) fn push(&mut self, hashed: Hashed, key: K, value: V) -> (&mut V, usize) {
+    pub(crate) fn push(
+        &mut self,
+        hashed: Hashed,
+        key: K,
+        value: V,
+        count: &AtomicIsize,
+    ) -> (&mut V, usize) {
+        count.fetch_add(1, Ordering::Relaxed);
         let occupied = *self.occupied_mut();
         if occupied != u16::MAX {
             let i = (!occupied).trailing_zeros() as usize;
@@ -310,7 +325,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
             // SAFETY: slot `i` now holds the entry just written.
             (unsafe { &mut (*slot_ptr(self.block, i)).1 }, len)
         } else {
-            let spill = self.spill_mut().get_or_insert_with(Box::default);
+            let spill = self.spill_mut().get_or_insert_with(new_spill);
             spill.push(Spill { hashed, key, value });
             let len = SLOTS + spill.len();
             let last = spill.last_mut().expect("just pushed");
@@ -318,12 +333,14 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         }
     }
 
-    /// Takes out the entry of `key` if `remove`, which sees its value first, says so.
+    /// Takes out the entry of `key` if `remove`, which sees its value first, says so, counting it out of
+    /// `count`.
     pub(crate) fn remove_if<Q>(
         &mut self,
         hashed: Hashed,
         key: &Q,
         remove: impl FnOnce(&mut V) -> bool,
+        count: &AtomicIsize,
     ) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -343,6 +360,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
                 if !remove(v) {
                     return None;
                 }
+                count.fetch_sub(1, Ordering::Relaxed);
                 *self.occupied_mut() = occupied & !(1 << i);
                 // SAFETY: the slot was occupied and its bit is now clear: the entry is moved out once.
                 let taken = unsafe { slot.read() };
@@ -357,6 +375,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         if !remove(&mut spill[at].value) {
             return None;
         }
+        count.fetch_sub(1, Ordering::Relaxed);
         let s = spill.swap_remove(at);
         if spill.is_empty() {
             *self.spill_mut() = None;
@@ -382,13 +401,13 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         *self.occupied_mut() |= 1 << i;
     }
 
-    /// Keeps the entries for which `keep` returns `true`, adding one to `removed` for each entry taken out
-    /// (before it drops). Each removed entry is out of the bucket before it is dropped, so a panicking
-    /// `keep` or `Drop` leaves the bucket whole and `removed` right.
+    /// Keeps the entries for which `keep` returns `true`, counting each entry taken out of `count` before
+    /// it drops. Each removed entry is out of the bucket before it is dropped, so a panicking `keep` or
+    /// `Drop` leaves the bucket whole and the count right.
     pub(crate) fn retain(
         &mut self,
         keep: &mut impl FnMut(&K, &mut V) -> bool,
-        removed: &Cell<usize>,
+        count: &AtomicIsize,
     ) {
         let mut occupied = *self.occupied_mut();
         while occupied != 0 {
@@ -399,7 +418,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
             let (k, v) = unsafe { &mut *slot };
             if !keep(k, v) {
                 *self.occupied_mut() &= !(1 << i);
-                removed.set(removed.get() + 1);
+                count.fetch_sub(1, Ordering::Relaxed);
                 // SAFETY: the bit is clear: this is the entry's one move out.
                 drop(unsafe { slot.read() });
             }
@@ -408,7 +427,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
             spill.retain_mut(|s| {
                 let kept = keep(&s.key, &mut s.value);
                 if !kept {
-                    removed.set(removed.get() + 1);
+                    count.fetch_sub(1, Ordering::Relaxed);
                 }
                 kept
             });
@@ -485,20 +504,28 @@ impl<'a, K, V> Exclusive<'a, K, V> {
             *self.occupied_mut() = occupied | (1 << i);
         } else {
             self.spill_mut()
-                .get_or_insert_with(Box::default)
+                .get_or_insert_with(new_spill)
                 .push(Spill { hashed, key, value });
         }
     }
 
-    /// Removes every entry, counting them in `removed`. As in `retain`, each entry is out before it drops.
-    pub(crate) fn clear(&mut self, removed: &Cell<usize>) {
-        self.retain(&mut |_, _| false, removed);
+    /// Removes every entry, counting them out of `count`. As in `retain`, each entry is out before it
+    /// drops.
+    pub(crate) fn clear(&mut self, count: &AtomicIsize) {
+        self.retain(&mut |_, _| false, count);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_meta_is_half_a_cache_line_whatever_the_entries() {
+        assert_eq!(std::mem::size_of::<Meta<u64, u64>>(), 32);
+        assert_eq!(std::mem::size_of::<Meta<String, Vec<u8>>>(), 32);
+        assert_eq!(std::mem::align_of::<Meta<u8, u8>>(), 32);
+    }
 
     #[test]
     fn matching_finds_exactly_the_equal_tags() {

@@ -26,7 +26,7 @@ mod bucket;
 mod lock;
 
 use std::{
-    cell::{Cell, UnsafeCell},
+    cell::UnsafeCell,
     marker::PhantomData,
     ptr::NonNull,
     sync::{
@@ -134,10 +134,11 @@ impl Counts {
         }
     }
 
+    /// This thread's stripe.
     #[inline]
-    fn add(&self, n: isize) {
+    fn mine(&self) -> &AtomicIsize {
         let i = STRIPE.with(|s| *s) & (self.stripes.len() - 1);
-        self.stripes[i].fetch_add(n, Ordering::Relaxed);
+        &self.stripes[i]
     }
 
     fn sum(&self) -> usize {
@@ -220,14 +221,16 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Runs `f` on `hashed`'s bucket under its exclusive lock. `f` returns its result and how the count of
-    /// entries changed; an insert that leaves the bucket crowded may then grow the table.
+    /// Runs `f` on `hashed`'s bucket under its exclusive lock, with this thread's count stripe for the
+    /// entries it adds or removes. `f` returns its result and, when it added an entry, how many the bucket
+    /// now holds: an insert that leaves the bucket crowded may then grow the table.
     #[inline]
     pub(crate) fn write<R>(
         &self,
         hashed: Hashed,
-        f: impl FnOnce(&mut Exclusive<'_, K, V>) -> (R, Change),
+        f: impl FnOnce(&mut Exclusive<'_, K, V>, &AtomicIsize) -> (R, Option<usize>),
     ) -> R {
+        let count = self.counts.mine();
         let mut array = self.array();
         loop {
             let i = hashed.bucket(array.buckets());
@@ -241,17 +244,13 @@ impl<K, V> Table<K, V> {
                 continue;
             }
             // SAFETY: the exclusive lock is held until `unlock` drops, after `f`; the bucket is not moved.
-            let (result, change) = f(&mut unsafe { Exclusive::new(meta, array.block(i)) });
+            let (result, added) = f(&mut unsafe { Exclusive::new(meta, array.block(i)) }, count);
             drop(unlock);
-            match change {
-                Change::None => {}
-                Change::Removed => self.counts.add(-1),
-                Change::Added { bucket_len } => {
-                    self.counts.add(1);
-                    if bucket_len >= GROWTH_CHECK && self.len() > array.buckets() * SLOTS {
-                        self.grow(array);
-                    }
-                }
+            if let Some(bucket_len) = added
+                && bucket_len >= GROWTH_CHECK
+                && self.len() > array.buckets() * SLOTS
+            {
+                self.grow(array);
             }
             return result;
         }
@@ -316,24 +315,20 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Calls `f` on every bucket under its exclusive lock, one at a time, with no growth meanwhile; `f`
-    /// counts in its second argument the entries it takes out (the count is settled even if `f` panics).
+    /// Calls `f` on every bucket under its exclusive lock, one at a time, with no growth meanwhile, with
+    /// this thread's count stripe for the entries it takes out.
     pub(crate) fn for_each_exclusive(
         &self,
-        mut f: impl FnMut(&mut Exclusive<'_, K, V>, &Cell<usize>),
+        mut f: impl FnMut(&mut Exclusive<'_, K, V>, &AtomicIsize),
     ) {
         let _no_growth = self.growth();
-        let removed = Cell::new(0);
-        let _settle = Unlock(|| self.counts.add(-(removed.take() as isize)));
+        let count = self.counts.mine();
         let array = self.array();
         for (i, meta) in array.metas.iter().enumerate() {
             meta.lock.write();
             let _unlock = Unlock(|| meta.lock.write_unlock());
             // SAFETY: the exclusive lock is held; no bucket moves while the growth mutex is held.
-            f(
-                &mut unsafe { Exclusive::new(meta, array.block(i)) },
-                &removed,
-            );
+            f(&mut unsafe { Exclusive::new(meta, array.block(i)) }, count);
         }
     }
 }
@@ -354,17 +349,6 @@ impl<K, V> Drop for Table<K, V> {
             drop(Box::from_raw(*self.current.get_mut()));
         }
     }
-}
-
-/// How a write changed the number of entries.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Change {
-    None,
-    Removed,
-    /// An entry was added; its bucket now holds `bucket_len`.
-    Added {
-        bucket_len: usize,
-    },
 }
 
 /// Runs its closure when dropped (releases a bucket lock, also when a user closure panics).
