@@ -22,8 +22,10 @@ use super::lock::BucketLock;
 /// Entries a bucket holds in place.
 pub(crate) const SLOTS: usize = 16;
 
-/// What the table keeps of a key's 64-bit hash: the low 32 bits place it in the array (and again after a
-/// growth, without hashing the key again), the top byte is its tag.
+/// What the table keeps of a key's 64-bit hash, after one multiplication by 2^64 / φ (Fibonacci hashing,
+/// so that hashers that pass small integers through unchanged still spread over the buckets): the high
+/// 32 bits of the product place the key in the array (and again after a growth, without hashing the key
+/// again), the byte below them is its tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hashed {
     pub(crate) low: u32,
@@ -33,9 +35,10 @@ pub(crate) struct Hashed {
 impl Hashed {
     #[inline]
     pub(crate) fn new(hash: u64) -> Self {
+        let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Self {
-            low: hash as u32,
-            tag: (hash >> 56) as u8,
+            low: (mixed >> 32) as u32,
+            tag: (mixed >> 24) as u8,
         }
     }
 
@@ -544,6 +547,28 @@ mod tests {
                 .fold(0u32, |m, (i, _)| m | (1 << i));
             assert_eq!(matching(&tags, tag), expected, "tag {tag}");
         }
+    }
+
+    #[test]
+    fn keys_hashed_to_themselves_still_spread_over_the_buckets() {
+        // An identity hasher (integers passed through) on 0..n: without the mixing, every key below
+        // 2^32 / buckets would land in bucket 0.
+        let buckets = 4096usize;
+        let n = 16 * buckets as u64;
+        let mut load = vec![0u32; buckets];
+        let mut tags = [0u32; 256];
+        for k in 0..n {
+            let h = Hashed::new(k);
+            load[h.bucket(buckets)] += 1;
+            tags[usize::from(h.tag)] += 1;
+        }
+        let fullest = *load.iter().max().expect("buckets");
+        assert!(fullest <= 40, "a bucket of {fullest} keys (16 on average)");
+        let commonest = *tags.iter().max().expect("tags");
+        assert!(
+            commonest <= 2 * n as u32 / 256,
+            "a tag on {commonest} of {n} keys"
+        );
     }
 
     #[test]
