@@ -186,6 +186,16 @@ fn a_panicking_closure_releases_its_bucket_and_changes_no_count() {
     assert_eq!(map.len(), 1);
     assert_eq!(map.remove_if(&1, |_| true), Some(2));
     assert!(map.is_empty());
+    // And the map still grows after a panic in a whole-table pass.
+    let before = map.capacity();
+    for i in 0..10 * before as u32 {
+        map.insert(i, i);
+    }
+    assert!(
+        map.capacity() >= 10 * before,
+        "capacity {} after a panic",
+        map.capacity()
+    );
 }
 
 /// Whether an [`Explodes`] panics when dropped.

@@ -30,7 +30,7 @@ use std::{
     marker::PhantomData,
     ptr::NonNull,
     sync::{
-        Mutex, MutexGuard, OnceLock,
+        Mutex, MutexGuard, OnceLock, TryLockError,
         atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering},
     },
 };
@@ -266,8 +266,12 @@ impl<K, V> Table<K, V> {
     #[cold]
     #[inline(never)]
     fn grow(&self, seen: &Array<K, V>) {
-        let Ok(mut retired) = self.retired.try_lock() else {
-            return; // another growth or a whole-table pass: the next crowded insert checks again
+        let mut retired = match self.retired.try_lock() {
+            Ok(guard) => guard,
+            // A user closure panicked in a whole-table pass: nothing is half-changed (see `growth`).
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Another growth or a whole-table pass: the next crowded insert checks again.
+            Err(TryLockError::WouldBlock) => return,
         };
         let old_ptr = self.current.load(Ordering::Acquire);
         if !std::ptr::eq(old_ptr, seen) || seen.buckets() >= MAX_BUCKETS {
