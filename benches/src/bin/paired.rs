@@ -3,8 +3,8 @@
 //! `{"layer": "map", "allocator": "system", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88,
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
-//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1, M3,
-//! M4, M6, M7) and `pool` (P6, P8). Runs under the global allocator its build chose (`--features jemalloc` /
+//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1-M4,
+//! M6, M7) and `pool` (P6, P8). Runs under the global allocator its build chose (`--features jemalloc` /
 //! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs). Around each ratio's
 //! rounds it writes criterion's progress lines to standard error, from which `cargo xtask bench` tells
 //! whether other processes took CPU meanwhile (and then measures the ratio again).
@@ -84,14 +84,15 @@ fn map_ratio<M: BenchMap>(spec: &Spec, threads: usize) -> Paired {
 }
 
 /// The workload comparisons: `ConcurrentMap` against papaya and scc on every workload, one and two threads
-/// (M6 is the two-thread ones), against `RwLock<HashMap>` on ReadHeavy (M1) and raw dashmap on Exchange and
-/// RapidGrow (M3), two threads.
+/// (M6 is the two-thread ones), against `RwLock<HashMap>` on ReadHeavy (M1), raw dashmap on ReadHeavy, one
+/// thread (M2), and raw dashmap on Exchange and RapidGrow (M3), two threads.
 const COMPARISONS: &[(&str, &str, usize)] = &[
     ("read_heavy", "papaya", 1),
     ("read_heavy", "scc", 1),
     ("read_heavy", "papaya", 2),
     ("read_heavy", "scc", 2),
     ("read_heavy", "rwlock_std", 2),
+    ("read_heavy", "dashmap_std", 1),
     ("exchange", "papaya", 1),
     ("exchange", "scc", 1),
     ("exchange", "papaya", 2),
@@ -129,7 +130,7 @@ fn lookups_per_run() -> u64 {
     }
 }
 
-/// M1, M3, M6 (`COMPARISONS`), M7 (each map's two threads against its one, `SCALING_MAPS`) and M4
+/// M1, M2, M3, M6 (`COMPARISONS`), M7 (each map's two threads against its one, `SCALING_MAPS`) and M4
 /// (`ReadMap` against `ConcurrentMap`, read-only lookups, two threads).
 fn map(out: &Out) {
     for &(workload, peer, threads) in COMPARISONS {
