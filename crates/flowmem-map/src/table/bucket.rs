@@ -164,6 +164,35 @@ fn matching(tags: &[u8; SLOTS], tag: u8) -> u32 {
     half(&tags[..8]) | (half(&tags[8..]) << 8)
 }
 
+/// The slot of the bucket (`meta`, `block`) that holds `key`, if one does (the spill list is not looked at).
+///
+/// # Safety
+/// The caller holds the bucket's lock (shared or exclusive), and `block` is its block.
+#[inline]
+unsafe fn slot_of<K, V, Q>(
+    meta: &Meta<K, V>,
+    block: *mut MaybeUninit<Block<K, V>>,
+    hashed: Hashed,
+    key: &Q,
+) -> Option<usize>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    // SAFETY: the lock is held: no writer changes the tags or the bits meanwhile.
+    let (tags, occupied) = unsafe { (&*meta.tags.get(), *meta.occupied.get()) };
+    let mut candidates = matching(tags, hashed.tag) & u32::from(occupied);
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        // SAFETY: slot `i` is occupied, and no writer changes it while the lock is held.
+        if unsafe { (*slot_ptr(block, i)).0.borrow() } == key {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// A bucket whose lock the caller holds shared.
 pub(crate) struct Shared<'a, K, V> {
     meta: &'a Meta<K, V>,
@@ -211,17 +240,11 @@ impl<'a, K, V> Shared<'a, K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        // SAFETY: the lock is held.
-        let tags = unsafe { &*self.meta.tags.get() };
-        let mut candidates = matching(tags, hashed.tag) & u32::from(self.occupied());
-        while candidates != 0 {
-            let i = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            // SAFETY: slot `i` is occupied, and no writer can change it while the lock is held.
+        // SAFETY: the lock is held, for `'a`.
+        if let Some(i) = unsafe { slot_of(self.meta, self.block, hashed, key) } {
+            // SAFETY: the slot found is occupied, and nobody writes it while the lock is held.
             let (k, v) = unsafe { &*slot_ptr(self.block, i) };
-            if k.borrow() == key {
-                return Some((k, v));
-            }
+            return Some((k, v));
         }
         self.spill()
             .iter()
@@ -282,16 +305,10 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         Q: Eq + ?Sized,
     {
         // SAFETY: the exclusive lock is held.
-        let tags = unsafe { &*self.meta.tags.get() };
-        let mut candidates = matching(tags, hashed.tag) & u32::from(*self.occupied_mut());
-        while candidates != 0 {
-            let i = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            // SAFETY: slot `i` is occupied; the exclusive lock and `&mut self` make this the only access.
-            let (k, v) = unsafe { &mut *slot_ptr(self.block, i) };
-            if (*k).borrow() == key {
-                return Some(v);
-            }
+        if let Some(i) = unsafe { slot_of(self.meta, self.block, hashed, key) } {
+            // SAFETY: the slot found is occupied; the exclusive lock and `&mut self` make this the only
+            // access to it.
+            return Some(unsafe { &mut (*slot_ptr(self.block, i)).1 });
         }
         self.spill_mut()
             .as_mut()?
@@ -350,26 +367,18 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         Q: Eq + ?Sized,
     {
         // SAFETY: the exclusive lock is held.
-        let tags = unsafe { &*self.meta.tags.get() };
-        let occupied = *self.occupied_mut();
-        let mut candidates = matching(tags, hashed.tag) & u32::from(occupied);
-        while candidates != 0 {
-            let i = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
+        if let Some(i) = unsafe { slot_of(self.meta, self.block, hashed, key) } {
             let slot = slot_ptr(self.block, i);
-            // SAFETY: slot `i` is occupied; the exclusive lock is held.
-            let (k, v) = unsafe { &mut *slot };
-            if (*k).borrow() == key {
-                if !remove(v) {
-                    return None;
-                }
-                count.fetch_sub(1, Ordering::Relaxed);
-                *self.occupied_mut() = occupied & !(1 << i);
-                // SAFETY: the slot was occupied and its bit is now clear: the entry is moved out once.
-                let taken = unsafe { slot.read() };
-                self.refill(i);
-                return Some(taken);
+            // SAFETY: slot `i` is occupied; the exclusive lock and `&mut self` make this the only access.
+            if !remove(unsafe { &mut (*slot).1 }) {
+                return None;
             }
+            count.fetch_sub(1, Ordering::Relaxed);
+            *self.occupied_mut() &= !(1 << i);
+            // SAFETY: the slot was occupied and its bit is now clear: the entry is moved out once.
+            let taken = unsafe { slot.read() };
+            self.refill(i);
+            return Some(taken);
         }
         let spill = self.spill_mut().as_mut()?;
         let at = spill

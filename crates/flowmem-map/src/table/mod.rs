@@ -201,24 +201,41 @@ impl<K, V> Table<K, V> {
         unsafe { &*array.next.load(Ordering::Acquire) }
     }
 
-    /// Runs `f` on `hashed`'s bucket under its shared lock.
+    /// Locks `hashed`'s bucket, shared or `exclusive`, in the array that holds its entries (the current one,
+    /// or the one a growth is moving a locked-and-moved bucket to), and returns that array and the bucket's
+    /// number. The caller releases the lock.
     #[inline]
-    pub(crate) fn read<R>(&self, hashed: Hashed, f: impl FnOnce(Shared<'_, K, V>) -> R) -> R {
+    fn lock_bucket(&self, hashed: Hashed, exclusive: bool) -> (&Array<K, V>, usize) {
         let mut array = self.array();
         loop {
             let i = hashed.bucket(array.buckets());
-            let meta = &array.metas[i];
-            meta.lock.read();
-            let _unlock = Unlock(|| meta.lock.read_unlock());
-            // SAFETY: the lock is held.
-            if unsafe { meta.moved() } {
-                drop(_unlock);
-                array = Self::next_of(array);
-                continue;
+            let lock = &array.metas[i].lock;
+            if exclusive {
+                lock.write()
+            } else {
+                lock.read()
             }
-            // SAFETY: the shared lock is held until `_unlock` drops, after `f`; the bucket is not moved.
-            return f(unsafe { Shared::new(meta, array.block(i)) });
+            // SAFETY: the lock is held.
+            if !unsafe { array.metas[i].moved() } {
+                return (array, i);
+            }
+            if exclusive {
+                lock.write_unlock()
+            } else {
+                lock.read_unlock()
+            }
+            array = Self::next_of(array);
         }
+    }
+
+    /// Runs `f` on `hashed`'s bucket under its shared lock.
+    #[inline]
+    pub(crate) fn read<R>(&self, hashed: Hashed, f: impl FnOnce(Shared<'_, K, V>) -> R) -> R {
+        let (array, i) = self.lock_bucket(hashed, false);
+        let meta = &array.metas[i];
+        let _unlock = Unlock(|| meta.lock.read_unlock());
+        // SAFETY: the shared lock is held until `_unlock` drops, after `f`; the bucket is not moved.
+        f(unsafe { Shared::new(meta, array.block(i)) })
     }
 
     /// Runs `f` on `hashed`'s bucket under its exclusive lock, with this thread's count stripe for the
@@ -231,29 +248,19 @@ impl<K, V> Table<K, V> {
         f: impl FnOnce(&mut Exclusive<'_, K, V>, &AtomicIsize) -> (R, Option<usize>),
     ) -> R {
         let count = self.counts.mine();
-        let mut array = self.array();
-        loop {
-            let i = hashed.bucket(array.buckets());
-            let meta = &array.metas[i];
-            meta.lock.write();
-            let unlock = Unlock(|| meta.lock.write_unlock());
-            // SAFETY: the lock is held.
-            if unsafe { meta.moved() } {
-                drop(unlock);
-                array = Self::next_of(array);
-                continue;
-            }
-            // SAFETY: the exclusive lock is held until `unlock` drops, after `f`; the bucket is not moved.
-            let (result, added) = f(&mut unsafe { Exclusive::new(meta, array.block(i)) }, count);
-            drop(unlock);
-            if let Some(bucket_len) = added
-                && bucket_len >= GROWTH_CHECK
-                && self.len() > array.buckets() * SLOTS
-            {
-                self.grow(array);
-            }
-            return result;
+        let (array, i) = self.lock_bucket(hashed, true);
+        let meta = &array.metas[i];
+        let unlock = Unlock(|| meta.lock.write_unlock());
+        // SAFETY: the exclusive lock is held until `unlock` drops, after `f`; the bucket is not moved.
+        let (result, added) = f(&mut unsafe { Exclusive::new(meta, array.block(i)) }, count);
+        drop(unlock);
+        if let Some(bucket_len) = added
+            && bucket_len >= GROWTH_CHECK
+            && self.len() > array.buckets() * SLOTS
+        {
+            self.grow(array);
         }
+        result
     }
 
     /// The growth mutex (a panic while it was held cannot have left the arrays half-changed: a growth runs
