@@ -18,6 +18,15 @@ use flowmem_alloc::{
 #[global_allocator]
 static GLOBAL: Tracking<System> = Tracking::new(System);
 
+/// Held by the tests that reset the process peak (`reset_peak`, and `MemoryProfiler::measure` / `profile`,
+/// which call it): run side by side, one's reset could land between another's allocation and its check of
+/// the process peak (seen failing `peak_follows_the_largest_live_size` in a CI run).
+static PROCESS_PEAK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn process_peak() -> std::sync::MutexGuard<'static, ()> {
+    PROCESS_PEAK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn tracking_reports_itself_installed() {
     assert!(tracking::is_installed());
@@ -168,6 +177,7 @@ fn threads_beyond_the_slot_count_still_count_exactly() {
 
 #[test]
 fn peak_follows_the_largest_live_size() {
+    let _peak = process_peak();
     tracking::reset_peak();
     let before = tracking::thread_stats();
     let big = black_box(vec![0u8; 4 << 20]);
@@ -194,6 +204,7 @@ fn allocation_tracker_counts_the_scope() {
 
 #[test]
 fn a_snapshot_diff_prints_in_the_seeds_form() {
+    let _peak = process_peak();
     let before = MemoryProfiler::thread_snapshot();
     let kept = black_box(vec![0u8; 245_760]);
     let diff = MemoryProfiler::thread_snapshot().diff(&before);
@@ -217,6 +228,7 @@ fn a_snapshot_diff_prints_in_the_seeds_form() {
 
 #[test]
 fn profile_returns_the_result_and_the_summary_holds_the_process_figures() {
+    let _peak = process_peak();
     let len = MemoryProfiler::profile("expensive_operation", || vec![0u8; 1_000_000].len());
     assert_eq!(len, 1_000_000);
     let value = block_on(MemoryProfiler::profile_async("async_operation", || async {
