@@ -331,26 +331,21 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         count: &AtomicIsize,
     ) -> (&mut V, usize) {
         count.fetch_add(1, Ordering::Relaxed);
-        let occupied = *self.occupied_mut();
-        if occupied != u16::MAX {
-            let i = (!occupied).trailing_zeros() as usize;
-            // SAFETY: slot `i` is free (its bit is clear); the exclusive lock is held.
-            unsafe {
-                hash_ptr(self.block, i).write(hashed.low);
-                slot_ptr(self.block, i).write((key, value));
-                (*self.meta.tags.get())[i] = hashed.tag;
-            }
-            *self.occupied_mut() = occupied | (1 << i);
-            let len = self.len();
-            // SAFETY: slot `i` now holds the entry just written.
-            (unsafe { &mut (*slot_ptr(self.block, i)).1 }, len)
-        } else {
-            let spill = self.spill_mut().get_or_insert_with(new_spill);
-            spill.push(Spill { hashed, key, value });
-            let len = SLOTS + spill.len();
-            let last = spill.last_mut().expect("just pushed");
-            (&mut last.value, len)
+        let len = self.len() + 1;
+        (self.put(hashed, key, value), len)
+    }
+
+    /// Writes an entry into the free slot `i` and sets its bit.
+    #[inline]
+    fn fill(&mut self, i: usize, hashed: Hashed, key: K, value: V) {
+        // SAFETY: slot `i` is free (its bit is clear); the bucket is this thread's (exclusive lock, or not
+        // shared yet).
+        unsafe {
+            hash_ptr(self.block, i).write(hashed.low);
+            slot_ptr(self.block, i).write((key, value));
+            (*self.meta.tags.get())[i] = hashed.tag;
         }
+        *self.occupied_mut() |= 1 << i;
     }
 
     /// Takes out the entry of `key` if `remove`, which sees its value first, says so, counting it out of
@@ -404,13 +399,7 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         if spill.is_empty() {
             *self.spill_mut() = None;
         }
-        // SAFETY: slot `i` is free (its bit is clear); the exclusive lock is held.
-        unsafe {
-            hash_ptr(self.block, i).write(s.hashed.low);
-            slot_ptr(self.block, i).write((s.key, s.value));
-            (*self.meta.tags.get())[i] = s.hashed.tag;
-        }
-        *self.occupied_mut() |= 1 << i;
+        self.fill(i, s.hashed, s.key, s.value);
     }
 
     /// Keeps the entries for which `keep` returns `true`, counting each entry taken out of `count` before
@@ -501,23 +490,20 @@ impl<'a, K, V> Exclusive<'a, K, V> {
         unsafe { *self.meta.moved.get() = true };
     }
 
-    /// Adds an entry (whose key the bucket does not hold) in the first free slot, or to the spill list.
+    /// Adds an entry (whose key the bucket does not hold) in the first free slot, or to the spill list,
+    /// and returns its value.
     #[inline]
-    fn put(&mut self, hashed: Hashed, key: K, value: V) {
+    fn put(&mut self, hashed: Hashed, key: K, value: V) -> &mut V {
         let occupied = *self.occupied_mut();
         if occupied != u16::MAX {
             let i = (!occupied).trailing_zeros() as usize;
-            // SAFETY: slot `i` is free; the bucket is this thread's (exclusive lock, or not shared yet).
-            unsafe {
-                hash_ptr(self.block, i).write(hashed.low);
-                slot_ptr(self.block, i).write((key, value));
-                (*self.meta.tags.get())[i] = hashed.tag;
-            }
-            *self.occupied_mut() = occupied | (1 << i);
+            self.fill(i, hashed, key, value);
+            // SAFETY: slot `i` now holds the entry just written; `&mut self` makes this the only access.
+            unsafe { &mut (*slot_ptr(self.block, i)).1 }
         } else {
-            self.spill_mut()
-                .get_or_insert_with(new_spill)
-                .push(Spill { hashed, key, value });
+            let spill = self.spill_mut().get_or_insert_with(new_spill);
+            spill.push(Spill { hashed, key, value });
+            &mut spill.last_mut().expect("just pushed").value
         }
     }
 
