@@ -57,12 +57,17 @@ struct Array<K, V> {
     blocks: UnsafeCell<Blocks<K, V>>,
     /// Set (before any bucket is marked moved) by the growth that moves this array's entries on.
     next: AtomicPtr<Array<K, V>>,
+    /// Where the blocks start, for [`bucket::prefetch`] before a bucket's lock is taken: set once, and
+    /// still read (never dereferenced) after the blocks are freed.
+    first_block: *const BlockCell<K, V>,
 }
 
 impl<K, V> Array<K, V> {
     fn new(buckets: usize) -> Self {
         let blocks = Box::<[BlockCell<K, V>]>::new_uninit_slice(buckets);
+        let first_block = blocks.as_ptr().cast();
         Self {
+            first_block,
             metas: (0..buckets).map(|_| Meta::new()).collect(),
             // SAFETY: `UnsafeCell<MaybeUninit<_>>` needs no initialisation.
             blocks: UnsafeCell::new(Some(unsafe { blocks.assume_init() })),
@@ -209,6 +214,7 @@ impl<K, V> Table<K, V> {
         let mut array = self.array();
         loop {
             let i = hashed.bucket(array.buckets());
+            bucket::prefetch(array.first_block.wrapping_add(i), exclusive);
             let lock = &array.metas[i].lock;
             if exclusive {
                 lock.write()
