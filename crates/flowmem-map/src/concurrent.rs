@@ -62,6 +62,11 @@ impl<K: Eq + Hash, V> ConcurrentMap<K, V> {
 
     /// An empty map with room for `capacity` entries before it grows.
     ///
+    /// # Panics
+    ///
+    /// With "capacity overflow" if `capacity` is more than the map can be given room for (2^35 entries,
+    /// less where they are large), as std's `HashMap::with_capacity` does.
+    ///
     /// ```
     /// let map = flowmem_map::ConcurrentMap::<u32, u32>::with_capacity(100);
     /// assert!(map.capacity() >= 100);
@@ -78,6 +83,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> ConcurrentMap<K, V, S> {
     }
 
     /// An empty map with room for `capacity` entries, hashing with `hasher`.
+    ///
+    /// # Panics
+    ///
+    /// As [`with_capacity`](ConcurrentMap::with_capacity).
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         Self {
             table: Table::with_capacity(capacity),

@@ -252,3 +252,27 @@ fn a_map_given_a_capacity_does_not_grow_before_it_holds_that_many() {
         map.capacity()
     );
 }
+
+#[test]
+fn a_capacity_no_table_can_hold_is_refused_by_a_panic_that_says_so() {
+    for capacity in [usize::MAX, (1usize << 35) + 1, usize::MAX / 8] {
+        let refused =
+            std::panic::catch_unwind(|| ConcurrentMap::<u64, u64>::with_capacity(capacity))
+                .expect_err("no table holds that many");
+        let message = refused
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message.contains("capacity overflow") && message.contains(&capacity.to_string()),
+            "{message}"
+        );
+    }
+    // Large entries pass `isize::MAX` bytes within the bucket limit: 2^31 blocks of sixteen 256 MiB values.
+    let refused =
+        std::panic::catch_unwind(|| ConcurrentMap::<u64, [u8; 1 << 28]>::with_capacity(1 << 35))
+            .expect_err("2^35 entries of 256 MiB");
+    let message = refused
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(message.contains("capacity overflow"), "{message}");
+}

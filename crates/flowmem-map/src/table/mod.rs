@@ -171,8 +171,27 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Table<K, V> {}
 
 impl<K, V> Table<K, V> {
     /// A table with room for `capacity` entries before it grows.
+    ///
+    /// # Panics
+    /// If `capacity` needs more than [`MAX_BUCKETS`] buckets or more than `isize::MAX` bytes ("capacity
+    /// overflow", as std's maps say it).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let buckets = capacity.div_ceil(SLOTS).clamp(1, MAX_BUCKETS);
+        let buckets = capacity.div_ceil(SLOTS).max(1);
+        let bucket_bytes =
+            std::mem::size_of::<Meta<K, V>>() + std::mem::size_of::<BlockCell<K, V>>();
+        let fits = buckets <= MAX_BUCKETS
+            && buckets
+                .checked_mul(bucket_bytes)
+                .is_some_and(|bytes| bytes <= isize::MAX as usize);
+        assert!(
+            fits,
+            "ConcurrentMap::with_capacity({capacity}): capacity overflow (at most {} entries of {} bytes \
+             a bucket of {SLOTS})",
+            MAX_BUCKETS
+                .min(isize::MAX as usize / bucket_bytes)
+                .saturating_mul(SLOTS),
+            bucket_bytes,
+        );
         Self {
             current: AtomicPtr::new(Box::into_raw(Box::new(Array::new(buckets)))),
             retired: Mutex::new(Vec::new()),
@@ -287,7 +306,7 @@ impl<K, V> Table<K, V> {
             Err(TryLockError::WouldBlock) => return,
         };
         let old_ptr = self.current.load(Ordering::Acquire);
-        if !std::ptr::eq(old_ptr, seen) || seen.buckets() >= MAX_BUCKETS {
+        if !std::ptr::eq(old_ptr, seen) || seen.buckets() > MAX_BUCKETS / 2 {
             return;
         }
         let old = seen;
