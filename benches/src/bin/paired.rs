@@ -4,7 +4,7 @@
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
 //! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1-M4,
-//! M6, M7) and `pool` (P6, P8). Runs under the global allocator its build chose (`--features jemalloc` /
+//! M6, M7) and `pool` (P6, P7, P8). Runs under the global allocator its build chose (`--features jemalloc` /
 //! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs). Around each ratio's
 //! rounds it writes criterion's progress lines to standard error, from which `cargo xtask bench` tells
 //! whether other processes took CPU meanwhile (and then measures the ratio again).
@@ -216,12 +216,38 @@ fn pool(out: &Out) {
 /// Uses on each thread per run of P8: a run of ours takes 5–10 ms, a peer's 10–40 ms.
 const P8_USES: u64 = 200_000;
 
+/// Uses per run of P7 (one thread): 20–30 ms a run, either pool.
+const P7_USES: u64 = 250_000;
+
+/// P7: one thread, acquire + fill + release, `ObjectPool` against the `object-pool` crate (the pools of
+/// the `object_ctx` bench group), a time ratio, ours over the peer's: the two criterion figures it was
+/// taken from until then were measured seconds apart, and two one-thread figures 3 % apart read 0.93 to
+/// 1.04 from run to run on this shared host.
+///
 /// P8: two threads sharing one pool, acquire + fill + release, `ObjectPool` against each peer of the
 /// `object_threads` bench group (the same pools, set up alike). Each ratio is ours over the peer's total
 /// throughput; P8 is the lowest of them, against the best peer on two threads.
 fn objects(out: &Out) {
     let pools = ObjectPools::new();
     let [(_, ours), peers @ ..] = ObjectPools::USES;
+    let id = "paired/object_ctx/object_pool_crate";
+    if out.wants(id) {
+        let one_thread = |work: PoolUse| {
+            let started = Instant::now();
+            (0..P7_USES).for_each(|_| work(&pools));
+            started.elapsed()
+        };
+        let what = format!(
+            "ObjectPool / the object-pool crate's Pool time, one thread, acquire + fill + release, {P7_USES} uses a run, alternating runs"
+        );
+        out.emit("pool", id, &what, || {
+            alternate(
+                rounds(),
+                || one_thread(ObjectPools::use_object_pool),
+                || one_thread(ours),
+            )
+        });
+    }
     let two_threads =
         |work: PoolUse| run_parallel(2, P8_USES, |_, n| (0..n).for_each(|_| work(&pools)));
     for (peer, work) in peers {
