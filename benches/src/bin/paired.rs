@@ -271,6 +271,13 @@ fn intern_passes() -> u64 {
     if flowmem_benches::quick() { 50 } else { 100 }
 }
 
+/// Passes a run and rounds of I4 (two threads / one), the full size in the quick tour too (about a second
+/// in all): its quick-size figure (11 rounds of 50 passes, 0.3 s) read 1.17, 1.18 and 1.47 in three
+/// quick tours where the full size read 1.86 and quick-size sittings alone 1.84–1.99, quartiles as wide as
+/// 1.25–1.81: a host hiccup of a few tens of milliseconds spoils several short rounds.
+const I4_PASSES: u64 = 100;
+const I4_ROUNDS: usize = 21;
+
 /// The time of `passes` passes of `op` over `probes`.
 fn timed_passes(probes: &[&str], passes: u64, mut op: impl FnMut(&str)) -> Duration {
     let started = Instant::now();
@@ -364,6 +371,7 @@ fn intern(out: &Out) {
     if out.wants(id) {
         // Each thread walks all the probes from its own place in them, as in the bench: two threads do
         // twice one thread's work, so the throughput ratio is twice the time ratio.
+        let passes = I4_PASSES;
         let run = |threads: usize| {
             run_parallel(threads, passes, |t, n| {
                 walk_probes(&probes, t, n, |w| {
@@ -376,7 +384,7 @@ fn intern(out: &Out) {
             probes.len()
         );
         out.emit("intern", id, &what, || {
-            alternate(rounds(), || run(2), || run(1)).scaled(2.0)
+            alternate(I4_ROUNDS, || run(2), || run(1)).scaled(2.0)
         });
     }
 }
