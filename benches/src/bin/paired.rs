@@ -3,13 +3,14 @@
 //! `{"layer": "map", "allocator": "system", "id": "paired/exchange/scc_2t", "median": 0.93, "low": 0.88,
 //! "high": 0.97, "rounds": 21, "what": "..."}`.
 //!
-//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `intern` (I1, I3, I4, I7), `map` (M1-M4,
-//! M6, M7) and `pool` (P6, P7, P8). Runs under the global allocator its build chose (`--features jemalloc` /
+//! `paired [LAYER...] [--filter SUBSTRING]`; no layer means all: `alloc` (A4.2t), `intern` (I1, I3, I4,
+//! I7), `map` (M1-M4, M6, M7) and `pool` (P6, P7, P8). Runs under the global allocator its build chose (`--features jemalloc` /
 //! `mimalloc`; `cargo xtask bench` builds it once per allocator a target needs). Around each ratio's
 //! rounds it writes criterion's progress lines to standard error, from which `cargo xtask bench` tells
 //! whether other processes took CPU meanwhile (and then measures the ratio again).
 
 use std::{
+    alloc::System,
     collections::HashMap,
     hash::RandomState,
     sync::RwLock,
@@ -17,8 +18,9 @@ use std::{
 };
 
 use dashmap::DashMap;
+use flowmem_alloc::Tracking;
 use flowmem_benches::{
-    keep,
+    alloc_free, keep,
     maps::{BenchMap, Lookups, Papaya, Scc, Spec, WORKLOADS},
     measuring::MeasuringArgs,
     objects::{ObjectPools, PoolUse},
@@ -389,6 +391,29 @@ fn intern(out: &Out) {
     }
 }
 
+/// Allocations and frees on each thread per run of A4.2t (20–40 ms a run).
+const A4_ALLOCS: u64 = 1 << 20;
+
+/// A4.2t from alternating runs rather than two criterion figures (the `tracking` group stays as
+/// information): `Tracking<System>` / `System`, a `u64`'s block allocated and freed on each of two
+/// threads, time. The criterion quotient read 1.18 and 1.68 in two full runs of unchanged code.
+fn alloc(out: &Out) {
+    let id = "paired/tracking/2t";
+    if out.wants(id) {
+        static TRACKED: Tracking<System> = Tracking::new(System);
+        let what = format!(
+            "Tracking<System> / System time, a u64's block allocated and freed, two threads, {A4_ALLOCS} a thread a run, alternating runs"
+        );
+        out.emit("alloc", id, &what, || {
+            alternate(
+                rounds(),
+                || run_parallel(2, A4_ALLOCS, |_, n| alloc_free(&System, n)),
+                || run_parallel(2, A4_ALLOCS, |_, n| alloc_free(&TRACKED, n)),
+            )
+        });
+    }
+}
+
 fn main() {
     let out = Out {
         args: MeasuringArgs::from_env(),
@@ -397,10 +422,15 @@ fn main() {
         .args
         .layers
         .iter()
-        .find(|l| !["intern", "map", "pool"].contains(&l.as_str()))
+        .find(|l| !["alloc", "intern", "map", "pool"].contains(&l.as_str()))
     {
-        eprintln!("paired: no paired ratios for layer {unknown:?} (the layers: intern, map, pool)");
+        eprintln!(
+            "paired: no paired ratios for layer {unknown:?} (the layers: alloc, intern, map, pool)"
+        );
         std::process::exit(2);
+    }
+    if out.args.wants_layer("alloc") {
+        alloc(&out);
     }
     if out.args.wants_layer("intern") {
         intern(&out);
