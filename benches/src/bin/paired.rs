@@ -54,10 +54,8 @@ impl Out {
     /// `cargo xtask bench` shows its progress and works out the CPU other processes took meanwhile: a
     /// ratio measured while they took a core is measured again, as a criterion figure is.
     fn emit(&self, layer: &str, id: &str, what: &str, measure: impl FnOnce() -> Paired) {
-        eprintln!(
-            "Benchmarking {id}: Collecting {} alternating rounds",
-            rounds()
-        );
+        // The rounds are the ratio's own (I4 takes more than `rounds()`): its JSON line says how many.
+        eprintln!("Benchmarking {id}: Collecting alternating rounds");
         let p = measure();
         eprintln!("Benchmarking {id}: Analyzing");
         println!(
@@ -373,16 +371,15 @@ fn intern(out: &Out) {
     if out.wants(id) {
         // Each thread walks all the probes from its own place in them, as in the bench: two threads do
         // twice one thread's work, so the throughput ratio is twice the time ratio.
-        let passes = I4_PASSES;
         let run = |threads: usize| {
-            run_parallel(threads, passes, |t, n| {
+            run_parallel(threads, I4_PASSES, |t, n| {
                 walk_probes(&probes, t, n, |w| {
                     keep(pool.intern(keep(w)));
                 })
             })
         };
         let what = format!(
-            "StringPool::intern hits, two threads' throughput / one thread's, each thread {passes} passes over {} probes a run, alternating runs",
+            "StringPool::intern hits, two threads' throughput / one thread's, each thread {I4_PASSES} passes over {} probes a run, {I4_ROUNDS} alternating runs",
             probes.len()
         );
         out.emit("intern", id, &what, || {

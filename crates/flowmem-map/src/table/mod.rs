@@ -185,8 +185,8 @@ impl<K, V> Table<K, V> {
                 .is_some_and(|bytes| bytes <= isize::MAX as usize);
         assert!(
             fits,
-            "ConcurrentMap::with_capacity({capacity}): capacity overflow (at most {} entries of {} bytes \
-             a bucket of {SLOTS})",
+            "ConcurrentMap::with_capacity({capacity}): capacity overflow (at most {} entries: buckets of \
+             {SLOTS} entries, {} bytes each)",
             MAX_BUCKETS
                 .min(isize::MAX as usize / bucket_bytes)
                 .saturating_mul(SLOTS),
