@@ -4,6 +4,11 @@
 //!
 //! The workflow's actions use everything the options recycle: the run's context (`put`), scratch memory,
 //! a byte buffer, and an output.
+//!
+//! The counts are process-wide, so nothing else may allocate while they are taken: this binary has its
+//! own harness (`harness = false`), which runs the checks one after the other on the main thread. Under
+//! libtest, the harness's thread allocates while a test runs (its "has been running for over 60 seconds"
+//! notice, the bookkeeping of a test that ends), and CI once counted 3 such allocations in 20 runs.
 
 use flowmem_alloc::{System, Tracking, tracking};
 use flowmem_engine::{Benchmark, Executor, MemoryOption, MemoryOptions, RunStatus, Workflow};
@@ -11,16 +16,34 @@ use flowmem_engine::{Benchmark, Executor, MemoryOption, MemoryOptions, RunStatus
 #[global_allocator]
 static GLOBAL: Tracking<System> = Tracking::new(System);
 
-/// The counts are process-wide: this file's tests take turns.
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The E2 workload, as the counts measure it.
 use flowmem_testing::engine::busy_workflow;
+
+/// Allocations per run counted while `runs` calls `run_all(runs)` on `executor`.
+///
+/// A window in which the executor made a new run state is counted again (up to 5 windows): a submission
+/// waits at most 5 ms for the state of a run that has just ended while the worker that settled its last
+/// node lets go of it, then makes another state (3 allocations here) rather than wait longer; that takes
+/// an OS preemption of the worker at that point, which valgrind's one-thread-at-a-time scheduling on a
+/// loaded machine makes possible. `recycled_states` grows by one each time, so such a window is seen; any
+/// other allocation fails the check.
+fn counted(executor: &Executor, runs: u64, mut run_all: impl FnMut(u64)) -> f64 {
+    for window in 1..=5 {
+        let states = executor.stats().recycled_states;
+        let before = tracking::stats();
+        run_all(runs);
+        let allocations = tracking::stats().allocations - before.allocations;
+        let made = executor.stats().recycled_states - states;
+        if made == 0 || window == 5 {
+            return allocations as f64 / runs as f64;
+        }
+        eprintln!(
+            "window {window}: {allocations} allocations while {made} run state(s) were made \
+             (a worker held the last one past the wait): counted again"
+        );
+    }
+    unreachable!("the fifth window returns")
+}
 
 /// Allocations per run, in steady state, of `runs` runs with `memory`.
 fn allocations_per_run(memory: MemoryOptions, runs: u64) -> f64 {
@@ -36,15 +59,10 @@ fn allocations_per_run(memory: MemoryOptions, runs: u64) -> f64 {
         }
     };
     run_all(200); // warm up: pools, thread caches, deques and maps reach their working size
-    let before = tracking::stats();
-    run_all(runs);
-    let after = tracking::stats();
-    (after.allocations - before.allocations) as f64 / (2 * runs) as f64
+    counted(&executor, runs, run_all) / 2.0
 }
 
-#[test]
 fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
-    let _turn = turn();
     assert!(tracking::is_installed());
     let runs = flowmem_testing::iterations(300);
     let all_on = allocations_per_run(MemoryOptions::ALL, runs);
@@ -76,11 +94,20 @@ fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
         assert_eq!(a.wait_status(), RunStatus::Completed);
         assert_eq!(b.wait_status(), RunStatus::Completed);
     }
-    let warm = Benchmark::new(&workflow)
-        .executor(&executor)
-        .iterations(runs)
-        .warmup(200)
-        .run();
+    // As in `counted`: a sitting in which a run state was made is taken again.
+    let warm = (1..=5)
+        .map(|_| {
+            let states = executor.stats().recycled_states;
+            let warm = Benchmark::new(&workflow)
+                .executor(&executor)
+                .iterations(runs)
+                .warmup(200)
+                .run();
+            (warm, executor.stats().recycled_states - states)
+        })
+        .find(|(_, made)| *made == 0)
+        .map(|(warm, _)| warm)
+        .expect("a sitting in which no run state was made");
     assert_eq!(warm.allocations_per_run, Some(0.0), "{warm}");
     assert_eq!(warm.failed_runs, 0);
     let cold_executor = Executor::with_memory(2, MemoryOptions::NONE);
@@ -95,9 +122,7 @@ fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
 /// The scratch arenas' block size acts: a workflow whose nodes each use 64 KiB of scratch memory makes
 /// far fewer allocations with 1 MiB blocks than with 4 KiB blocks when every node gets a new arena
 /// (`arena` off), and none at all either way when the workers' arenas are kept (`arena` on, warm).
-#[test]
 fn the_arena_block_size_sets_how_often_scratch_memory_allocates() {
-    let _turn = turn();
     let mut b = Workflow::builder("scratchy");
     for i in 0..10 {
         b.node(format!("s{i}"), |ctx| {
@@ -119,15 +144,14 @@ fn the_arena_block_size_sets_how_often_scratch_memory_allocates() {
                 RunStatus::Completed
             );
         }
-        let before = tracking::stats();
-        let runs = 20;
-        for _ in 0..runs {
-            assert_eq!(
-                executor.submit(&workflow).wait_status(),
-                RunStatus::Completed
-            );
-        }
-        (tracking::stats().allocations - before.allocations) as f64 / runs as f64
+        counted(&executor, 20, |runs| {
+            for _ in 0..runs {
+                assert_eq!(
+                    executor.submit(&workflow).wait_status(),
+                    RunStatus::Completed
+                );
+            }
+        })
     };
     let off = MemoryOptions::ALL.with(MemoryOption::Arena, false);
     let small = per_run(off.with_arena_block_size(4096));
@@ -137,5 +161,71 @@ fn the_arena_block_size_sets_how_often_scratch_memory_allocates() {
     assert!(large <= 10.0 * 3.0, "{large}");
     for size in [4096, 1 << 20] {
         assert_eq!(per_run(MemoryOptions::ALL.with_arena_block_size(size)), 0.0);
+    }
+}
+
+/// The checks, by name.
+const CHECKS: [(&str, fn()); 2] = [
+    (
+        "all_options_on_allocate_nothing_per_run_and_each_option_matters",
+        all_options_on_allocate_nothing_per_run_and_each_option_matters,
+    ),
+    (
+        "the_arena_block_size_sets_how_often_scratch_memory_allocates",
+        the_arena_block_size_sets_how_often_scratch_memory_allocates,
+    ),
+];
+
+/// A harness that speaks enough of libtest's command line for `cargo test` (filters, `--exact`,
+/// `--list`, `--ignored`; other flags such as `--test-threads` are accepted and mean nothing here, as
+/// the checks always run one at a time) and runs the checks on this thread.
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let exact = flag("--exact");
+    let chosen: Vec<_> = CHECKS
+        .iter()
+        .filter(|(name, _)| {
+            filters.is_empty()
+                || filters
+                    .iter()
+                    .any(|f| if exact { name == f } else { name.contains(f) })
+        })
+        .collect();
+    // None of the checks is ignored: `--ignored` runs (and lists) none.
+    let chosen = if flag("--ignored") {
+        Vec::new()
+    } else {
+        chosen
+    };
+    if flag("--list") {
+        for (name, _) in &chosen {
+            println!("{name}: test");
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
+    println!("\nrunning {} checks", chosen.len());
+    let mut failed = Vec::new();
+    for (name, check) in chosen {
+        println!("check {name} ...");
+        match std::panic::catch_unwind(check) {
+            Ok(()) => println!("check {name} ... ok"),
+            Err(_) => {
+                println!("check {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        println!("\ncheck result: ok");
+        std::process::ExitCode::SUCCESS
+    } else {
+        println!("\ncheck result: FAILED: {}", failed.join(", "));
+        std::process::ExitCode::from(101)
     }
 }
