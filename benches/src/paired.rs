@@ -22,6 +22,11 @@ pub struct Paired {
     pub high: f64,
     /// The number of rounds.
     pub rounds: usize,
+    /// The median time of a counted run of the first side (the ratio's denominator, as a time): with
+    /// [`second`](Paired::second), which side moved when a ratio moves between sittings.
+    pub first: Duration,
+    /// The median time of a counted run of the second side.
+    pub second: Duration,
 }
 
 impl Paired {
@@ -41,43 +46,52 @@ impl Paired {
             median: self.median * factor,
             low: self.low * factor,
             high: self.high * factor,
-            rounds: self.rounds,
+            ..self
         }
     }
 }
 
-/// `rounds` rounds of one run of `ours` and one of `peer`, back to back (ours first in even rounds, the
-/// peer first in odd ones, so that neither always runs in the other's wake), after one run of each that is
-/// not counted (the first run of a process pays for its first pages). Each run returns its own timed span.
-/// A round's ratio is the peer's time over ours: ours' throughput over the peer's, above 1 when ours is
-/// faster.
+/// `rounds` rounds of one run of `first` and one of `second`, back to back (`first` first in even
+/// rounds, `second` first in odd ones, so that neither always runs in the other's wake), after one run of
+/// each that is not counted (the first run of a process pays for its first pages). Each run returns its
+/// own timed span. A round's ratio is the second's time over the first's: for a time ratio (ours over a
+/// peer's, below 1 when ours is faster) the peer goes first; for a throughput ratio (above 1 when ours is
+/// faster) ours does. The medians of each side's run times come with the ratio.
 ///
 /// # Panics
 /// If `rounds` is 0, or a run reports no time at all.
 pub fn alternate(
     rounds: usize,
-    mut ours: impl FnMut() -> Duration,
-    mut peer: impl FnMut() -> Duration,
+    mut first: impl FnMut() -> Duration,
+    mut second: impl FnMut() -> Duration,
 ) -> Paired {
     assert!(rounds > 0, "alternate needs at least one round");
-    ours();
-    peer();
-    let mut ratios: Vec<f64> = (0..rounds)
+    first();
+    second();
+    let runs: Vec<(Duration, Duration)> = (0..rounds)
         .map(|round| {
             let (a, b) = if round % 2 == 0 {
-                let a = ours();
-                (a, peer())
+                let a = first();
+                (a, second())
             } else {
-                let b = peer();
-                (ours(), b)
+                let b = second();
+                (first(), b)
             };
             assert!(
                 !a.is_zero() && !b.is_zero(),
-                "round {round}: a run reported no time (ours {a:?}, the peer's {b:?})"
+                "round {round}: a run reported no time (the first side {a:?}, the second {b:?})"
             );
-            b.as_secs_f64() / a.as_secs_f64()
+            (a, b)
         })
         .collect();
+    let mut ratios: Vec<f64> = runs
+        .iter()
+        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64())
+        .collect();
+    let median_of = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     Paired {
@@ -85,6 +99,8 @@ pub fn alternate(
         low: at(0.25),
         high: at(0.75),
         rounds,
+        first: median_of(runs.iter().map(|r| r.0).collect()),
+        second: median_of(runs.iter().map(|r| r.1).collect()),
     }
 }
 
@@ -112,6 +128,8 @@ mod tests {
         let paired = alternate(9, || run(10), || run(20));
         assert_eq!((paired.low, paired.median, paired.high), (2.0, 2.0, 2.0));
         assert_eq!(paired.rounds, 9);
+        // Rounds 0..9 run at speeds 2..=10 (the uncounted runs at 1): the median round, speed 6.
+        assert_eq!((paired.first, paired.second), (ms(60), ms(120)));
     }
 
     #[test]
@@ -164,6 +182,8 @@ mod tests {
         assert!((paired.median - 10.0 / 12.0).abs() < 1e-12, "{paired:?}");
         assert!(paired.low <= paired.median && paired.median <= paired.high);
         assert_eq!(paired.rounds, 5);
+        // Scaling changes the ratio, not the runs' times.
+        assert_eq!((paired.first, paired.second), (ms(6), ms(10)));
     }
 
     #[test]

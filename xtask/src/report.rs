@@ -114,6 +114,10 @@ pub(crate) struct PairedResult {
     pub(crate) low: f64,
     pub(crate) high: f64,
     pub(crate) rounds: u64,
+    /// The median time of a run of each side, in milliseconds: the first (the ratio's denominator as a
+    /// time) and the second; which side moved when a ratio moves between sittings.
+    pub(crate) first_ms: f64,
+    pub(crate) second_ms: f64,
     pub(crate) what: String,
     /// Other processes' average CPU use (cores) while the rounds ran, where `/proc` tells; above
     /// `disturbance::DISTURBED_CORES` the ratio is disturbed.
@@ -135,6 +139,8 @@ pub(crate) fn parse_paired(text: &str) -> Result<Vec<PairedResult>> {
                 rounds: l.value["rounds"]
                     .as_u64()
                     .ok_or_else(|| l.missing("rounds"))?,
+                first_ms: l.number("first_ms")?,
+                second_ms: l.number("second_ms")?,
                 what: l.text("what")?,
                 // Filled in by whoever watched the run (`bench::measure_paired`).
                 others_cores: None,
@@ -389,11 +395,14 @@ impl Report {
             if !paired.is_empty() {
                 out.push_str(
                     "\nRatios from alternating runs (the two sides run back to back, round after round: \
-                     the median of the rounds' ratios, and its quartiles; others' CPU: the cores other \
-                     processes used on average while the rounds ran):\n\n",
+                     the median of the rounds' ratios, and its quartiles; a run: the median time of a \
+                     run of each side, the one that goes first in even rounds, then the other (a \
+                     time ratio is the second over the first, a throughput ratio the first over the \
+                     second); others' CPU: the cores other processes used on average while the rounds \
+                     ran):\n\n",
                 );
                 out.push_str(
-                    "| measurement | allocator | median | quartiles | rounds | others' CPU | what |\n|---|---|---|---|---|---|---|\n",
+                    "| measurement | allocator | median | quartiles | rounds | a run (ms) | others' CPU | what |\n|---|---|---|---|---|---|---|---|\n",
                 );
                 for p in paired {
                     let others = p
@@ -401,8 +410,16 @@ impl Report {
                         .map_or("–".to_string(), |c| format!("{c:.2}"));
                     let _ = writeln!(
                         out,
-                        "| `{}` | {} | {:.3} | {:.3}–{:.3} | {} | {others} | {} |",
-                        p.id, p.allocator, p.median, p.low, p.high, p.rounds, p.what
+                        "| `{}` | {} | {:.3} | {:.3}–{:.3} | {} | {:.2} / {:.2} | {others} | {} |",
+                        p.id,
+                        p.allocator,
+                        p.median,
+                        p.low,
+                        p.high,
+                        p.rounds,
+                        p.first_ms,
+                        p.second_ms,
+                        p.what
                     );
                 }
             }
@@ -466,7 +483,7 @@ mod tests {
     #[test]
     fn parses_paired_lines() {
         let paired = parse_paired(
-            "{\"allocator\":\"system\",\"layer\":\"map\",\"id\":\"paired/exchange/scc_2t\",\"median\":0.9,\"low\":0.8,\"high\":1.1,\"rounds\":9,\"what\":\"w\"}\n",
+            "{\"allocator\":\"system\",\"layer\":\"map\",\"id\":\"paired/exchange/scc_2t\",\"median\":0.9,\"low\":0.8,\"high\":1.1,\"rounds\":9,\"first_ms\":20.5,\"second_ms\":18.25,\"what\":\"w\"}\n",
         )
         .unwrap();
         assert_eq!(paired.len(), 1);
@@ -474,6 +491,7 @@ mod tests {
             (paired[0].id.as_str(), paired[0].median, paired[0].rounds),
             ("paired/exchange/scc_2t", 0.9, 9)
         );
+        assert_eq!((paired[0].first_ms, paired[0].second_ms), (20.5, 18.25));
         assert!(parse_paired("{\"id\":\"x\",\"layer\":\"map\"}").is_err());
     }
 

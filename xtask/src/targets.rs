@@ -1355,6 +1355,8 @@ mod tests {
             low: median - 0.1,
             high: median + 0.1,
             rounds: 21,
+            first_ms: 20.0,
+            second_ms: 20.0 * median,
             what: String::new(),
             others_cores: None,
         }
@@ -1521,6 +1523,8 @@ mod tests {
             low: median - 0.05,
             high: median + 0.05,
             rounds: 11,
+            first_ms: 10.0,
+            second_ms: 10.0 * median,
             what: String::new(),
             others_cores: None,
         };

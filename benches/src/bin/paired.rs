@@ -68,6 +68,8 @@ impl Out {
                 "low": p.low,
                 "high": p.high,
                 "rounds": p.rounds,
+                "first_ms": p.first.as_secs_f64() * 1e3,
+                "second_ms": p.second.as_secs_f64() * 1e3,
                 "what": what,
             })
         );
