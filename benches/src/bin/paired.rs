@@ -234,11 +234,8 @@ fn objects(out: &Out) {
     let [(_, ours), peers @ ..] = ObjectPools::USES;
     let id = "paired/object_ctx/object_pool_crate";
     if out.wants(id) {
-        let one_thread = |work: PoolUse| {
-            let started = Instant::now();
-            (0..P7_USES).for_each(|_| work(&pools));
-            started.elapsed()
-        };
+        // On this thread, as A4.1t.
+        let one_thread = |work: PoolUse| time_of(|| (0..P7_USES).for_each(|_| work(&pools)));
         let what = format!(
             "ObjectPool / the object-pool crate's Pool time, one thread, acquire + fill + release, {P7_USES} uses a run, alternating runs"
         );
@@ -390,6 +387,14 @@ fn intern(out: &Out) {
     }
 }
 
+/// The time `work` takes on the calling thread: a one-thread run of a ratio runs there, as a thread made
+/// for each run would start each with a new thread cache (the allocator's, a pool's).
+fn time_of(work: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    work();
+    started.elapsed()
+}
+
 /// Allocations and frees on each thread per run of A4 (20–40 ms a run).
 const A4_ALLOCS: u64 = 1 << 20;
 
@@ -399,35 +404,27 @@ const A4_ALLOCS: u64 = 1 << 20;
 /// 1.30 (A4.1t), 1.18 and 1.68 (A4.2t) in runs of unchanged code.
 fn alloc(out: &Out) {
     static TRACKED: Tracking<System> = Tracking::new(System);
-    let id = "paired/tracking/1t";
-    if out.wants(id) {
-        // On this thread: a thread made for each run would start each with a new thread cache.
-        let timed = |f: &dyn Fn()| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        };
-        let what = format!(
-            "Tracking<System> / System time, a u64's block allocated and freed, one thread, {A4_ALLOCS} a run, alternating runs"
-        );
-        out.emit("alloc", id, &what, || {
-            alternate(
-                rounds(),
-                || timed(&|| alloc_free(&System, A4_ALLOCS)),
-                || timed(&|| alloc_free(&TRACKED, A4_ALLOCS)),
-            )
-        });
+    /// One run on `threads` threads (one: the calling thread).
+    fn run<A: std::alloc::GlobalAlloc + Sync>(threads: usize, allocator: &A) -> Duration {
+        if threads == 1 {
+            time_of(|| alloc_free(allocator, A4_ALLOCS))
+        } else {
+            run_parallel(threads, A4_ALLOCS, |_, n| alloc_free(allocator, n))
+        }
     }
-    let id = "paired/tracking/2t";
-    if out.wants(id) {
+    for (threads, on) in [(1, "one thread"), (2, "two threads")] {
+        let id = format!("paired/tracking/{threads}t");
+        if !out.wants(&id) {
+            continue;
+        }
         let what = format!(
-            "Tracking<System> / System time, a u64's block allocated and freed, two threads, {A4_ALLOCS} a thread a run, alternating runs"
+            "Tracking<System> / System time, a u64's block allocated and freed, {on}, {A4_ALLOCS} a thread a run, alternating runs"
         );
-        out.emit("alloc", id, &what, || {
+        out.emit("alloc", &id, &what, || {
             alternate(
                 rounds(),
-                || run_parallel(2, A4_ALLOCS, |_, n| alloc_free(&System, n)),
-                || run_parallel(2, A4_ALLOCS, |_, n| alloc_free(&TRACKED, n)),
+                || run(threads, &System),
+                || run(threads, &TRACKED),
             )
         });
     }
