@@ -7,8 +7,11 @@
 //!
 //! The counts are process-wide, so nothing else may allocate while they are taken: this binary has its
 //! own harness (`harness = false`), which runs the checks one after the other on the main thread. Under
-//! libtest, the harness's thread allocates while a test runs (its "has been running for over 60 seconds"
-//! notice, the bookkeeping of a test that ends), and CI once counted 3 such allocations in 20 runs.
+//! libtest the harness's thread allocates while a test runs (its "has been running for over 60 seconds"
+//! notice, the bookkeeping of a test that ends). CI once counted 3 allocations in 20 warm runs of the
+//! block-size check under valgrind, with that notice printed during the check; one run of this harness
+//! did the same before [`counted`] took its run-state windows again, so the executor's own new run
+//! state (see there) is the other candidate. Neither came back in about 20 valgrind runs since.
 
 use flowmem_alloc::{System, Tracking, tracking};
 use flowmem_engine::{Benchmark, Executor, MemoryOption, MemoryOptions, RunStatus, Workflow};
@@ -23,10 +26,11 @@ use flowmem_testing::engine::busy_workflow;
 ///
 /// A window in which the executor made a new run state is counted again (up to 5 windows): a submission
 /// waits at most 5 ms for the state of a run that has just ended while the worker that settled its last
-/// node lets go of it, then makes another state (3 allocations here) rather than wait longer; that takes
-/// an OS preemption of the worker at that point, which valgrind's one-thread-at-a-time scheduling on a
-/// loaded machine makes possible. `recycled_states` grows by one each time, so such a window is seen; any
-/// other allocation fails the check.
+/// node lets go of it, then makes another state (a few allocations) rather than wait longer. That takes
+/// the worker to be held off a CPU for 5 ms at that point: an OS preemption, or valgrind, which runs one
+/// thread at a time and need not hand its lock to the worker when the waiting thread yields.
+/// `recycled_states` grows by one each time, so such a window is seen (and named on stderr); any other
+/// allocation fails the check.
 fn counted(executor: &Executor, runs: u64, mut run_all: impl FnMut(u64)) -> f64 {
     for window in 1..=5 {
         let states = executor.stats().recycled_states;
