@@ -22,10 +22,13 @@ pub struct Paired {
     pub high: f64,
     /// The number of rounds.
     pub rounds: usize,
-    /// The median time of a counted run of the first side (the ratio's denominator, as a time): with
-    /// [`second`](Paired::second), which side moved when a ratio moves between sittings.
+    /// The time of the first side's run in the median round (the round whose ratio is the median; the
+    /// ratio's denominator, as a time): with [`second`](Paired::second), which side moved when a ratio
+    /// moves between sittings. (Not the median of the first side's runs: where the machine's speed
+    /// jumps between two levels, each side's median may come from a different level, and the two would
+    /// not give the ratio.)
     pub first: Duration,
-    /// The median time of a counted run of the second side.
+    /// The time of the second side's run in the median round.
     pub second: Duration,
 }
 
@@ -56,7 +59,7 @@ impl Paired {
 /// each that is not counted (the first run of a process pays for its first pages). Each run returns its
 /// own timed span. A round's ratio is the second's time over the first's: for a time ratio (ours over a
 /// peer's, below 1 when ours is faster) the peer goes first; for a throughput ratio (above 1 when ours is
-/// faster) ours does. The medians of each side's run times come with the ratio.
+/// faster) ours does. The two run times of the median round come with the ratio.
 ///
 /// # Panics
 /// If `rounds` is 0, or a run reports no time at all.
@@ -84,23 +87,18 @@ pub fn alternate(
             (a, b)
         })
         .collect();
-    let mut ratios: Vec<f64> = runs
-        .iter()
-        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64())
-        .collect();
-    let median_of = |mut times: Vec<Duration>| {
-        times.sort();
-        times[times.len() / 2]
-    };
-    ratios.sort_by(f64::total_cmp);
-    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    let ratio = |(a, b): &(Duration, Duration)| b.as_secs_f64() / a.as_secs_f64();
+    let mut runs = runs;
+    runs.sort_by(|x, y| ratio(x).total_cmp(&ratio(y)));
+    let at = |q: f64| &runs[((runs.len() - 1) as f64 * q).round() as usize];
+    let median_round = *at(0.5);
     Paired {
-        median: at(0.5),
-        low: at(0.25),
-        high: at(0.75),
+        median: ratio(&median_round),
+        low: ratio(at(0.25)),
+        high: ratio(at(0.75)),
         rounds,
-        first: median_of(runs.iter().map(|r| r.0).collect()),
-        second: median_of(runs.iter().map(|r| r.1).collect()),
+        first: median_round.0,
+        second: median_round.1,
     }
 }
 
@@ -128,8 +126,24 @@ mod tests {
         let paired = alternate(9, || run(10), || run(20));
         assert_eq!((paired.low, paired.median, paired.high), (2.0, 2.0, 2.0));
         assert_eq!(paired.rounds, 9);
-        // Rounds 0..9 run at speeds 2..=10 (the uncounted runs at 1): the median round, speed 6.
+        // Rounds 0..9 run at speeds 2..=10 (the uncounted runs at 1); every ratio is 2, and the median
+        // round of the sorted ratios is the fifth, at speed 6.
         assert_eq!((paired.first, paired.second), (ms(60), ms(120)));
+    }
+
+    #[test]
+    fn the_run_times_given_are_those_of_the_median_round() {
+        // The machine runs at two speeds, switching every third call: each side's own median would come
+        // from whichever level most of its runs saw, and the two medians need not give the ratio.
+        let calls = Cell::new(0u64);
+        let run = |ms_at_speed_1: u64| {
+            let slow = (calls.get() / 3) % 2 == 1;
+            calls.set(calls.get() + 1);
+            ms(ms_at_speed_1 * if slow { 3 } else { 1 })
+        };
+        let paired = alternate(11, || run(10), || run(11));
+        let given = paired.second.as_secs_f64() / paired.first.as_secs_f64();
+        assert!((given - paired.median).abs() < 1e-12, "{paired:?}");
     }
 
     #[test]

@@ -114,8 +114,8 @@ pub(crate) struct PairedResult {
     pub(crate) low: f64,
     pub(crate) high: f64,
     pub(crate) rounds: u64,
-    /// The median time of a run of each side, in milliseconds: the first (the ratio's denominator as a
-    /// time) and the second; which side moved when a ratio moves between sittings.
+    /// The two runs of the median round, in milliseconds: the first side's (the ratio's denominator as a
+    /// time) and the second's; which side moved when a ratio moves between sittings.
     pub(crate) first_ms: f64,
     pub(crate) second_ms: f64,
     pub(crate) what: String,
@@ -395,8 +395,8 @@ impl Report {
             if !paired.is_empty() {
                 out.push_str(
                     "\nRatios from alternating runs (the two sides run back to back, round after round: \
-                     the median of the rounds' ratios, and its quartiles; a run: the median time of a \
-                     run of each side, the one that goes first in even rounds, then the other (a \
+                     the median of the rounds' ratios, and its quartiles; a run: the times of the two runs \
+                     of the median round, the side that goes first in even rounds, then the other (a \
                      time ratio is the second over the first, a throughput ratio the first over the \
                      second); others' CPU: the cores other processes used on average while the rounds \
                      ran):\n\n",
