@@ -71,7 +71,7 @@ pub fn alternate(
     assert!(rounds > 0, "alternate needs at least one round");
     first();
     second();
-    let runs: Vec<(Duration, Duration)> = (0..rounds)
+    let mut runs: Vec<(Duration, Duration)> = (0..rounds)
         .map(|round| {
             let (a, b) = if round % 2 == 0 {
                 let a = first();
@@ -88,7 +88,6 @@ pub fn alternate(
         })
         .collect();
     let ratio = |(a, b): &(Duration, Duration)| b.as_secs_f64() / a.as_secs_f64();
-    let mut runs = runs;
     runs.sort_by(|x, y| ratio(x).total_cmp(&ratio(y)));
     let at = |q: f64| &runs[((runs.len() - 1) as f64 * q).round() as usize];
     let median_round = *at(0.5);

@@ -10,7 +10,7 @@
 //! libtest the harness's thread allocates while a test runs (its "has been running for over 60 seconds"
 //! notice, the bookkeeping of a test that ends). CI once counted 3 allocations in 20 warm runs of the
 //! block-size check under valgrind, with that notice printed during the check; one run of this harness
-//! did the same before [`counted`] took its run-state windows again, so the executor's own new run
+//! did the same before [`without_new_states`] took such windows again, so the executor's own new run
 //! state (see there) is the other candidate. Neither came back in about 20 valgrind runs since.
 
 use flowmem_alloc::{System, Tracking, tracking};
@@ -22,31 +22,39 @@ static GLOBAL: Tracking<System> = Tracking::new(System);
 /// The E2 workload, as the counts measure it.
 use flowmem_testing::engine::busy_workflow;
 
-/// Allocations per run counted while `runs` calls `run_all(runs)` on `executor`.
+/// `measure` taken again (up to 5 times) while the executor made a new run state during it; the last
+/// taking is returned.
 ///
-/// A window in which the executor made a new run state is counted again (up to 5 windows): a submission
-/// waits at most 5 ms for the state of a run that has just ended while the worker that settled its last
-/// node lets go of it, then makes another state (a few allocations) rather than wait longer. That takes
-/// the worker to be held off a CPU for 5 ms at that point: an OS preemption, or valgrind, which runs one
-/// thread at a time and need not hand its lock to the worker when the waiting thread yields.
-/// `recycled_states` grows by one each time, so such a window is seen (and named on stderr); any other
-/// allocation fails the check.
-fn counted(executor: &Executor, runs: u64, mut run_all: impl FnMut(u64)) -> f64 {
-    for window in 1..=5 {
+/// A submission waits at most 5 ms for the state of a run that has just ended while the worker that
+/// settled its last node lets go of it, then makes another state (a few allocations) rather than wait
+/// longer. That takes the worker to be held off a CPU for 5 ms at that point: an OS preemption, or
+/// valgrind, which runs one thread at a time and need not hand its lock to the worker when the waiting
+/// thread yields. `recycled_states` grows by one each time, so such a taking is seen (and named on
+/// stderr); any other allocation fails the check.
+fn without_new_states<T>(executor: &Executor, mut measure: impl FnMut() -> T) -> T {
+    let mut taking = 1;
+    loop {
         let states = executor.stats().recycled_states;
-        let before = tracking::stats();
-        run_all(runs);
-        let allocations = tracking::stats().allocations - before.allocations;
+        let value = measure();
         let made = executor.stats().recycled_states - states;
-        if made == 0 || window == 5 {
-            return allocations as f64 / runs as f64;
+        if made == 0 || taking == 5 {
+            return value;
         }
         eprintln!(
-            "window {window}: {allocations} allocations while {made} run state(s) were made \
-             (a worker held the last one past the wait): counted again"
+            "taking {taking}: {made} run state(s) were made (a worker held the last one past the \
+             wait): measured again"
         );
+        taking += 1;
     }
-    unreachable!("the fifth window returns")
+}
+
+/// Allocations per run counted while `run_all(runs)` runs on `executor` (see [`without_new_states`]).
+fn counted(executor: &Executor, runs: u64, mut run_all: impl FnMut(u64)) -> f64 {
+    without_new_states(executor, || {
+        let before = tracking::stats();
+        run_all(runs);
+        (tracking::stats().allocations - before.allocations) as f64 / runs as f64
+    })
 }
 
 /// Allocations per run, in steady state, of `runs` runs with `memory`.
@@ -98,20 +106,13 @@ fn all_options_on_allocate_nothing_per_run_and_each_option_matters() {
         assert_eq!(a.wait_status(), RunStatus::Completed);
         assert_eq!(b.wait_status(), RunStatus::Completed);
     }
-    // As in `counted`: a sitting in which a run state was made is taken again.
-    let warm = (1..=5)
-        .map(|_| {
-            let states = executor.stats().recycled_states;
-            let warm = Benchmark::new(&workflow)
-                .executor(&executor)
-                .iterations(runs)
-                .warmup(200)
-                .run();
-            (warm, executor.stats().recycled_states - states)
-        })
-        .find(|(_, made)| *made == 0)
-        .map(|(warm, _)| warm)
-        .expect("a sitting in which no run state was made");
+    let warm = without_new_states(&executor, || {
+        Benchmark::new(&workflow)
+            .executor(&executor)
+            .iterations(runs)
+            .warmup(200)
+            .run()
+    });
     assert_eq!(warm.allocations_per_run, Some(0.0), "{warm}");
     assert_eq!(warm.failed_runs, 0);
     let cold_executor = Executor::with_memory(2, MemoryOptions::NONE);
